@@ -1,0 +1,101 @@
+/**
+ * The error hierarchy every layer throws. Each error carries a stable `code`, an HTTP `status`
+ * and an OpenAI error `type`; api/errors.ts maps them to `{error:{message,type,param,code}}`
+ * in exactly one place.
+ */
+export class EdgeError extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly code: string | null;
+  readonly param: string | null;
+
+  constructor(
+    message: string,
+    opts: { status: number; type: string; code?: string | null; param?: string | null; cause?: unknown },
+  ) {
+    super(message, { cause: opts.cause });
+    this.name = new.target.name;
+    this.status = opts.status;
+    this.type = opts.type;
+    this.code = opts.code ?? null;
+    this.param = opts.param ?? null;
+  }
+}
+
+/** A request parameter is missing, malformed or out of range (400). */
+export class InvalidRequestError extends EdgeError {
+  constructor(message: string, param: string | null = null, code: string | null = "invalid_value") {
+    super(message, { status: 400, type: "invalid_request_error", code, param });
+  }
+}
+
+/** Prompt plus requested completion cannot fit the context window (400, never truncated silently). */
+export class ContextOverflowError extends EdgeError {
+  constructor(message: string, param: string | null = "messages") {
+    super(message, { status: 400, type: "invalid_request_error", code: "context_length_exceeded", param });
+  }
+}
+
+/** The named model is not served here (404). */
+export class ModelNotFoundError extends EdgeError {
+  constructor(model: string) {
+    super(`The model '${model}' does not exist or is not served here. GET /v1/models lists the models.`, {
+      status: 404,
+      type: "invalid_request_error",
+      code: "model_not_found",
+      param: "model",
+    });
+  }
+}
+
+/** A model file could not be found locally nor fetched (e.g. offline). */
+export class ModelUnavailableError extends EdgeError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { status: 503, type: "server_error", code: "model_unavailable", cause });
+  }
+}
+
+/** A download failed verification (size, sha256 or GGUF magic). */
+export class DownloadVerificationError extends EdgeError {
+  constructor(message: string) {
+    super(message, { status: 502, type: "server_error", code: "download_verification_failed" });
+  }
+}
+
+/** The model is still loading (503). */
+export class ModelLoadingError extends EdgeError {
+  constructor() {
+    super("The model is still loading; retry shortly.", {
+      status: 503,
+      type: "server_error",
+      code: "model_loading",
+    });
+  }
+}
+
+/** The request queue is full (429, with Retry-After). */
+export class QueueFullError extends EdgeError {
+  readonly retryAfterSeconds: number;
+  constructor(message = "The server is busy: the request queue is full. Retry shortly.", retryAfterSeconds = 1) {
+    super(message, { status: 429, type: "rate_limit_error", code: "queue_full" });
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** The request body exceeds the configured limit (413). */
+export class PayloadTooLargeError extends EdgeError {
+  constructor(limitBytes: number) {
+    super(`The request body is larger than the limit of ${limitBytes} bytes.`, {
+      status: 413,
+      type: "invalid_request_error",
+      code: "payload_too_large",
+    });
+  }
+}
+
+/** Anything unexpected (500). */
+export class InternalError extends EdgeError {
+  constructor(message = "Internal server error.", cause?: unknown) {
+    super(message, { status: 500, type: "server_error", code: "internal_error", cause });
+  }
+}
