@@ -1,0 +1,33 @@
+import type { ServerResponse } from "node:http";
+
+/** Server-sent events framing, as OpenAI streams it: `data: <json>\n\n`, ended by `data: [DONE]`. */
+export class SseWriter {
+  constructor(private readonly res: ServerResponse) {}
+
+  open(headers: Record<string, string> = {}): void {
+    this.res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "x-accel-buffering": "no",
+      ...headers,
+    });
+    this.res.flushHeaders();
+  }
+
+  send(data: unknown): void {
+    if (!this.res.writableEnded) this.res.write(`data: ${JSON.stringify(data)}\n\n`);
+  }
+
+  done(): void {
+    if (this.res.writableEnded) return;
+    this.res.write("data: [DONE]\n\n");
+    this.res.end();
+  }
+
+  /** After the stream has begun an error cannot change the status, so it is the final event. */
+  fail(error: unknown): void {
+    this.send(error);
+    if (!this.res.writableEnded) this.res.end();
+  }
+}

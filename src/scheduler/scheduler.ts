@@ -1,0 +1,198 @@
+import type { EngineEvent } from "../engine/local-engine.js";
+import { commonPrefixLength } from "../engine/prefix.js";
+import type { GenerateRequest, ModelInfo, ModelProvider, Prompt, SamplingParams, StreamPart } from "../engine/types.js";
+import { ContextOverflowError, ModelLoadingError, ModelNotFoundError, QueueFullError } from "../errors.js";
+
+/** What the scheduler needs from an engine; LocalEngine implements it, tests may pass a fake. */
+export interface SlotEngine {
+  readonly modelId: string;
+  /** Tokens per slot. */
+  readonly contextSize: number;
+  readonly slotCount: number;
+  slotTokens(slot: number): readonly number[];
+  tokenize(prompt: Prompt): number[];
+  generate(
+    slot: number,
+    promptTokens: readonly number[],
+    sampling: SamplingParams,
+    signal: AbortSignal,
+  ): AsyncIterable<EngineEvent>;
+  dispose(): Promise<void>;
+}
+
+export interface SchedulerOptions {
+  /** Requests allowed to wait for a slot; one more is refused with 429 at once. Default 64. */
+  maxQueue?: number;
+  /** Names besides the model id that select the local model. Default ["local"]. */
+  aliases?: string[];
+}
+
+interface Waiter {
+  tokens: readonly number[];
+  resolve(slot: number): void;
+}
+
+/**
+ * The single owner of the model: a bounded FIFO queue in front of the engine's slots. A request goes to
+ * the free slot whose KV cache shares the longest prefix with its prompt, so a conversation's next turn
+ * lands where its history already is.
+ */
+export class Scheduler implements ModelProvider {
+  private engine?: SlotEngine;
+  private failure?: Error;
+  private busy: boolean[] = [];
+  private lastUsed: number[] = [];
+  private readonly queue: Waiter[] = [];
+  private readonly maxQueue: number;
+  private readonly aliases: Set<string>;
+  private readonly created = Math.floor(Date.now() / 1000);
+  private clock = 0;
+
+  constructor(options: SchedulerOptions = {}) {
+    this.maxQueue = options.maxQueue ?? 64;
+    this.aliases = new Set(options.aliases ?? ["local"]);
+  }
+
+  /** Hands the loaded engine to the scheduler; until then every request gets 503. */
+  attach(engine: SlotEngine): void {
+    this.engine = engine;
+    this.busy = new Array(engine.slotCount).fill(false);
+    this.lastUsed = new Array(engine.slotCount).fill(0);
+  }
+
+  /** Records that loading failed, so health checks say so. */
+  fail(error: Error): void {
+    this.failure = error;
+  }
+
+  get state(): "loading" | "ready" | "failed" {
+    return this.engine ? "ready" : this.failure ? "failed" : "loading";
+  }
+
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  get activeSlots(): number {
+    return this.busy.filter(Boolean).length;
+  }
+
+  listModels(): ModelInfo[] {
+    const engine = this.requireEngine();
+    return [{ id: engine.modelId, created: this.created, ownedBy: "edgellm", contextSize: engine.contextSize }];
+  }
+
+  resolveModel(name: string | undefined): string {
+    const engine = this.requireEngine();
+    if (name === undefined || name === "" || name === engine.modelId || this.aliases.has(name)) return engine.modelId;
+    throw new ModelNotFoundError(name);
+  }
+
+  async *stream(request: GenerateRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
+    const engine = this.requireEngine();
+    const tokens = engine.tokenize(request.prompt);
+    this.checkFits(engine, tokens.length, request.sampling.maxTokens, request.prompt);
+    const slot = await this.acquire(tokens, signal);
+    try {
+      for await (const event of engine.generate(slot, tokens, request.sampling, signal)) {
+        if (event.type === "text") {
+          yield { type: "text-delta", text: event.text };
+        } else {
+          const usage = {
+            promptTokens: tokens.length,
+            completionTokens: event.completionTokens,
+            cachedTokens: event.cachedTokens,
+          };
+          yield { type: "finish", finishReason: event.finishReason, usage };
+        }
+      }
+    } finally {
+      this.release(slot);
+    }
+  }
+
+  /** Disposes the engine once no request holds a slot. */
+  async dispose(): Promise<void> {
+    const engine = this.engine;
+    this.engine = undefined;
+    await engine?.dispose();
+  }
+
+  private requireEngine(): SlotEngine {
+    if (!this.engine) throw new ModelLoadingError();
+    return this.engine;
+  }
+
+  private checkFits(engine: SlotEngine, promptTokens: number, maxTokens: number | undefined, prompt: Prompt): void {
+    const needed = promptTokens + (maxTokens ?? 1);
+    if (needed <= engine.contextSize) return;
+    const param = prompt.kind === "chat" ? "messages" : "prompt";
+    const detail =
+      maxTokens === undefined
+        ? `the prompt has ${promptTokens} tokens`
+        : `the prompt has ${promptTokens} tokens and max_tokens asks for ${maxTokens}`;
+    throw new ContextOverflowError(
+      `This model's context window is ${engine.contextSize} tokens, but ${detail} (${needed} in all). ` +
+        "Shorten the conversation or lower max_tokens.",
+      maxTokens !== undefined && promptTokens < engine.contextSize ? "max_tokens" : param,
+    );
+  }
+
+  private acquire(tokens: readonly number[], signal: AbortSignal): Promise<number> {
+    signal.throwIfAborted();
+    if (this.queue.length === 0) {
+      const slot = this.pickSlot(tokens);
+      if (slot !== -1) {
+        this.claim(slot);
+        return Promise.resolve(slot);
+      }
+    }
+    if (this.queue.length >= this.maxQueue) throw new QueueFullError();
+    return new Promise<number>((resolve, reject) => {
+      const waiter: Waiter = {
+        tokens,
+        resolve: (slot) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(slot);
+        },
+      };
+      const onAbort = () => {
+        const index = this.queue.indexOf(waiter);
+        if (index !== -1) this.queue.splice(index, 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.queue.push(waiter);
+    });
+  }
+
+  private release(slot: number): void {
+    this.busy[slot] = false;
+    const next = this.queue.shift();
+    if (!next) return;
+    const chosen = this.pickSlot(next.tokens);
+    this.claim(chosen);
+    next.resolve(chosen);
+  }
+
+  private claim(slot: number): void {
+    this.busy[slot] = true;
+    this.lastUsed[slot] = ++this.clock;
+  }
+
+  /** The free slot sharing the longest prefix with `tokens`; ties go to the least recently used. -1 if none. */
+  private pickSlot(tokens: readonly number[]): number {
+    const engine = this.requireEngine();
+    let best = -1;
+    let bestPrefix = -1;
+    for (let slot = 0; slot < this.busy.length; slot++) {
+      if (this.busy[slot]) continue;
+      const prefix = commonPrefixLength(engine.slotTokens(slot), tokens);
+      if (prefix > bestPrefix || (prefix === bestPrefix && this.lastUsed[slot] < this.lastUsed[best])) {
+        best = slot;
+        bestPrefix = prefix;
+      }
+    }
+    return best;
+  }
+}

@@ -1,0 +1,80 @@
+import type { AddressInfo } from "node:net";
+import type { FastifyInstance } from "fastify";
+import { buildServer } from "./api/server.js";
+import { LocalEngine } from "./engine/local-engine.js";
+import { Scheduler } from "./scheduler/scheduler.js";
+
+export interface EdgeServerOptions {
+  /** Resolves to the GGUF path; called after the port is open so /health answers 503 meanwhile. */
+  modelPath: () => Promise<string>;
+  /** Interface to bind. Default 127.0.0.1. */
+  host?: string;
+  /** TCP port; 0 picks a free one. Default 8080. */
+  port?: number;
+  /** Context window per slot, in tokens. Default 4096. */
+  contextSize?: number;
+  /** CPU threads for evaluation. Default: every core. */
+  threads?: number;
+  /** Parallel slots. Default 1. */
+  parallel?: number;
+  /** Requests allowed to wait for a slot. Default 64. */
+  maxQueue?: number;
+  /** Largest request body in bytes. Default 8 MiB. */
+  bodyLimit?: number;
+  /** Log level for the HTTP log, or false for none. Default false. */
+  logLevel?: string | false;
+}
+
+export interface EdgeServer {
+  app: FastifyInstance;
+  scheduler: Scheduler;
+  /** e.g. http://127.0.0.1:8080 */
+  url: string;
+  /** Settles when the model is loaded (rejects if loading failed). */
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: HTTP app, scheduler and local engine. The port opens first and the model loads
+ * behind it, so clients see 503 + Retry-After while loading instead of a refused connection.
+ */
+export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeServer> {
+  const scheduler = new Scheduler({ maxQueue: options.maxQueue });
+  const app = await buildServer({
+    provider: scheduler,
+    bodyLimit: options.bodyLimit,
+    logger: options.logLevel ? { level: options.logLevel } : false,
+  });
+  await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 8080 });
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+
+  const ready = (async () => {
+    try {
+      const engine = await LocalEngine.load({
+        modelPath: await options.modelPath(),
+        contextSize: options.contextSize,
+        threads: options.threads,
+        parallel: options.parallel,
+      });
+      scheduler.attach(engine);
+    } catch (error) {
+      scheduler.fail(error as Error);
+      throw error;
+    }
+  })();
+  ready.catch(() => {}); // observed by the caller; never an unhandled rejection
+
+  return {
+    app,
+    scheduler,
+    url: `http://${host}:${address.port}`,
+    ready,
+    async close() {
+      await app.close();
+      await ready.catch(() => {});
+      await scheduler.dispose();
+    },
+  };
+}

@@ -1,0 +1,143 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  fromChatRequest,
+  fromCompletionRequest,
+  toChatChunk,
+  toChatCompletion,
+  toCompletion,
+} from "../../src/api/translate.js";
+import { InvalidRequestError } from "../../src/errors.js";
+
+const user = (content: unknown) => ({ messages: [{ role: "user", content }] });
+
+function refusal(fn: () => unknown, param: string | null, code?: string) {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof InvalidRequestError, String(error));
+    assert.equal(error.status, 400);
+    assert.equal(error.param, param);
+    if (code) assert.equal(error.code, code);
+    return true;
+  });
+}
+
+test("fromChatRequest maps OpenAI fields to sampling parameters", () => {
+  const parsed = fromChatRequest({
+    model: "local",
+    messages: [
+      { role: "developer", content: "be brief" },
+      { role: "user", content: [{ type: "text", text: "hi" }, { type: "text", text: "there" }] },
+      { role: "assistant", content: null },
+    ],
+    stream: true,
+    stream_options: { include_usage: true },
+    max_tokens: 10,
+    max_completion_tokens: 20,
+    temperature: 0,
+    top_p: 0.5,
+    top_k: 7,
+    min_p: 0.1,
+    seed: 42,
+    stop: "END",
+    presence_penalty: 0.5,
+    frequency_penalty: -0.5,
+    repetition_penalty: 1.1,
+    n: 1,
+    ignore_eos: true,
+    some_unknown_field: "ignored",
+  });
+  assert.equal(parsed.model, "local");
+  assert.deepEqual(parsed.prompt, {
+    kind: "chat",
+    messages: [
+      { role: "system", content: "be brief" },
+      { role: "user", content: "hi\nthere" },
+      { role: "assistant", content: "" },
+    ],
+  });
+  assert.equal(parsed.stream, true);
+  assert.equal(parsed.includeUsage, true);
+  assert.deepEqual(parsed.sampling, {
+    temperature: 0,
+    topP: 0.5,
+    topK: 7,
+    minP: 0.1,
+    seed: 42,
+    repetitionPenalty: 1.1,
+    presencePenalty: 0.5,
+    frequencyPenalty: -0.5,
+    maxTokens: 20,
+    stop: ["END"],
+    ignoreEos: true,
+  });
+});
+
+test("fromChatRequest uses defaults for omitted and null fields", () => {
+  const parsed = fromChatRequest({ ...user("hi"), temperature: null, max_tokens: null, stop: ["a", ""] });
+  assert.equal(parsed.stream, false);
+  assert.equal(parsed.sampling.temperature, 0.8);
+  assert.equal(parsed.sampling.maxTokens, undefined);
+  assert.deepEqual(parsed.sampling.stop, ["a"]);
+  assert.equal(parsed.model, undefined);
+});
+
+test("fromChatRequest refuses invalid parameters, naming them", () => {
+  refusal(() => fromChatRequest({}), "messages", "missing_required_parameter");
+  refusal(() => fromChatRequest({ messages: [] }), "messages");
+  refusal(() => fromChatRequest({ ...user("x"), temperature: 3 }), "temperature");
+  refusal(() => fromChatRequest({ ...user("x"), temperature: "hot" }), "temperature");
+  refusal(() => fromChatRequest({ ...user("x"), max_tokens: 0 }), "max_tokens");
+  refusal(() => fromChatRequest({ ...user("x"), max_tokens: 1.5 }), "max_tokens");
+  refusal(() => fromChatRequest({ ...user("x"), top_p: 0 }), "top_p");
+  refusal(() => fromChatRequest({ ...user("x"), stop: 5 }), "stop");
+  refusal(() => fromChatRequest({ ...user("x"), n: 2 }), "n", "unsupported_parameter");
+  refusal(() => fromChatRequest({ messages: [{ role: "wizard", content: "x" }] }), "messages[0].role");
+  refusal(() => fromChatRequest({ messages: [{ role: "user" }] }), "messages[0].content");
+  refusal(
+    () => fromChatRequest(user([{ type: "image_url", image_url: { url: "x" } }])),
+    "messages[0].content[0]",
+  );
+  refusal(() => fromChatRequest({ ...user("x"), response_format: { type: "json_object" } }), "response_format");
+  refusal(() => fromChatRequest([1, 2]), null, "invalid_json");
+  refusal(() => fromChatRequest(undefined), null, "invalid_json");
+});
+
+test("fromCompletionRequest accepts the issue's exact request", () => {
+  const parsed = fromCompletionRequest({
+    prompt: "请用JSON格式返回北京今天的天气信息,包含温度、湿度和风速。",
+    max_tokens: 512,
+    temperature: 0.7,
+  });
+  assert.deepEqual(parsed.prompt, { kind: "text", text: "请用JSON格式返回北京今天的天气信息,包含温度、湿度和风速。" });
+  assert.equal(parsed.sampling.maxTokens, 512);
+  assert.equal(parsed.sampling.temperature, 0.7);
+  assert.equal(parsed.model, undefined);
+});
+
+test("fromCompletionRequest refuses what it cannot honour", () => {
+  refusal(() => fromCompletionRequest({}), "prompt", "missing_required_parameter");
+  refusal(() => fromCompletionRequest({ prompt: ["a", "b"] }), "prompt", "unsupported_parameter");
+  refusal(() => fromCompletionRequest({ prompt: "a", echo: true }), "echo");
+  refusal(() => fromCompletionRequest({ prompt: "a", logprobs: 2 }), "logprobs");
+  assert.deepEqual(fromCompletionRequest({ prompt: ["only"] }).prompt, { kind: "text", text: "only" });
+});
+
+test("response builders produce OpenAI shapes", () => {
+  const meta = { id: "chatcmpl-1", created: 1, model: "m" };
+  const usage = { promptTokens: 5, completionTokens: 3, cachedTokens: 2 };
+  assert.deepEqual(toChatCompletion(meta, "hi", "stop", usage), {
+    id: "chatcmpl-1",
+    object: "chat.completion",
+    created: 1,
+    model: "m",
+    choices: [{ index: 0, message: { role: "assistant", content: "hi", refusal: null }, logprobs: null, finish_reason: "stop" }],
+    usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8, prompt_tokens_details: { cached_tokens: 2 } },
+  });
+  assert.deepEqual(toChatChunk(meta, { content: "x" }, null).choices[0], {
+    index: 0,
+    delta: { content: "x" },
+    logprobs: null,
+    finish_reason: null,
+  });
+  assert.equal(toCompletion(meta, "t", "length", usage).choices[0].finish_reason, "length");
+});
