@@ -76,7 +76,10 @@ export class ModelLoadingError extends EdgeError {
 /** The request queue is full (429, with Retry-After). */
 export class QueueFullError extends EdgeError {
   readonly retryAfterSeconds: number;
-  constructor(message = "The server is busy: the request queue is full. Retry shortly.", retryAfterSeconds = 1) {
+  constructor(
+    message = "The server is busy: the request queue is full. Retry shortly.",
+    retryAfterSeconds = 1,
+  ) {
     super(message, { status: 429, type: "rate_limit_error", code: "queue_full" });
     this.retryAfterSeconds = retryAfterSeconds;
   }

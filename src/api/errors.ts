@@ -1,4 +1,10 @@
-import { EdgeError, InternalError, InvalidRequestError, PayloadTooLargeError, QueueFullError } from "../errors.js";
+import {
+  EdgeError,
+  InternalError,
+  InvalidRequestError,
+  PayloadTooLargeError,
+  QueueFullError,
+} from "../errors.js";
 
 export interface ErrorResponse {
   status: number;
@@ -23,7 +29,11 @@ function toEdgeError(error: unknown, limits: { bodyLimit: number }): EdgeError {
   if (error instanceof EdgeError) return error;
   const fastifyError = error as { code?: string; statusCode?: number; message?: string };
   if (fastifyError?.code === "FST_ERR_CTP_BODY_TOO_LARGE") return new PayloadTooLargeError(limits.bodyLimit);
-  if (typeof fastifyError?.statusCode === "number" && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+  if (
+    typeof fastifyError?.statusCode === "number" &&
+    fastifyError.statusCode >= 400 &&
+    fastifyError.statusCode < 500
+  ) {
     return new InvalidRequestError(fastifyError.message ?? "Bad request.", null, fastifyError.code ?? null);
   }
   return new InternalError("The server hit an unexpected error; see its log.", error);

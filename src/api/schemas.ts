@@ -18,7 +18,10 @@ export const chatMessageSchema = z.object({
   tool_call_id: z.string().optional(),
 });
 
-const stop = z.union([z.string(), z.array(z.string()).max(16)]).nullable().optional();
+const stop = z
+  .union([z.string(), z.array(z.string()).max(16)])
+  .nullable()
+  .optional();
 const positiveInt = z.number().int().min(1);
 
 /** Sampling fields shared by chat and text completions. */

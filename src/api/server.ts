@@ -44,7 +44,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   app.setErrorHandler((error, request, reply) => {
     const response = toErrorResponse(error, limits);
-    if (response.status >= 500) request.log.error({ err: error }, "request failed");
+    if (response.status >= 500 && response.status !== 503)
+      request.log.error({ err: error }, "request failed");
     return reply.code(response.status).headers(response.headers).send(response.body);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -64,7 +64,11 @@ export function fromCompletionRequest(body: unknown): ParsedRequest {
     "Only one prompt per request is supported: send one request per prompt.",
   );
   refuseUnsupported(req.echo === true, "echo", "echo is not supported by this server.");
-  refuseUnsupported(req.suffix != null && req.suffix !== "", "suffix", "suffix is not supported by this server.");
+  refuseUnsupported(
+    req.suffix != null && req.suffix !== "",
+    "suffix",
+    "suffix is not supported by this server.",
+  );
   refuseUnsupported(req.best_of != null && req.best_of !== 1, "best_of", "Only best_of=1 is supported.");
   refuseUnsupported(req.logprobs != null, "logprobs", "logprobs is not supported yet by this server.");
   refuseUnsupported(req.response_format != null, "response_format", "response_format is not supported yet.");
@@ -78,7 +82,10 @@ export function fromCompletionRequest(body: unknown): ParsedRequest {
   };
 }
 
-function toSampling(req: ChatRequestBody | CompletionRequestBody, maxTokens: number | undefined): SamplingParams {
+function toSampling(
+  req: ChatRequestBody | CompletionRequestBody,
+  maxTokens: number | undefined,
+): SamplingParams {
   const d = DEFAULT_SAMPLING;
   return {
     temperature: req.temperature ?? d.temperature,
@@ -106,7 +113,10 @@ function toChatMessage(message: ChatMessageBody, index: number): ChatMessage {
   const { content } = message;
   if (content == null) {
     if (role === "assistant") return { role, content: "" };
-    throw new InvalidRequestError(`${param}.content is required for role '${message.role}'.`, `${param}.content`);
+    throw new InvalidRequestError(
+      `${param}.content is required for role '${message.role}'.`,
+      `${param}.content`,
+    );
   }
   if (typeof content === "string") return { role, content };
   const texts = content.map((part, j) => {
@@ -137,7 +147,11 @@ function validate<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
     issue.code === "invalid_type" && issue.input === undefined
       ? `Missing required parameter: '${param}'.`
       : `Invalid value for '${param}': ${issue.message}.`;
-  throw new InvalidRequestError(message, param, issue.input === undefined ? "missing_required_parameter" : "invalid_value");
+  throw new InvalidRequestError(
+    message,
+    param,
+    issue.input === undefined ? "missing_required_parameter" : "invalid_value",
+  );
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

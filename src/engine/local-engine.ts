@@ -63,10 +63,13 @@ export class LocalEngine {
     // conversation is refused up front instead of silently losing its beginning.
     const sequences = Array.from({ length: parallel }, () => context.getSequence());
     const metadataTemplate = model.fileInfo.metadata?.tokenizer?.chat_template;
-    const template = new ChatTemplate(typeof metadataTemplate === "string" ? metadataTemplate : CHATML_TEMPLATE, {
-      bosToken: model.tokens.bosString ?? "",
-      eosToken: model.tokens.eosString ?? "",
-    });
+    const template = new ChatTemplate(
+      typeof metadataTemplate === "string" ? metadataTemplate : CHATML_TEMPLATE,
+      {
+        bosToken: model.tokens.bosString ?? "",
+        eosToken: model.tokens.eosString ?? "",
+      },
+    );
     const modelId = options.modelId ?? path.basename(options.modelPath).replace(/\.gguf$/i, "");
     return new LocalEngine(llama, model, context, sequences, modelId, template);
   }
@@ -109,7 +112,10 @@ export class LocalEngine {
   ): AsyncGenerator<EngineEvent> {
     const sequence = this.sequences[slot];
     const cachedTokens = await this.reusePrefix(sequence, promptTokens);
-    const budget = Math.min(sampling.maxTokens ?? Number.POSITIVE_INFINITY, this.contextSize - promptTokens.length);
+    const budget = Math.min(
+      sampling.maxTokens ?? Number.POSITIVE_INFINITY,
+      this.contextSize - promptTokens.length,
+    );
     const recent = promptTokens.slice(-PENALTY_WINDOW);
     const detokenizer = new IncrementalDetokenizer((tokens, last) =>
       this.model.detokenize(tokens as Token[], false, last as Token[]),
@@ -153,7 +159,10 @@ export class LocalEngine {
     yield { type: "done", finishReason, completionTokens, cachedTokens };
   }
 
-  private async reusePrefix(sequence: LlamaContextSequence, promptTokens: readonly number[]): Promise<number> {
+  private async reusePrefix(
+    sequence: LlamaContextSequence,
+    promptTokens: readonly number[],
+  ): Promise<number> {
     let common = commonPrefixLength(sequence.contextTokens, promptTokens);
     // The last prompt token must be evaluated to get the logits of the first new token.
     if (common === promptTokens.length) common--;

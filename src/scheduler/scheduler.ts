@@ -1,6 +1,13 @@
 import type { EngineEvent } from "../engine/local-engine.js";
 import { commonPrefixLength } from "../engine/prefix.js";
-import type { GenerateRequest, ModelInfo, ModelProvider, Prompt, SamplingParams, StreamPart } from "../engine/types.js";
+import type {
+  GenerateRequest,
+  ModelInfo,
+  ModelProvider,
+  Prompt,
+  SamplingParams,
+  StreamPart,
+} from "../engine/types.js";
 import { ContextOverflowError, ModelLoadingError, ModelNotFoundError, QueueFullError } from "../errors.js";
 
 /** What the scheduler needs from an engine; LocalEngine implements it, tests may pass a fake. */
@@ -79,12 +86,15 @@ export class Scheduler implements ModelProvider {
 
   listModels(): ModelInfo[] {
     const engine = this.requireEngine();
-    return [{ id: engine.modelId, created: this.created, ownedBy: "edgellm", contextSize: engine.contextSize }];
+    return [
+      { id: engine.modelId, created: this.created, ownedBy: "edgellm", contextSize: engine.contextSize },
+    ];
   }
 
   resolveModel(name: string | undefined): string {
     const engine = this.requireEngine();
-    if (name === undefined || name === "" || name === engine.modelId || this.aliases.has(name)) return engine.modelId;
+    if (name === undefined || name === "" || name === engine.modelId || this.aliases.has(name))
+      return engine.modelId;
     throw new ModelNotFoundError(name);
   }
 
@@ -123,7 +133,12 @@ export class Scheduler implements ModelProvider {
     return this.engine;
   }
 
-  private checkFits(engine: SlotEngine, promptTokens: number, maxTokens: number | undefined, prompt: Prompt): void {
+  private checkFits(
+    engine: SlotEngine,
+    promptTokens: number,
+    maxTokens: number | undefined,
+    prompt: Prompt,
+  ): void {
     const needed = promptTokens + (maxTokens ?? 1);
     if (needed <= engine.contextSize) return;
     const param = prompt.kind === "chat" ? "messages" : "prompt";

@@ -4,7 +4,9 @@ import { buildServer } from "../../src/api/server.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 
-async function setup(options: { slots?: number; maxQueue?: number; contextSize?: number; attach?: boolean } = {}) {
+async function setup(
+  options: { slots?: number; maxQueue?: number; contextSize?: number; attach?: boolean } = {},
+) {
   const engine = new FakeEngine(options.slots ?? 1, options.contextSize ?? 256);
   const scheduler = new Scheduler({ maxQueue: options.maxQueue ?? 64 });
   if (options.attach !== false) scheduler.attach(engine);
@@ -25,7 +27,10 @@ function sseEvents(body: string): unknown[] {
     .map((data) => (data === "[DONE]" ? data : JSON.parse(data)));
 }
 
-function assertOpenAIError(body: unknown, expect: { type?: string; code?: string | null; param?: string | null }) {
+function assertOpenAIError(
+  body: unknown,
+  expect: { type?: string; code?: string | null; param?: string | null },
+) {
   const { error } = body as { error: Record<string, unknown> };
   assert.equal(typeof error.message, "string");
   assert.ok((error.message as string).length > 0);
@@ -96,11 +101,18 @@ test("text completion works as non-stream and stream, with and without a model f
   let res = await app.inject({
     method: "POST",
     url: "/v1/completions",
-    payload: { prompt: "请用JSON格式返回北京今天的天气信息,包含温度、湿度和风速。", max_tokens: 512, temperature: 0.7 },
+    payload: {
+      prompt: "请用JSON格式返回北京今天的天气信息,包含温度、湿度和风速。",
+      max_tokens: 512,
+      temperature: 0.7,
+    },
   });
   assert.equal(res.statusCode, 200);
   assert.equal(res.json().object, "text_completion");
-  assert.equal(res.json().choices[0].text, [..."请用JSON格式返回北京今天的天气信息,包含温度、湿度和风速。"].reverse().join(""));
+  assert.equal(
+    res.json().choices[0].text,
+    [..."请用JSON格式返回北京今天的天气信息,包含温度、湿度和风速。"].reverse().join(""),
+  );
   res = await app.inject({
     method: "POST",
     url: "/v1/completions",

@@ -26,7 +26,13 @@ test("fromChatRequest maps OpenAI fields to sampling parameters", () => {
     model: "local",
     messages: [
       { role: "developer", content: "be brief" },
-      { role: "user", content: [{ type: "text", text: "hi" }, { type: "text", text: "there" }] },
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "hi" },
+          { type: "text", text: "there" },
+        ],
+      },
       { role: "assistant", content: null },
     ],
     stream: true,
@@ -97,7 +103,10 @@ test("fromChatRequest refuses invalid parameters, naming them", () => {
     () => fromChatRequest(user([{ type: "image_url", image_url: { url: "x" } }])),
     "messages[0].content[0]",
   );
-  refusal(() => fromChatRequest({ ...user("x"), response_format: { type: "json_object" } }), "response_format");
+  refusal(
+    () => fromChatRequest({ ...user("x"), response_format: { type: "json_object" } }),
+    "response_format",
+  );
   refusal(() => fromChatRequest([1, 2]), null, "invalid_json");
   refusal(() => fromChatRequest(undefined), null, "invalid_json");
 });
@@ -108,7 +117,10 @@ test("fromCompletionRequest accepts the issue's exact request", () => {
     max_tokens: 512,
     temperature: 0.7,
   });
-  assert.deepEqual(parsed.prompt, { kind: "text", text: "请用JSON格式返回北京今天的天气信息,包含温度、湿度和风速。" });
+  assert.deepEqual(parsed.prompt, {
+    kind: "text",
+    text: "请用JSON格式返回北京今天的天气信息,包含温度、湿度和风速。",
+  });
   assert.equal(parsed.sampling.maxTokens, 512);
   assert.equal(parsed.sampling.temperature, 0.7);
   assert.equal(parsed.model, undefined);
@@ -130,8 +142,20 @@ test("response builders produce OpenAI shapes", () => {
     object: "chat.completion",
     created: 1,
     model: "m",
-    choices: [{ index: 0, message: { role: "assistant", content: "hi", refusal: null }, logprobs: null, finish_reason: "stop" }],
-    usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8, prompt_tokens_details: { cached_tokens: 2 } },
+    choices: [
+      {
+        index: 0,
+        message: { role: "assistant", content: "hi", refusal: null },
+        logprobs: null,
+        finish_reason: "stop",
+      },
+    ],
+    usage: {
+      prompt_tokens: 5,
+      completion_tokens: 3,
+      total_tokens: 8,
+      prompt_tokens_details: { cached_tokens: 2 },
+    },
   });
   assert.deepEqual(toChatChunk(meta, { content: "x" }, null).choices[0], {
     index: 0,

@@ -30,7 +30,8 @@ export class FakeEngine implements SlotEngine {
   }
 
   tokenize(prompt: Prompt): number[] {
-    const text = prompt.kind === "text" ? prompt.text : prompt.messages.map((m) => `${m.role}:${m.content}|`).join("");
+    const text =
+      prompt.kind === "text" ? prompt.text : prompt.messages.map((m) => `${m.role}:${m.content}|`).join("");
     return [...text].map((c) => c.codePointAt(0) ?? 0);
   }
 
@@ -40,7 +41,10 @@ export class FakeEngine implements SlotEngine {
     sampling: SamplingParams,
     signal: AbortSignal,
   ): AsyncGenerator<EngineEvent> {
-    const cachedTokens = Math.min(commonPrefixLength(this.slots[slot], promptTokens), promptTokens.length - 1);
+    const cachedTokens = Math.min(
+      commonPrefixLength(this.slots[slot], promptTokens),
+      promptTokens.length - 1,
+    );
     const prompt = String.fromCodePoint(...promptTokens);
     this.calls.push({ slot, prompt, cachedTokens });
     this.slots[slot] = [...promptTokens];

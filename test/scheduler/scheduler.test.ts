@@ -2,12 +2,21 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { GenerateRequest, StreamPart } from "../../src/engine/types.js";
 import { DEFAULT_SAMPLING } from "../../src/engine/types.js";
-import { ContextOverflowError, ModelLoadingError, ModelNotFoundError, QueueFullError } from "../../src/errors.js";
+import {
+  ContextOverflowError,
+  ModelLoadingError,
+  ModelNotFoundError,
+  QueueFullError,
+} from "../../src/errors.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 
 function textRequest(text: string, maxTokens?: number): GenerateRequest {
-  return { model: "fake-model", prompt: { kind: "text", text }, sampling: { ...DEFAULT_SAMPLING, maxTokens } };
+  return {
+    model: "fake-model",
+    prompt: { kind: "text", text },
+    sampling: { ...DEFAULT_SAMPLING, maxTokens },
+  };
 }
 
 async function collect(stream: AsyncIterable<StreamPart>): Promise<{ text: string; parts: StreamPart[] }> {
@@ -45,7 +54,9 @@ test("resolveModel accepts the id, 'local' and nothing; anything else is 404", (
 
 test("stream yields text then a finish with usage", async () => {
   const { scheduler } = setup();
-  const { text, parts } = await collect(scheduler.stream(textRequest("abc"), { signal: new AbortController().signal }));
+  const { text, parts } = await collect(
+    scheduler.stream(textRequest("abc"), { signal: new AbortController().signal }),
+  );
   assert.equal(text, "cba");
   assert.deepEqual(parts.at(-1), {
     type: "finish",

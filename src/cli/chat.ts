@@ -1,0 +1,171 @@
+import { createInterface } from "node:readline/promises";
+import { Command, InvalidArgumentError } from "commander";
+import OpenAI from "openai";
+import type { ChatCompletionMessageParam } from "openai/resources/chat/completions";
+import { DEFAULT_MODEL, ensureModel } from "../models/registry.js";
+import { type EdgeServer, startEdgeServer } from "../server.js";
+import { intOption } from "./options.js";
+import { progressReporter } from "./progress.js";
+
+interface ChatFlags {
+  url?: string;
+  model: string;
+  system?: string;
+  temperature?: number;
+  maxTokens?: number;
+  ctxSize: number;
+  apiKey: string;
+}
+
+const HELP = "Commands: /clear (forget the conversation), /system TEXT (set the system prompt), /help, /exit";
+
+function floatOption(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max)
+      throw new InvalidArgumentError(`expected a number from ${min} to ${max}.`);
+    return n;
+  };
+}
+
+/**
+ * `edgellm chat`: a terminal chat that streams and keeps the conversation. It talks to a running server
+ * (`--url`) or starts one in-process; either way through the official `openai` client, as any app would.
+ */
+export function chatCommand(): Command {
+  return new Command("chat")
+    .description("Chat in the terminal, against a running server (--url) or an in-process one")
+    .option(
+      "--url <url>",
+      "base URL of a running edgellm (or any OpenAI-compatible) server, e.g. http://127.0.0.1:8080",
+    )
+    .option(
+      "-m, --model <model>",
+      "in-process: GGUF file or model ref; with --url: the model name",
+      DEFAULT_MODEL,
+    )
+    .option("-s, --system <text>", "system prompt")
+    .option("--temperature <t>", "sampling temperature", floatOption(0, 2))
+    .option("--max-tokens <n>", "cap on each answer, in tokens", intOption(1))
+    .option("-c, --ctx-size <tokens>", "in-process: context window, in tokens", intOption(64), 4096)
+    .option(
+      "--api-key <key>",
+      "API key for --url servers that need one",
+      process.env.OPENAI_API_KEY ?? "none",
+    )
+    .action(async (flags: ChatFlags) => {
+      let server: EdgeServer | undefined;
+      let baseURL = flags.url;
+      let model = flags.model;
+      if (!baseURL) {
+        process.stderr.write(`Loading ${flags.model}...\n`);
+        server = await startEdgeServer({
+          port: 0,
+          contextSize: flags.ctxSize,
+          modelPath: async () => {
+            const reporter = progressReporter();
+            try {
+              return await ensureModel(flags.model, { onProgress: reporter.update });
+            } finally {
+              reporter.stop();
+            }
+          },
+        });
+        try {
+          await server.ready;
+        } catch (error) {
+          await server.close();
+          process.stderr.write(`edgellm chat: ${error instanceof Error ? error.message : String(error)}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        baseURL = server.url;
+        model = "local";
+      }
+      const client = new OpenAI({
+        baseURL: `${baseURL.replace(/\/+$/, "").replace(/\/v1$/, "")}/v1`,
+        apiKey: flags.apiKey,
+      });
+      try {
+        await chatLoop(client, model, flags);
+      } finally {
+        await server?.close();
+      }
+    });
+}
+
+async function chatLoop(client: OpenAI, model: string, flags: ChatFlags): Promise<void> {
+  const rl = createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    terminal: process.stdin.isTTY === true,
+  });
+  let system = flags.system;
+  let history: ChatCompletionMessageParam[] = [];
+  let generation: AbortController | undefined;
+  // Ctrl+C stops the answer being written; at the prompt it leaves.
+  rl.on("SIGINT", () => {
+    if (generation) generation.abort();
+    else rl.close();
+  });
+  process.stdout.write(`${HELP}\n`);
+  const lines = rl[Symbol.asyncIterator]();
+  while (true) {
+    if (process.stdin.isTTY) process.stdout.write("> ");
+    const next = await lines.next();
+    if (next.done) break;
+    const line = next.value.trim();
+    if (line === "") continue;
+    if (line === "/exit" || line === "/quit") break;
+    if (line === "/help") {
+      process.stdout.write(`${HELP}\n`);
+      continue;
+    }
+    if (line === "/clear") {
+      history = [];
+      process.stdout.write("(conversation cleared)\n");
+      continue;
+    }
+    if (line.startsWith("/system")) {
+      system = line.slice("/system".length).trim() || undefined;
+      history = [];
+      process.stdout.write(
+        system ? "(system prompt set; conversation cleared)\n" : "(system prompt removed)\n",
+      );
+      continue;
+    }
+    history.push({ role: "user", content: line });
+    generation = new AbortController();
+    let answer = "";
+    try {
+      const stream = await client.chat.completions.create(
+        {
+          model,
+          messages: system ? [{ role: "system", content: system }, ...history] : history,
+          stream: true,
+          temperature: flags.temperature,
+          max_tokens: flags.maxTokens,
+        },
+        { signal: generation.signal },
+      );
+      for await (const chunk of stream) {
+        const delta = chunk.choices[0]?.delta?.content ?? "";
+        answer += delta;
+        process.stdout.write(delta);
+      }
+      process.stdout.write("\n");
+      history.push({ role: "assistant", content: answer });
+    } catch (error) {
+      if (generation.signal.aborted) {
+        process.stdout.write("\n(stopped)\n");
+        if (answer) history.push({ role: "assistant", content: answer });
+      } else {
+        history.pop();
+        process.stdout.write(`\n[error] ${error instanceof Error ? error.message : String(error)}\n`);
+      }
+    } finally {
+      generation = undefined;
+    }
+  }
+  rl.close();
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { chatCommand } from "./chat.js";
+import { modelsCommand } from "./models.js";
+import { pullCommand } from "./pull.js";
+import { serveCommand } from "./serve.js";
+import { synthCommand } from "./synth.js";
+
+const program = new Command("edgellm")
+  .description("A local-first, OpenAI-compatible LLM chat server for ordinary CPUs")
+  .version("0.1.0")
+  .addCommand(serveCommand(), { isDefault: true })
+  .addCommand(chatCommand())
+  .addCommand(pullCommand())
+  .addCommand(modelsCommand())
+  .addCommand(synthCommand());
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,67 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The compiled CLI, as `npx edgellm` runs it. */
+export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/index.js");
+
+export interface ServerProcess {
+  url: string;
+  process: ChildProcess;
+  /** Everything the process wrote, for assertions and failure messages. */
+  output: () => string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the real `edgellm serve` in a child process on port 0 and waits until /health says ready.
+ */
+export async function startServerProcess(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, "serve", "--port", "0", "--log-level", "warn", ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk) => {
+    output += chunk;
+  });
+  child.stderr.on("data", (chunk) => {
+    output += chunk;
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
+    const onData = () => {
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout.off("data", onData);
+        resolve(match[1]);
+      }
+    };
+    child.stdout.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${output}`));
+    });
+  });
+  for (let attempt = 0; ; attempt++) {
+    const res = await fetch(`${url}/health`).catch(() => undefined);
+    if (res?.status === 200) break;
+    if (attempt > 600 || child.exitCode !== null) throw new Error(`server never became ready:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    process: child,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    },
+  };
+}
