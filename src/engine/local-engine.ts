@@ -2,6 +2,7 @@ import os from "node:os";
 import path from "node:path";
 import {
   getLlama,
+  InputLookupTokenPredictor,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
@@ -26,6 +27,11 @@ export interface LocalEngineOptions {
   threads?: number;
   /** Model id reported by /v1/models. Default: the file name without `.gguf`. */
   modelId?: string;
+  /**
+   * Speculative decoding by prompt lookup: draft tokens are copied from n-gram matches in the prompt and
+   * verified in one batch. Pays off when answers copy from their input (rewriting, extraction). Default false.
+   */
+  lookupDecoding?: boolean;
 }
 
 /** What one generation yields; the scheduler turns it into StreamParts. */
@@ -61,7 +67,9 @@ export class LocalEngine {
     });
     // Context shift never runs: generate() caps every request at the slot's free space, so an overflowing
     // conversation is refused up front instead of silently losing its beginning.
-    const sequences = Array.from({ length: parallel }, () => context.getSequence());
+    const sequences = Array.from({ length: parallel }, () =>
+      context.getSequence({ tokenPredictor: options.lookupDecoding ? new InputLookupTokenPredictor() : undefined }),
+    );
     const metadataTemplate = model.fileInfo.metadata?.tokenizer?.chat_template;
     const template = new ChatTemplate(
       typeof metadataTemplate === "string" ? metadataTemplate : CHATML_TEMPLATE,

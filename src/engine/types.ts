@@ -54,8 +54,24 @@ export interface Usage {
   cachedTokens: number;
 }
 
+/**
+ * Facts about how a request is being served, yielded before any text. Layers that wrap a provider
+ * (router, response cache) add their own; api/ turns them into headers and a body field.
+ */
+export interface ServingMeta {
+  /** Where the request went: "local" or an upstream's name. */
+  route?: string;
+  /** Why it went there, in a few words. */
+  routeReason?: string;
+  /** Response cache outcome. */
+  cache?: "hit" | "miss";
+  /** The model that actually answered, when it differs from the one resolved at the edge. */
+  model?: string;
+}
+
 /** What every model backend yields, local or upstream. */
 export type StreamPart =
+  | { type: "meta"; meta: ServingMeta }
   | { type: "text-delta"; text: string }
   | { type: "finish"; finishReason: FinishReason; usage: Usage };
 

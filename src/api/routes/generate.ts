@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { FinishReason, ModelProvider, StreamPart, Usage } from "../../engine/types.js";
+import type { FinishReason, ModelProvider, ServingMeta, StreamPart, Usage } from "../../engine/types.js";
 import { toErrorResponse } from "../errors.js";
 import { SseWriter } from "../sse.js";
 import {
@@ -55,9 +55,16 @@ export async function serveGeneration(
   const parts = provider
     .stream({ model, prompt: parsed.prompt, sampling: parsed.sampling }, { signal: controller.signal })
     [Symbol.asyncIterator]();
-  const first = await parts.next();
-  const meta = newResponseMeta(kind, model);
+  // Leading meta parts (route, cache) must be known before headers go out.
+  const serving: ServingMeta = {};
+  let first = await parts.next();
+  while (!first.done && first.value.type === "meta") {
+    Object.assign(serving, first.value.meta);
+    first = await parts.next();
+  }
+  const meta = newResponseMeta(kind, serving.model ?? model);
   const shape = shapes[kind];
+  const headers = servingHeaders(serving);
 
   if (!parsed.stream) {
     let text = "";
@@ -65,23 +72,24 @@ export async function serveGeneration(
     for (let step = first; !step.done; step = await parts.next()) {
       const part: StreamPart = step.value;
       if (part.type === "text-delta") text += part.text;
-      else finish = { reason: part.finishReason, usage: part.usage };
+      else if (part.type === "finish") finish = { reason: part.finishReason, usage: part.usage };
     }
     if (!finish) return; // aborted: nobody is listening
-    await reply.send(shape.full(meta, text, finish.reason, finish.usage));
+    const body = shape.full(meta, text, finish.reason, finish.usage);
+    await reply.headers(headers).send(Object.keys(serving).length > 0 ? { ...body, edgellm: toServingBody(serving) } : body);
     return;
   }
 
   reply.hijack();
   const sse = new SseWriter(reply.raw);
-  sse.open();
+  sse.open(headers);
   if (shape.opening) sse.send(shape.opening(meta));
   try {
     for (let step = first; !step.done; step = await parts.next()) {
       const part: StreamPart = step.value;
       if (part.type === "text-delta") {
         sse.send(shape.delta(meta, part.text));
-      } else {
+      } else if (part.type === "finish") {
         sse.send(shape.finish(meta, part.finishReason));
         if (parsed.includeUsage) sse.send(shape.usage(meta, part.usage));
       }
@@ -91,4 +99,23 @@ export async function serveGeneration(
     request.log.error({ err: error }, "generation failed mid-stream");
     sse.fail(toErrorResponse(error, limits).body);
   }
+}
+
+/** Response headers that tell the client how its request was served. */
+export function servingHeaders(serving: ServingMeta): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (serving.route) headers["x-edgellm-route"] = serving.route;
+  // Header values must be ASCII; a reason in another script is percent-encoded.
+  if (serving.routeReason) headers["x-edgellm-route-reason"] = asciiHeader(serving.routeReason);
+  if (serving.cache) headers["x-edgellm-cache"] = serving.cache;
+  return headers;
+}
+
+/** The `edgellm` field of a non-streaming body: the same facts as the headers. */
+function toServingBody(serving: ServingMeta) {
+  return { route: serving.route, route_reason: serving.routeReason, cache: serving.cache };
+}
+
+function asciiHeader(value: string): string {
+  return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
 }

@@ -1,0 +1,71 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/**
+ * Prometheus metrics, served at GET /metrics. One registry per server so tests can run several servers
+ * in one process; each layer records into the Metrics object it is handed.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: "edgellm_requests_total",
+    help: "Generation requests, by endpoint, route and outcome",
+    labelNames: ["endpoint", "route", "outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly promptTokens = new Counter({
+    name: "edgellm_prompt_tokens_total",
+    help: "Prompt tokens received, by route",
+    labelNames: ["route"] as const,
+    registers: [this.registry],
+  });
+
+  readonly completionTokens = new Counter({
+    name: "edgellm_completion_tokens_total",
+    help: "Completion tokens generated, by route",
+    labelNames: ["route"] as const,
+    registers: [this.registry],
+  });
+
+  readonly cachedPromptTokens = new Counter({
+    name: "edgellm_cached_prompt_tokens_total",
+    help: "Prompt tokens reused from a slot's KV cache instead of evaluated",
+    registers: [this.registry],
+  });
+
+  readonly queueLength = new Gauge({
+    name: "edgellm_queue_length",
+    help: "Requests waiting for a slot",
+    registers: [this.registry],
+  });
+
+  readonly activeSlots = new Gauge({
+    name: "edgellm_active_slots",
+    help: "Slots generating right now",
+    registers: [this.registry],
+  });
+
+  readonly timeToFirstToken = new Histogram({
+    name: "edgellm_time_to_first_token_seconds",
+    help: "From request arrival to the first generated text",
+    labelNames: ["route"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly timePerToken = new Histogram({
+    name: "edgellm_time_per_output_token_seconds",
+    help: "Mean time between output tokens of a request, after the first",
+    labelNames: ["route"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
+  readonly responseCache = new Counter({
+    name: "edgellm_response_cache_total",
+    help: "Response cache lookups, by result",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+}
