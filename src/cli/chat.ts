@@ -9,7 +9,7 @@ import { progressReporter } from "./progress.js";
 
 interface ChatFlags {
   url?: string;
-  model: string;
+  model?: string;
   system?: string;
   temperature?: number;
   maxTokens?: number;
@@ -41,8 +41,7 @@ export function chatCommand(): Command {
     )
     .option(
       "-m, --model <model>",
-      "in-process: GGUF file or model ref; with --url: the model name",
-      DEFAULT_MODEL,
+      `in-process: GGUF file or model ref (default ${DEFAULT_MODEL}); with --url: the model name (default: "auto" if served, else the first model)`,
     )
     .option("-s, --system <text>", "system prompt")
     .option("--temperature <t>", "sampling temperature", floatOption(0, 2))
@@ -58,14 +57,15 @@ export function chatCommand(): Command {
       let baseURL = flags.url;
       let model = flags.model;
       if (!baseURL) {
-        process.stderr.write(`Loading ${flags.model}...\n`);
+        const ref = flags.model ?? DEFAULT_MODEL;
+        process.stderr.write(`Loading ${ref}...\n`);
         server = await startEdgeServer({
           port: 0,
           contextSize: flags.ctxSize,
           modelPath: async () => {
             const reporter = progressReporter();
             try {
-              return await ensureModel(flags.model, { onProgress: reporter.update });
+              return await ensureModel(ref, { onProgress: reporter.update });
             } finally {
               reporter.stop();
             }
@@ -87,11 +87,20 @@ export function chatCommand(): Command {
         apiKey: flags.apiKey,
       });
       try {
+        model ??= await pickModel(client);
         await chatLoop(client, model, flags);
       } finally {
         await server?.close();
       }
     });
+}
+
+/** "auto" when the server routes between models, else the first model it serves. */
+async function pickModel(client: OpenAI): Promise<string> {
+  const ids = (await client.models.list()).data.map((m) => m.id);
+  if (ids.includes("auto")) return "auto";
+  if (ids.length === 0) throw new Error("the server lists no models");
+  return ids[0];
 }
 
 async function chatLoop(client: OpenAI, model: string, flags: ChatFlags): Promise<void> {
