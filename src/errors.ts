@@ -85,6 +85,17 @@ export class QueueFullError extends EdgeError {
   }
 }
 
+/** A request waited longer than the queue timeout for a slot (503, with Retry-After). */
+export class QueueTimeoutError extends EdgeError {
+  constructor(waitedMs: number) {
+    super(`The server is busy: no slot became free within ${Math.round(waitedMs / 1000)} s. Retry shortly.`, {
+      status: 503,
+      type: "server_error",
+      code: "queue_timeout",
+    });
+  }
+}
+
 /** The request body exceeds the configured limit (413). */
 export class PayloadTooLargeError extends EdgeError {
   constructor(limitBytes: number) {

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { GenerateRequest, ModelInfo, ModelProvider, StreamPart } from "./engine/types.js";
 
 /**
  * Prometheus metrics, served at GET /metrics. One registry per server so tests can run several servers
@@ -6,6 +7,11 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
  */
 export class Metrics {
   readonly registry = new Registry();
+
+  constructor() {
+    // Process figures (resident memory, CPU, event-loop lag) with the edgellm_ prefix.
+    collectDefaultMetrics({ register: this.registry, prefix: "edgellm_" });
+  }
 
   readonly requests = new Counter({
     name: "edgellm_requests_total",
@@ -68,4 +74,64 @@ export class Metrics {
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
+}
+
+/**
+ * Wraps the outermost provider and records what every request did: outcome, tokens, time to first token
+ * and time per output token, labelled by the route it took.
+ */
+export class MeteredProvider implements ModelProvider {
+  constructor(
+    private readonly inner: ModelProvider,
+    private readonly metrics: Metrics,
+  ) {}
+
+  get state() {
+    return this.inner.state;
+  }
+
+  listModels(): ModelInfo[] {
+    return this.inner.listModels();
+  }
+
+  resolveModel(name: string | undefined): string {
+    return this.inner.resolveModel(name);
+  }
+
+  async *stream(request: GenerateRequest, options: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
+    const m = this.metrics;
+    const endpoint = request.prompt.kind === "chat" ? "chat" : "completions";
+    const start = performance.now();
+    let route = "local";
+    let firstTokenAt: number | undefined;
+    let outcome = "aborted";
+    try {
+      for await (const part of this.inner.stream(request, options)) {
+        if (part.type === "meta" && part.meta.route) route = part.meta.route;
+        if (part.type === "text-delta" && firstTokenAt === undefined) {
+          firstTokenAt = performance.now();
+          m.timeToFirstToken.observe({ route }, (firstTokenAt - start) / 1000);
+        }
+        if (part.type === "finish") {
+          outcome = "ok";
+          const { usage } = part;
+          m.promptTokens.inc({ route }, usage.promptTokens);
+          m.completionTokens.inc({ route }, usage.completionTokens);
+          m.cachedPromptTokens.inc(usage.cachedTokens);
+          if (firstTokenAt !== undefined && usage.completionTokens > 1) {
+            m.timePerToken.observe(
+              { route },
+              (performance.now() - firstTokenAt) / 1000 / (usage.completionTokens - 1),
+            );
+          }
+        }
+        yield part;
+      }
+    } catch (error) {
+      outcome = options.signal.aborted ? "aborted" : ((error as { code?: string }).code ?? "error");
+      throw error;
+    } finally {
+      m.requests.inc({ endpoint, route, outcome });
+    }
+  }
 }

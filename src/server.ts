@@ -1,7 +1,10 @@
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { buildServer } from "./api/server.js";
+import { CachingProvider } from "./cache/response-cache.js";
 import { LocalEngine } from "./engine/local-engine.js";
+import type { ModelProvider } from "./engine/types.js";
+import { MeteredProvider, Metrics } from "./metrics.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 
 export interface EdgeServerOptions {
@@ -15,10 +18,16 @@ export interface EdgeServerOptions {
   contextSize?: number;
   /** CPU threads for evaluation. Default: every core. */
   threads?: number;
-  /** Parallel slots. Default 1. */
+  /** Parallel slots, decoded together in one batch. Default 4. */
   parallel?: number;
   /** Requests allowed to wait for a slot. Default 64. */
   maxQueue?: number;
+  /** Longest wait for a slot, in ms; 0 waits forever. Default 120 000. */
+  queueTimeoutMs?: number;
+  /** Bytes of deterministic answers kept by the response cache; 0 turns it off. Default 64 MiB. */
+  responseCacheBytes?: number;
+  /** Speculative decoding by prompt lookup. Default false. */
+  lookupDecoding?: boolean;
   /** Largest request body in bytes. Default 8 MiB. */
   bodyLimit?: number;
   /** Log level for the HTTP log, or false for none. Default false. */
@@ -28,6 +37,7 @@ export interface EdgeServerOptions {
 export interface EdgeServer {
   app: FastifyInstance;
   scheduler: Scheduler;
+  metrics: Metrics;
   /** e.g. http://127.0.0.1:8080 */
   url: string;
   /** Settles when the model is loaded (rejects if loading failed). */
@@ -40,9 +50,18 @@ export interface EdgeServer {
  * behind it, so clients see 503 + Retry-After while loading instead of a refused connection.
  */
 export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeServer> {
-  const scheduler = new Scheduler({ maxQueue: options.maxQueue });
+  const metrics = new Metrics();
+  const scheduler = new Scheduler({
+    maxQueue: options.maxQueue,
+    queueTimeoutMs: options.queueTimeoutMs,
+    metrics,
+  });
+  const cacheBytes = options.responseCacheBytes ?? 64 * 1024 * 1024;
+  const local: ModelProvider =
+    cacheBytes > 0 ? new CachingProvider(scheduler, { maxBytes: cacheBytes, metrics }) : scheduler;
   const app = await buildServer({
-    provider: scheduler,
+    provider: new MeteredProvider(local, metrics),
+    metrics,
     bodyLimit: options.bodyLimit,
     logger: options.logLevel ? { level: options.logLevel } : false,
   });
@@ -56,7 +75,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
         modelPath: await options.modelPath(),
         contextSize: options.contextSize,
         threads: options.threads,
-        parallel: options.parallel,
+        parallel: options.parallel ?? 4,
+        lookupDecoding: options.lookupDecoding,
       });
       scheduler.attach(engine);
     } catch (error) {
@@ -69,6 +89,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   return {
     app,
     scheduler,
+    metrics,
     url: `http://${host}:${address.port}`,
     ready,
     async close() {

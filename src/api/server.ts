@@ -2,16 +2,22 @@ import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { ModelProvider } from "../engine/types.js";
 import { EdgeError, InvalidRequestError, ModelLoadingError } from "../errors.js";
+import type { Metrics } from "../metrics.js";
 import { toErrorResponse } from "./errors.js";
 import { serveGeneration } from "./routes/generate.js";
+import { webPage } from "./static.js";
 import { fromChatRequest, fromCompletionRequest } from "./translate.js";
 
 export interface ServerOptions {
   provider: ModelProvider;
   /** Largest accepted request body, in bytes. Default 8 MiB. */
   bodyLimit?: number;
+  /** Served at GET /metrics in Prometheus text format when given. */
+  metrics?: Metrics;
   /** Pino logger options, or false for none. Default false. */
   logger?: boolean | { level: string };
+  /** Directory of the built chat page served at `/`, or false for none. Default: dist/web. */
+  webRoot?: string | false;
 }
 
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
@@ -59,6 +65,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     });
   });
 
+  await app.register(webPage, { root: options.webRoot });
+
   app.get("/health", async (_request, reply) => {
     if (provider.state === "ready") return { status: "ok" };
     const error =
@@ -72,6 +80,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const response = toErrorResponse(error, limits);
     return reply.code(503).headers(response.headers).send(response.body);
   });
+
+  const { metrics } = options;
+  if (metrics) {
+    app.get("/metrics", async (_request, reply) =>
+      reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()),
+    );
+  }
 
   for (const prefix of ["/v1", ""]) {
     app.get(`${prefix}/models`, async () => ({

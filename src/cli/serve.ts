@@ -12,6 +12,10 @@ interface ServeFlags {
   threads?: number;
   parallel: number;
   maxQueue: number;
+  queueTimeout: number;
+  cacheSize: number;
+  responseCache: boolean;
+  lookupDecoding: boolean;
   source?: ModelSource;
   logLevel: string;
 }
@@ -33,8 +37,16 @@ export function serveCommand(): Command {
     )
     .option("-c, --ctx-size <tokens>", "context window per slot, in tokens", intOption(64), 4096)
     .option("-t, --threads <n>", "CPU threads for evaluation (default: every core)", intOption(1))
-    .option("-P, --parallel <n>", "parallel slots", intOption(1, 64), 1)
+    .option("-P, --parallel <n>", "parallel slots, decoded together in one batch", intOption(1, 64), 4)
     .option("--max-queue <n>", "requests allowed to wait for a slot before 429", intOption(0), 64)
+    .option("--queue-timeout <seconds>", "longest wait for a slot before 503 (0: forever)", intOption(0), 120)
+    .option("--cache-size <MiB>", "memory for the response cache of deterministic requests", intOption(0), 64)
+    .option("--no-response-cache", "turn the response cache off")
+    .option(
+      "--lookup-decoding",
+      "speculative decoding by prompt lookup (helps answers that copy their input)",
+      false,
+    )
     .addOption(
       new Option(
         "--source <source>",
@@ -50,6 +62,9 @@ export function serveCommand(): Command {
         threads: flags.threads,
         parallel: flags.parallel,
         maxQueue: flags.maxQueue,
+        queueTimeoutMs: flags.queueTimeout * 1000,
+        responseCacheBytes: flags.responseCache ? flags.cacheSize * 1024 * 1024 : 0,
+        lookupDecoding: flags.lookupDecoding,
         logLevel: flags.logLevel === "silent" ? false : flags.logLevel,
         modelPath: async () => {
           const reporter = progressReporter();

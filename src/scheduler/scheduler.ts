@@ -8,7 +8,14 @@ import type {
   SamplingParams,
   StreamPart,
 } from "../engine/types.js";
-import { ContextOverflowError, ModelLoadingError, ModelNotFoundError, QueueFullError } from "../errors.js";
+import {
+  ContextOverflowError,
+  ModelLoadingError,
+  ModelNotFoundError,
+  QueueFullError,
+  QueueTimeoutError,
+} from "../errors.js";
+import type { Metrics } from "../metrics.js";
 
 /** What the scheduler needs from an engine; LocalEngine implements it, tests may pass a fake. */
 export interface SlotEngine {
@@ -30,8 +37,12 @@ export interface SlotEngine {
 export interface SchedulerOptions {
   /** Requests allowed to wait for a slot; one more is refused with 429 at once. Default 64. */
   maxQueue?: number;
+  /** Longest wait for a slot before the request fails with 503 queue_timeout, in ms; 0 waits forever. Default 120 000. */
+  queueTimeoutMs?: number;
   /** Names besides the model id that select the local model. Default ["local"]. */
   aliases?: string[];
+  /** Where queue length and active slots are reported. */
+  metrics?: Metrics;
 }
 
 interface Waiter {
@@ -51,12 +62,14 @@ export class Scheduler implements ModelProvider {
   private lastUsed: number[] = [];
   private readonly queue: Waiter[] = [];
   private readonly maxQueue: number;
+  private readonly queueTimeoutMs: number;
   private readonly aliases: Set<string>;
   private readonly created = Math.floor(Date.now() / 1000);
   private clock = 0;
 
-  constructor(options: SchedulerOptions = {}) {
+  constructor(private readonly options: SchedulerOptions = {}) {
     this.maxQueue = options.maxQueue ?? 64;
+    this.queueTimeoutMs = options.queueTimeoutMs ?? 120_000;
     this.aliases = new Set(options.aliases ?? ["local"]);
   }
 
@@ -164,35 +177,55 @@ export class Scheduler implements ModelProvider {
     }
     if (this.queue.length >= this.maxQueue) throw new QueueFullError();
     return new Promise<number>((resolve, reject) => {
+      const leave = (error: unknown) => {
+        const index = this.queue.indexOf(waiter);
+        if (index !== -1) this.queue.splice(index, 1);
+        cleanup();
+        this.report();
+        reject(error);
+      };
+      const onAbort = () => leave(signal.reason);
+      const timer =
+        this.queueTimeoutMs > 0
+          ? setTimeout(() => leave(new QueueTimeoutError(this.queueTimeoutMs)), this.queueTimeoutMs)
+          : undefined;
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+      };
       const waiter: Waiter = {
         tokens,
         resolve: (slot) => {
-          signal.removeEventListener("abort", onAbort);
+          cleanup();
           resolve(slot);
         },
       };
-      const onAbort = () => {
-        const index = this.queue.indexOf(waiter);
-        if (index !== -1) this.queue.splice(index, 1);
-        reject(signal.reason);
-      };
       signal.addEventListener("abort", onAbort, { once: true });
       this.queue.push(waiter);
+      this.report();
     });
   }
 
   private release(slot: number): void {
     this.busy[slot] = false;
     const next = this.queue.shift();
-    if (!next) return;
-    const chosen = this.pickSlot(next.tokens);
-    this.claim(chosen);
-    next.resolve(chosen);
+    if (next) {
+      const chosen = this.pickSlot(next.tokens);
+      this.claim(chosen);
+      next.resolve(chosen);
+    }
+    this.report();
   }
 
   private claim(slot: number): void {
     this.busy[slot] = true;
     this.lastUsed[slot] = ++this.clock;
+    this.report();
+  }
+
+  private report(): void {
+    this.options.metrics?.queueLength.set(this.queue.length);
+    this.options.metrics?.activeSlots.set(this.activeSlots);
   }
 
   /** The free slot sharing the longest prefix with `tokens`; ties go to the least recently used. -1 if none. */

@@ -7,6 +7,7 @@ import {
   ModelLoadingError,
   ModelNotFoundError,
   QueueFullError,
+  QueueTimeoutError,
 } from "../../src/errors.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
@@ -158,4 +159,19 @@ test("dispose releases the engine", async () => {
   const { scheduler, engine } = setup(1);
   await scheduler.dispose();
   assert.equal(engine.disposed, true);
+});
+
+test("a request that waits longer than the queue timeout fails with 503 queue_timeout", async () => {
+  const engine = new FakeEngine(1, 256);
+  engine.stepDelayMs = 20;
+  const scheduler = new Scheduler({ queueTimeoutMs: 30 });
+  scheduler.attach(engine);
+  const signal = new AbortController().signal;
+  const running = collect(scheduler.stream(textRequest("a long running prompt"), { signal }));
+  await assert.rejects(
+    collect(scheduler.stream(textRequest("waits"), { signal })),
+    (error: unknown) => error instanceof QueueTimeoutError && error.status === 503,
+  );
+  assert.equal(scheduler.queueLength, 0);
+  await running;
 });

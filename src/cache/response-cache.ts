@@ -1,0 +1,109 @@
+import { createHash } from "node:crypto";
+import type { GenerateRequest, ModelInfo, ModelProvider, StreamPart, Usage } from "../engine/types.js";
+import type { Metrics } from "../metrics.js";
+
+export interface ResponseCacheOptions {
+  /** Upper bound on the bytes of cached answers (text and bookkeeping, approximated). Default 64 MiB. */
+  maxBytes?: number;
+  metrics?: Metrics;
+}
+
+interface Entry {
+  deltas: string[];
+  finish: Extract<StreamPart, { type: "finish" }>;
+  bytes: number;
+}
+
+/** Fixed per-entry overhead counted against the byte bound (key, arrays, usage). */
+const ENTRY_OVERHEAD = 256;
+
+/**
+ * A byte-bounded LRU of finished answers to deterministic requests (temperature 0, or a fixed seed),
+ * wrapped around a provider. A hit replays the same deltas, so a streamed hit has the same chunk shape as
+ * the original, and a `meta` part tells the client it was a hit.
+ */
+export class CachingProvider implements ModelProvider {
+  private readonly entries = new Map<string, Entry>();
+  private bytes = 0;
+  private readonly maxBytes: number;
+
+  constructor(
+    private readonly inner: ModelProvider,
+    private readonly options: ResponseCacheOptions = {},
+  ) {
+    this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+  }
+
+  get state() {
+    return this.inner.state;
+  }
+
+  get size(): { entries: number; bytes: number } {
+    return { entries: this.entries.size, bytes: this.bytes };
+  }
+
+  listModels(): ModelInfo[] {
+    return this.inner.listModels();
+  }
+
+  resolveModel(name: string | undefined): string {
+    return this.inner.resolveModel(name);
+  }
+
+  async *stream(request: GenerateRequest, options: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
+    const key = cacheKey(request);
+    if (key === undefined) {
+      yield* this.inner.stream(request, options);
+      return;
+    }
+    const hit = this.entries.get(key);
+    if (hit) {
+      // Refresh recency: a Map iterates in insertion order, so re-inserting makes it the newest.
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      this.options.metrics?.responseCache.inc({ result: "hit" });
+      yield { type: "meta", meta: { cache: "hit" } };
+      for (const text of hit.deltas) yield { type: "text-delta", text };
+      const usage: Usage = { ...hit.finish.usage, cachedTokens: hit.finish.usage.promptTokens };
+      yield { ...hit.finish, usage };
+      return;
+    }
+    this.options.metrics?.responseCache.inc({ result: "miss" });
+    yield { type: "meta", meta: { cache: "miss" } };
+    const deltas: string[] = [];
+    let bytes = ENTRY_OVERHEAD + key.length;
+    for await (const part of this.inner.stream(request, options)) {
+      if (part.type === "text-delta") {
+        deltas.push(part.text);
+        bytes += part.text.length * 2;
+      } else if (part.type === "finish") {
+        // Only complete answers are kept; an aborted generation never reaches here.
+        this.store(key, { deltas, finish: part, bytes });
+      }
+      yield part;
+    }
+  }
+
+  private store(key: string, entry: Entry): void {
+    if (entry.bytes > this.maxBytes) return;
+    this.entries.set(key, entry);
+    this.bytes += entry.bytes;
+    for (const [oldKey, old] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(oldKey);
+      this.bytes -= old.bytes;
+    }
+  }
+}
+
+/**
+ * The cache key of a deterministic request, or undefined for a sampled one (whose answers must differ).
+ * Everything that shapes the output is in the key.
+ */
+export function cacheKey(request: GenerateRequest): string | undefined {
+  const { sampling } = request;
+  if (sampling.temperature > 0 && sampling.seed === undefined) return undefined;
+  // Extra fields added to requests (structured output, tools) are part of the key too.
+  const material = JSON.stringify({ ...request, sampling: { ...sampling } });
+  return createHash("sha256").update(material).digest("base64url");
+}
