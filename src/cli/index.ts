@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { benchCommand } from "./bench.js";
 import { chatCommand } from "./chat.js";
 import { modelsCommand } from "./models.js";
 import { pullCommand } from "./pull.js";
@@ -13,6 +14,7 @@ const program = new Command("edgellm")
   .addCommand(chatCommand())
   .addCommand(pullCommand())
   .addCommand(modelsCommand())
-  .addCommand(synthCommand());
+  .addCommand(synthCommand())
+  .addCommand(benchCommand());
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,84 @@
+import { readFile } from "node:fs/promises";
+import type OpenAI from "openai";
+
+/** Measurements through the real HTTP server with the official client, as an application sees it. */
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+export async function rssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+interface StreamResult {
+  ttftMs: number;
+  /** First to last token. */
+  decodeMs: number;
+  completionTokens: number;
+  promptTokens: number;
+  cachedTokens: number;
+  text: string;
+  cache: string | null;
+}
+
+type Body = Omit<OpenAI.ChatCompletionCreateParamsStreaming, "stream" | "stream_options"> & {
+  ignore_eos?: boolean;
+};
+
+export async function streamOnce(client: OpenAI, body: Body): Promise<StreamResult> {
+  const start = performance.now();
+  const { data, response } = await client.chat.completions
+    .create({
+      ...body,
+      stream: true,
+      stream_options: { include_usage: true },
+    } as OpenAI.ChatCompletionCreateParamsStreaming)
+    .withResponse();
+  let first = 0;
+  let last = 0;
+  let text = "";
+  let usage: OpenAI.CompletionUsage | undefined;
+  for await (const chunk of data) {
+    const delta = chunk.choices[0]?.delta?.content;
+    if (delta) {
+      if (first === 0) first = performance.now();
+      last = performance.now();
+      text += delta;
+    }
+    if (chunk.usage) usage = chunk.usage;
+  }
+  return {
+    ttftMs: first - start,
+    decodeMs: last - first,
+    completionTokens: usage?.completion_tokens ?? 0,
+    promptTokens: usage?.prompt_tokens ?? 0,
+    cachedTokens: usage?.prompt_tokens_details?.cached_tokens ?? 0,
+    text,
+    cache: response.headers.get("x-edgellm-cache"),
+  };
+}
+
+/** Total completion tokens per second with `clients` streams at once. */
+export async function aggregate(
+  client: OpenAI,
+  clients: number,
+  maxTokens: number,
+  round: number,
+): Promise<number> {
+  const start = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: clients }, (_, i) =>
+      streamOnce(client, {
+        model: "local",
+        messages: [{ role: "user", content: `Client ${i} in round ${round}: tell me a long story.` }],
+        max_tokens: maxTokens,
+        ignore_eos: true,
+      }),
+    ),
+  );
+  const tokens = results.reduce((sum, r) => sum + r.completionTokens, 0);
+  return tokens / ((performance.now() - start) / 1000);
+}

@@ -1,0 +1,286 @@
+/**
+ * `npm run bench`: speed and memory of edgellm on the 0.5B-shape synthetic model (random weights; its
+ * speed equals Qwen2.5-0.5B's because cost does not depend on weight values), compared in one run with a
+ * bare node-llama-cpp loop on the same file. Writes docs/benchmarks.md.
+ */
+import { stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import OpenAI from "openai";
+import { edgellmHome } from "../src/models/registry.js";
+import { SYNTH_FORMAT_VERSION, type SynthType, synthesizeModel } from "../src/models/synth.js";
+import { startServerProcess } from "../test/helpers/server-process.js";
+import { BareEngine } from "./bare.js";
+import { aggregate, percentile, rssBytes, streamOnce } from "./http.js";
+
+const TYPES: SynthType[] = (process.env.BENCH_TYPES?.split(",") as SynthType[]) ?? ["q4_0", "q8_0"];
+const PARALLEL = 8;
+const CTX = 2048;
+const DECODE_TOKENS = 128;
+const CONCURRENCY = [1, 2, 4, 8];
+/** KV cache bytes per token for the 0.5B shape: layers x (K+V) x kv heads x head dim x f16. */
+const KV_BYTES_PER_TOKEN = 24 * 2 * 2 * 64 * 2;
+
+async function modelFile(type: SynthType): Promise<string> {
+  const file = path.join(
+    edgellmHome(),
+    "synthetic",
+    `qwen2.5-0.5b-shape-${type}-seed42-v${SYNTH_FORMAT_VERSION}.gguf`,
+  );
+  const exists = await stat(file).then(
+    (s) => s.size > 1e8,
+    () => false,
+  );
+  if (!exists) {
+    process.stderr.write(`generating ${file}\n`);
+    await synthesizeModel({ shape: "0.5b", type, out: file, seed: 42 });
+  }
+  return file;
+}
+
+const DOCUMENT = Array.from(
+  { length: 120 },
+  (_, i) =>
+    `Section ${i}: the ${["river", "market", "station", "garden", "bridge"][i % 5]} opens at ${(i % 12) + 1} o'clock.`,
+).join(" ");
+
+const COPY_JSON = JSON.stringify({
+  city: "Beijing",
+  date: "2026-11-23",
+  readings: Array.from({ length: 8 }, (_, i) => ({
+    hour: i * 3,
+    temperature_c: 4 + i,
+    humidity_pct: 40 + i * 2,
+    wind_kmh: 10 + i,
+  })),
+});
+
+interface ModelFigures {
+  type: SynthType;
+  fileBytes: number;
+  bare: { loadSeconds: number; prefill: number; decode: number; secondTurnNewMs: number; newTokens: number };
+  server: {
+    loadSeconds: number;
+    rssIdle: number;
+    rssLoad: number;
+    ttftP50: number;
+    ttftP95: number;
+    ttftLongPromptMs: number;
+    longPromptTokens: number;
+    decode: number;
+    aggregate: Record<number, number>;
+    firstTurnTtft: number;
+    secondTurnTtft: number;
+    secondTurnCached: number;
+    secondTurnPrompt: number;
+    cacheHitTtft: number;
+  };
+  lookup?: { plain: number; lookup: number; tokens: number };
+}
+
+async function benchModel(type: SynthType): Promise<ModelFigures> {
+  const file = await modelFile(type);
+  const fileBytes = (await stat(file)).size;
+  process.stderr.write(`\n== ${type}: bare node-llama-cpp\n`);
+  const bare = await BareEngine.load(file);
+  const prefillTokens = bare.chatTokens(DOCUMENT).slice(0, 512);
+  const prefill = await bare.prefill(prefillTokens);
+  const decode = await bare.decode(bare.chatTokens("Tell me a long story."), DECODE_TOKENS);
+  const firstTurn = bare.chatTokens(DOCUMENT);
+  const secondTurnText =
+    "<|im_end|>\n<|im_start|>user\nNow summarise that in one line, please.<|im_end|>\n<|im_start|>assistant\n";
+  const newTokens = bare.model.tokenize(secondTurnText, true);
+  const secondTurnNewMs = await bare.extendPrefix(firstTurn, newTokens);
+  const lookup = type === "q4_0" ? await bare.lookupSpeedup(COPY_JSON) : undefined;
+  const bareLoad = bare.loadSeconds;
+  await bare.dispose();
+
+  process.stderr.write(`== ${type}: through the HTTP server\n`);
+  const started = performance.now();
+  const server = await startServerProcess([
+    "--model",
+    file,
+    "--parallel",
+    String(PARALLEL),
+    "--ctx-size",
+    String(CTX),
+  ]);
+  const loadSeconds = (performance.now() - started) / 1000;
+  const pid = server.process.pid as number;
+  try {
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
+    const rssIdle = await rssBytes(pid);
+
+    const stage = (name: string) =>
+      process.stderr.write(`   ${name} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
+    stage("ttft");
+    const ttfts: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const r = await streamOnce(client, {
+        model: "local",
+        messages: [{ role: "user", content: `Question ${i}: what is ${i} plus ${i * 7}?` }],
+        max_tokens: 2,
+      });
+      ttfts.push(r.ttftMs);
+    }
+    const longPrompt = await streamOnce(client, {
+      model: "local",
+      messages: [{ role: "user", content: `${DOCUMENT} (fresh ${Date.now()})` }],
+      max_tokens: 2,
+    });
+
+    stage("single-stream decode");
+    const single = await streamOnce(client, {
+      model: "local",
+      messages: [{ role: "user", content: "Tell me a long story." }],
+      max_tokens: DECODE_TOKENS,
+      ignore_eos: true,
+      seed: 1,
+    });
+    const serverDecode = (single.completionTokens - 1) / (single.decodeMs / 1000);
+
+    let rssLoad = rssIdle;
+    const sampler = setInterval(() => {
+      rssBytes(pid).then(
+        (v) => {
+          rssLoad = Math.max(rssLoad, v);
+        },
+        () => {},
+      );
+    }, 50);
+    stage("aggregate");
+    const agg: Record<number, number> = {};
+    for (const c of CONCURRENCY) agg[c] = await aggregate(client, c, 64, c);
+    clearInterval(sampler);
+
+    stage("second turn");
+    const conversation: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: DOCUMENT }];
+    const turn1 = await streamOnce(client, {
+      model: "local",
+      messages: conversation,
+      max_tokens: 16,
+      seed: 5,
+    });
+    const turn2 = await streamOnce(client, {
+      model: "local",
+      messages: [
+        ...conversation,
+        { role: "assistant", content: turn1.text },
+        { role: "user", content: "Now summarise that in one line, please." },
+      ],
+      max_tokens: 4,
+      seed: 5,
+    });
+
+    stage("cache hit");
+    const deterministic = {
+      model: "local",
+      messages: [{ role: "user" as const, content: "Cache me." }],
+      max_tokens: 32,
+      temperature: 0,
+    };
+    await streamOnce(client, deterministic);
+    const hit = await streamOnce(client, deterministic);
+    if (hit.cache !== "hit") throw new Error("the repeated request was not a cache hit");
+
+    return {
+      type,
+      fileBytes,
+      bare: { loadSeconds: bareLoad, prefill, decode, secondTurnNewMs, newTokens: newTokens.length },
+      server: {
+        loadSeconds,
+        rssIdle,
+        rssLoad,
+        ttftP50: percentile(ttfts, 50),
+        ttftP95: percentile(ttfts, 95),
+        ttftLongPromptMs: longPrompt.ttftMs,
+        longPromptTokens: longPrompt.promptTokens,
+        decode: serverDecode,
+        aggregate: agg,
+        firstTurnTtft: turn1.ttftMs,
+        secondTurnTtft: turn2.ttftMs,
+        secondTurnCached: turn2.cachedTokens,
+        secondTurnPrompt: turn2.promptTokens,
+        cacheHitTtft: hit.ttftMs,
+      },
+      lookup,
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+const mark = (ok: boolean) => (ok ? "met" : "**missed**");
+
+function report(figures: ModelFigures[], extra: string[]): string {
+  const cpu = os.cpus()[0]?.model ?? "unknown CPU";
+  const lines = [
+    "# Benchmarks",
+    "",
+    "Written by `npm run bench`. **Every figure here comes from the synthetic 0.5B-shape model** (`edgellm synth",
+    "--shape 0.5b`: Qwen2.5-0.5B's exact architecture and tokenizer with seeded random weights), whose speed equals",
+    "the real model's because cost does not depend on weight values. Quality is not measured here.",
+    "",
+    `- Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
+    `- Machine: ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, no GPU, ${os.type()} ${os.release()}`,
+    `- Node ${process.version}; node-llama-cpp ${process.env.npm_package_dependencies_node_llama_cpp ?? "3.x"}, CPU build`,
+    `- Server: \`edgellm serve --parallel ${PARALLEL} --ctx-size ${CTX}\` (threads: every core); bare loop: node-llama-cpp on the same file, same sampling, in the same run`,
+    "",
+  ];
+  for (const f of figures) {
+    const s = f.server;
+    const kv = KV_BYTES_PER_TOKEN * CTX * PARALLEL;
+    const overhead = s.decode / f.bare.decode;
+    const scaling = s.aggregate[4] / s.aggregate[1];
+    const secondRatio = s.secondTurnTtft / f.bare.secondTurnNewMs;
+    const rssBudget = f.fileBytes + kv + 200 * 1024 * 1024;
+    lines.push(
+      `## Qwen2.5-0.5B shape, ${f.type.toUpperCase()} (${mib(f.fileBytes)} file)`,
+      "",
+      "| measure | value |",
+      "|---|---|",
+      `| model load, bare node-llama-cpp | ${f2(f.bare.loadSeconds)} s |`,
+      `| server start to ready (process start, load, ${PARALLEL} slots) | ${f2(s.loadSeconds)} s |`,
+      `| RSS idle / under 8-stream load | ${mib(s.rssIdle)} / ${mib(s.rssLoad)} |`,
+      `| prefill, bare (512-token prompt) | ${f1(f.bare.prefill)} tokens/s |`,
+      `| TTFT, short chat prompt, p50 / p95 (12 requests) | ${f1(s.ttftP50)} / ${f1(s.ttftP95)} ms |`,
+      `| TTFT, ${s.longPromptTokens}-token prompt | ${f1(s.ttftLongPromptMs)} ms |`,
+      `| single-stream decode, server / bare | ${f1(s.decode)} / ${f1(f.bare.decode)} tokens/s |`,
+      ...CONCURRENCY.map(
+        (c) =>
+          `| aggregate decode, ${c} concurrent stream${c > 1 ? "s" : ""} | ${f1(s.aggregate[c])} tokens/s |`,
+      ),
+      `| TTFT, first turn (${s.longPromptTokens}-token document) | ${f1(s.firstTurnTtft)} ms |`,
+      `| TTFT, second turn (${s.secondTurnCached} of ${s.secondTurnPrompt} prompt tokens cached) | ${f1(s.secondTurnTtft)} ms |`,
+      `| bare: evaluating the second turn's ${f.bare.newTokens} new tokens after the cached prefix | ${f1(f.bare.secondTurnNewMs)} ms |`,
+      `| TTFT, response-cache hit | ${f1(s.cacheHitTtft)} ms |`,
+      ...(f.lookup
+        ? [
+            `| copy task (${f.lookup.tokens} tokens), plain / prompt-lookup decoding | ${f1(f.lookup.plain)} / ${f1(f.lookup.lookup)} tokens/s (×${f2(f.lookup.lookup / f.lookup.plain)}) |`,
+          ]
+        : []),
+      "",
+      "| target | figure | |",
+      "|---|---|---|",
+      `| single-stream decode through the server ≥ 0.97 × bare | ${f2(overhead)} × | ${mark(overhead >= 0.97)} |`,
+      `| aggregate at 4 streams ≥ 1.4 × single stream | ${f2(scaling)} × | ${mark(scaling >= 1.4)} |`,
+      `| second-turn TTFT ≤ 1.3 × prefill of the new tokens alone | ${f2(secondRatio)} × | ${mark(secondRatio <= 1.3)} |`,
+      `| response-cache hit TTFT < 10 ms | ${f1(s.cacheHitTtft)} ms | ${mark(s.cacheHitTtft < 10)} |`,
+      `| RSS under load ≤ file + KV cache (${mib(kv)}) + 200 MiB = ${mib(rssBudget)} | ${mib(s.rssLoad)} | ${mark(s.rssLoad <= rssBudget)} |`,
+      "",
+    );
+  }
+  lines.push(...extra);
+  return `${lines.join("\n")}\n`;
+}
+
+const figures: ModelFigures[] = [];
+for (const type of TYPES) figures.push(await benchModel(type));
+const markdown = report(figures, []);
+const out = path.resolve(process.cwd(), "docs/benchmarks.md");
+await writeFile(out, markdown);
+process.stdout.write(markdown);
+process.stderr.write(`wrote ${out}\n`);
