@@ -1,0 +1,173 @@
+import { createContext, useContext } from "react";
+import type { Lang } from "./types.js";
+
+const en = {
+  newChat: "New chat",
+  search: "Search chats",
+  noChats: "No chats yet",
+  noMatches: "No matching chats",
+  rename: "Rename",
+  delete: "Delete",
+  confirmDelete: "Delete?",
+  exportChats: "Export",
+  importChats: "Import",
+  importedN: "Imported {n} chats",
+  importFailed: "That file is not an edgellm export.",
+  untitled: "New chat",
+  settings: "Settings",
+  menu: "Chats",
+  close: "Close",
+  placeholder: "Message edgellm…",
+  send: "Send",
+  stop: "Stop",
+  thinking: "Thinking",
+  copy: "Copy",
+  copied: "Copied",
+  regenerate: "Regenerate",
+  edit: "Edit",
+  saveAndSend: "Save & send",
+  cancel: "Cancel",
+  retry: "Retry",
+  emptyTitle: "How can I help?",
+  emptyHint: "Runs locally on your machine. Enter to send, Shift+Enter for a new line.",
+  systemPrompt: "System prompt",
+  systemPromptHint: "Instructions the model follows in every chat.",
+  temperature: "Temperature",
+  topP: "Top-p",
+  maxTokens: "Max tokens",
+  maxTokensHint: "0 = until the model stops",
+  jsonMode: "JSON mode",
+  jsonModeHint: "Ask the server for a JSON object answer.",
+  advanced: "Advanced",
+  ignoreEos: "Ignore end of sequence",
+  seed: "Seed",
+  seedHint: "empty = random",
+  resetDefaults: "Reset to defaults",
+  language: "Language",
+  theme: "Theme",
+  themeSystem: "System",
+  themeLight: "Light",
+  themeDark: "Dark",
+  tokensPerSecond: "tok/s",
+  tokens: "tokens",
+  prompt: "prompt",
+  stopped: "stopped",
+  truncated: "cut off at max tokens",
+  route: "route",
+  context: "Context",
+  contextUnknown: "context size unknown",
+  droppedNotice: "{n} earlier messages were left out so the chat fits the model's {ctx}-token context.",
+  notSentDivider: "Messages above were not sent with the last question (context window full)",
+  errBusy: "The server is busy right now.",
+  errLoading: "The model is still loading.",
+  errOffline: "Can't reach the server. Is edgellm running?",
+  errContext: "This message is too long for the model's context window.",
+  errServer: "The server returned an error.",
+  retryIn: "Try again in {s}s.",
+  offlineBanner: "Offline: can't reach the server",
+  modelLoading: "Loading model…",
+  scrollDown: "Scroll to bottom",
+  toggleTheme: "Toggle theme",
+  suggestions: [
+    "Explain how a transformer model works, in three short paragraphs",
+    "Write a Python function that checks whether a string is a palindrome",
+    "Make a table comparing TCP and UDP",
+  ],
+};
+
+export type Strings = typeof en;
+
+const zh: Strings = {
+  newChat: "新对话",
+  search: "搜索对话",
+  noChats: "还没有对话",
+  noMatches: "没有匹配的对话",
+  rename: "重命名",
+  delete: "删除",
+  confirmDelete: "确认删除？",
+  exportChats: "导出",
+  importChats: "导入",
+  importedN: "已导入 {n} 个对话",
+  importFailed: "该文件不是 edgellm 导出的文件。",
+  untitled: "新对话",
+  settings: "设置",
+  menu: "对话",
+  close: "关闭",
+  placeholder: "给 edgellm 发消息…",
+  send: "发送",
+  stop: "停止",
+  thinking: "思考中",
+  copy: "复制",
+  copied: "已复制",
+  regenerate: "重新生成",
+  edit: "编辑",
+  saveAndSend: "保存并发送",
+  cancel: "取消",
+  retry: "重试",
+  emptyTitle: "有什么可以帮你？",
+  emptyHint: "在你的电脑上本地运行。Enter 发送，Shift+Enter 换行。",
+  systemPrompt: "系统提示词",
+  systemPromptHint: "模型在每个对话中都会遵循的指令。",
+  temperature: "温度",
+  topP: "Top-p",
+  maxTokens: "最大 token 数",
+  maxTokensHint: "0 = 直到模型停止",
+  jsonMode: "JSON 模式",
+  jsonModeHint: "要求服务器以 JSON 对象作答。",
+  advanced: "高级",
+  ignoreEos: "忽略结束符",
+  seed: "随机种子",
+  seedHint: "留空 = 随机",
+  resetDefaults: "恢复默认",
+  language: "语言",
+  theme: "主题",
+  themeSystem: "跟随系统",
+  themeLight: "浅色",
+  themeDark: "深色",
+  tokensPerSecond: "token/秒",
+  tokens: "token",
+  prompt: "提示",
+  stopped: "已停止",
+  truncated: "达到最大 token 数",
+  route: "路由",
+  context: "上下文",
+  contextUnknown: "上下文大小未知",
+  droppedNotice: "为适应模型 {ctx} token 的上下文，较早的 {n} 条消息未被发送。",
+  notSentDivider: "以上消息未随最后一个问题发送（上下文已满）",
+  errBusy: "服务器正忙。",
+  errLoading: "模型仍在加载中。",
+  errOffline: "无法连接服务器。edgellm 是否在运行？",
+  errContext: "这条消息太长，超出了模型的上下文窗口。",
+  errServer: "服务器返回了错误。",
+  retryIn: "请 {s} 秒后重试。",
+  offlineBanner: "离线：无法连接服务器",
+  modelLoading: "模型加载中…",
+  scrollDown: "滚动到底部",
+  toggleTheme: "切换主题",
+  suggestions: [
+    "用三段话解释 Transformer 模型的工作原理",
+    "写一个判断字符串是否为回文的 Python 函数",
+    "用表格比较 TCP 和 UDP",
+  ],
+};
+
+export const STRINGS: Record<Lang, Strings> = { en, zh };
+
+export function detectLang(languages: readonly string[] = navigator.languages ?? [navigator.language]): Lang {
+  for (const tag of languages) {
+    if (/^zh\b/i.test(tag)) return "zh";
+    if (/^en\b/i.test(tag)) return "en";
+  }
+  return "en";
+}
+
+/** Fills `{name}` placeholders. */
+export function format(template: string, values: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (_, key: string) => String(values[key] ?? `{${key}}`));
+}
+
+export const I18nContext = createContext<Strings>(en);
+
+export function useStrings(): Strings {
+  return useContext(I18nContext);
+}

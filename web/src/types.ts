@@ -1,0 +1,76 @@
+/** The page's own data model: what is stored in the browser and shown. */
+
+export type Role = "user" | "assistant";
+
+/** How an answer was served, shown under it. */
+export interface AnswerStats {
+  model?: string;
+  promptTokens?: number;
+  completionTokens?: number;
+  /** Completion tokens per second, from the first token to the last. */
+  tokensPerSecond?: number;
+  /** Milliseconds from sending to the first token. */
+  firstTokenMs?: number;
+  finishReason?: "stop" | "length" | "stopped" | "error";
+  route?: string;
+  routeReason?: string;
+  cache?: string;
+  /** Earlier messages left out of the request so that it fits the context window. */
+  droppedMessages?: number;
+}
+
+/** A failed request, shown in place of (or after) an answer with a retry button. */
+export interface AnswerError {
+  kind: "busy" | "loading" | "offline" | "context" | "server";
+  message: string;
+  status?: number;
+  /** Seconds the server asked us to wait (Retry-After). */
+  retryAfter?: number;
+}
+
+export interface Message {
+  id: string;
+  role: Role;
+  content: string;
+  createdAt: number;
+  stats?: AnswerStats;
+  error?: AnswerError;
+}
+
+export interface Conversation {
+  id: string;
+  title: string;
+  createdAt: number;
+  updatedAt: number;
+  messages: Message[];
+}
+
+export interface Settings {
+  systemPrompt: string;
+  temperature: number;
+  topP: number;
+  /** Completion token cap; 0 means no cap (until the model stops or the context is full). */
+  maxTokens: number;
+  jsonMode: boolean;
+  /** Advanced: keep generating past end-of-sequence (benchmarks, tests). */
+  ignoreEos: boolean;
+  /** Advanced: a fixed seed for reproducible answers; empty for random. */
+  seed: string;
+}
+
+export type Theme = "system" | "light" | "dark";
+export type Lang = "en" | "zh";
+
+export const DEFAULT_SETTINGS: Settings = {
+  systemPrompt: "",
+  temperature: 0.7,
+  topP: 0.95,
+  maxTokens: 1024,
+  jsonMode: false,
+  ignoreEos: false,
+  seed: "",
+};
+
+export function newId(): string {
+  return crypto.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
