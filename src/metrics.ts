@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { GenerateRequest, ModelInfo, ModelProvider, StreamPart } from "./engine/types.js";
+import type { GenerateRequest, ModelProvider, StreamPart } from "./engine/types.js";
+import { WrappingProvider } from "./engine/wrapping-provider.js";
 
 /**
  * Prometheus metrics, served at GET /metrics. One registry per server so tests can run several servers
@@ -80,22 +81,12 @@ export class Metrics {
  * Wraps the outermost provider and records what every request did: outcome, tokens, time to first token
  * and time per output token, labelled by the route it took.
  */
-export class MeteredProvider implements ModelProvider {
+export class MeteredProvider extends WrappingProvider {
   constructor(
-    private readonly inner: ModelProvider,
+    inner: ModelProvider,
     private readonly metrics: Metrics,
-  ) {}
-
-  get state() {
-    return this.inner.state;
-  }
-
-  listModels(): ModelInfo[] {
-    return this.inner.listModels();
-  }
-
-  resolveModel(name: string | undefined): string {
-    return this.inner.resolveModel(name);
+  ) {
+    super(inner);
   }
 
   async *stream(request: GenerateRequest, options: { signal: AbortSignal }): AsyncGenerator<StreamPart> {

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import type { GenerateRequest, ModelInfo, ModelProvider, StreamPart, Usage } from "../engine/types.js";
+import type { GenerateRequest, ModelProvider, StreamPart, Usage } from "../engine/types.js";
+import { WrappingProvider } from "../engine/wrapping-provider.js";
 import type { Metrics } from "../metrics.js";
 
 export interface ResponseCacheOptions {
@@ -22,32 +23,21 @@ const ENTRY_OVERHEAD = 256;
  * wrapped around a provider. A hit replays the same deltas, so a streamed hit has the same chunk shape as
  * the original, and a `meta` part tells the client it was a hit.
  */
-export class CachingProvider implements ModelProvider {
+export class CachingProvider extends WrappingProvider {
   private readonly entries = new Map<string, Entry>();
   private bytes = 0;
   private readonly maxBytes: number;
 
   constructor(
-    private readonly inner: ModelProvider,
+    inner: ModelProvider,
     private readonly options: ResponseCacheOptions = {},
   ) {
+    super(inner);
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
-  }
-
-  get state() {
-    return this.inner.state;
   }
 
   get size(): { entries: number; bytes: number } {
     return { entries: this.entries.size, bytes: this.bytes };
-  }
-
-  listModels(): ModelInfo[] {
-    return this.inner.listModels();
-  }
-
-  resolveModel(name: string | undefined): string {
-    return this.inner.resolveModel(name);
   }
 
   async *stream(request: GenerateRequest, options: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
