@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { GenerateRequest, ModelProvider, StreamPart, Usage } from "../engine/types.js";
+import type { GenerateRequest, ModelProvider, StreamPart } from "../engine/types.js";
 import { WrappingProvider } from "../engine/wrapping-provider.js";
 import type { Metrics } from "../metrics.js";
 
@@ -10,8 +10,8 @@ export interface ResponseCacheOptions {
 }
 
 interface Entry {
-  deltas: string[];
-  finish: Extract<StreamPart, { type: "finish" }>;
+  /** Every part after the meta parts, finish last: replayed as they came, whatever their kind. */
+  parts: StreamPart[];
   bytes: number;
 }
 
@@ -20,7 +20,7 @@ const ENTRY_OVERHEAD = 256;
 
 /**
  * A byte-bounded LRU of finished answers to deterministic requests (temperature 0, or a fixed seed),
- * wrapped around a provider. A hit replays the same deltas, so a streamed hit has the same chunk shape as
+ * wrapped around a provider. A hit replays the same parts, so a streamed hit has the same chunk shape as
  * the original, and a `meta` part tells the client it was a hit.
  */
 export class CachingProvider extends WrappingProvider {
@@ -53,23 +53,23 @@ export class CachingProvider extends WrappingProvider {
       this.entries.set(key, hit);
       this.options.metrics?.responseCache.inc({ result: "hit" });
       yield { type: "meta", meta: { cache: "hit" } };
-      for (const text of hit.deltas) yield { type: "text-delta", text };
-      const usage: Usage = { ...hit.finish.usage, cachedTokens: hit.finish.usage.promptTokens };
-      yield { ...hit.finish, usage };
+      for (const part of hit.parts) {
+        if (part.type !== "finish") yield part;
+        else yield { ...part, usage: { ...part.usage, cachedTokens: part.usage.promptTokens } };
+      }
       return;
     }
     this.options.metrics?.responseCache.inc({ result: "miss" });
     yield { type: "meta", meta: { cache: "miss" } };
-    const deltas: string[] = [];
+    const parts: StreamPart[] = [];
     let bytes = ENTRY_OVERHEAD + key.length;
     for await (const part of this.inner.stream(request, options)) {
-      if (part.type === "text-delta") {
-        deltas.push(part.text);
-        bytes += part.text.length * 2;
-      } else if (part.type === "finish") {
-        // Only complete answers are kept; an aborted generation never reaches here.
-        this.store(key, { deltas, finish: part, bytes });
+      if (part.type !== "meta") {
+        parts.push(part);
+        bytes += JSON.stringify(part).length * 2;
       }
+      // Only complete answers are kept; an aborted generation never reaches its finish part.
+      if (part.type === "finish") this.store(key, { parts, bytes });
       yield part;
     }
   }
