@@ -113,3 +113,10 @@ export class InternalError extends EdgeError {
     super(message, { status: 500, type: "server_error", code: "internal_error", cause });
   }
 }
+
+/** A model that cannot be constrained at decode time kept answering outside the requested schema (502). */
+export class StructuredOutputError extends EdgeError {
+  constructor(message: string) {
+    super(message, { status: 502, type: "server_error", code: "structured_output_invalid" });
+  }
+}

@@ -10,13 +10,51 @@ const contentPart = z.object({ type: z.string() }).passthrough();
 
 const messageContent = z.union([z.string(), z.array(contentPart)]);
 
+const toolCallSchema = z.object({
+  id: z.string(),
+  type: z.literal("function").optional(),
+  function: z.object({ name: z.string().min(1), arguments: z.string() }),
+});
+
 export const chatMessageSchema = z.object({
   role: z.enum(["system", "developer", "user", "assistant", "tool"]),
   content: messageContent.nullable().optional(),
   name: z.string().optional(),
-  tool_calls: z.array(z.unknown()).optional(),
+  tool_calls: z.array(toolCallSchema).nullable().optional(),
   tool_call_id: z.string().optional(),
 });
+
+const jsonSchema = z.union([z.record(z.string(), z.unknown()), z.boolean()]);
+
+/** OpenAI's response_format; the schema itself is checked later, keyword by keyword. */
+export const responseFormatSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text") }),
+  z.object({ type: z.literal("json_object") }),
+  z.object({
+    type: z.literal("json_schema"),
+    json_schema: z.object({
+      name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -"),
+      description: z.string().optional(),
+      schema: jsonSchema.optional(),
+      strict: z.boolean().nullable().optional(),
+    }),
+  }),
+]);
+
+const toolSchema = z.object({
+  type: z.literal("function"),
+  function: z.object({
+    name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -"),
+    description: z.string().optional(),
+    parameters: jsonSchema.optional(),
+    strict: z.boolean().nullable().optional(),
+  }),
+});
+
+const toolChoiceSchema = z.union([
+  z.enum(["auto", "none", "required"]),
+  z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) }),
+]);
 
 const stop = z
   .union([z.string(), z.array(z.string()).max(16)])
@@ -48,12 +86,12 @@ export const chatRequestSchema = z.object({
   ...sampling,
   messages: z.array(chatMessageSchema).min(1),
   max_completion_tokens: positiveInt.nullable().optional(),
-  // TODO(#5): structured output, tools and logprobs.
-  response_format: z.unknown().optional(),
-  tools: z.unknown().optional(),
-  tool_choice: z.unknown().optional(),
+  response_format: responseFormatSchema.nullable().optional(),
+  tools: z.array(toolSchema).max(128).nullable().optional(),
+  tool_choice: toolChoiceSchema.nullable().optional(),
+  parallel_tool_calls: z.boolean().nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
-  top_logprobs: z.number().int().nullable().optional(),
+  top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
 });
 
 export const completionRequestSchema = z.object({
@@ -63,9 +101,10 @@ export const completionRequestSchema = z.object({
   suffix: z.string().nullable().optional(),
   best_of: z.number().int().nullable().optional(),
   logprobs: z.number().int().nullable().optional(),
-  response_format: z.unknown().optional(),
+  response_format: responseFormatSchema.nullable().optional(),
 });
 
 export type ChatRequestBody = z.infer<typeof chatRequestSchema>;
 export type CompletionRequestBody = z.infer<typeof completionRequestSchema>;
 export type ChatMessageBody = z.infer<typeof chatMessageSchema>;
+export type ResponseFormatBody = z.infer<typeof responseFormatSchema>;

@@ -4,8 +4,11 @@ import {
   type ChatMessage,
   DEFAULT_SAMPLING,
   type FinishReason,
+  type GenerateRequest,
   type Prompt,
   type SamplingParams,
+  type TokenLogprob,
+  type ToolCall,
   type Usage,
 } from "../engine/types.js";
 import { InvalidRequestError } from "../errors.js";
@@ -16,6 +19,7 @@ import {
   chatRequestSchema,
   completionRequestSchema,
 } from "./schemas.js";
+import { toLogprobs, toResponseFormat, toToolCallDelta, toToolCalls, toToolRequest } from "./tools.js";
 
 /**
  * OpenAI wire format <-> internal types, as pure functions. Nothing else in the code base knows
@@ -29,30 +33,46 @@ export interface ParsedRequest {
   sampling: SamplingParams;
   stream: boolean;
   includeUsage: boolean;
+  /** Output constraints and extras, passed through to the provider. */
+  controls: Pick<GenerateRequest, "format" | "toolChoice" | "parallelToolCalls" | "logprobs">;
 }
 
 export function fromChatRequest(body: unknown): ParsedRequest {
   const req = validate(chatRequestSchema, body);
   refuseUnsupported(req.n != null && req.n !== 1, "n", "Only n=1 is supported: send one request per choice.");
   refuseUnsupported(
-    req.response_format != null && (req.response_format as { type?: unknown }).type !== "text",
-    "response_format",
-    "response_format is not supported yet by this server.",
+    req.top_logprobs != null && req.logprobs !== true,
+    "top_logprobs",
+    "top_logprobs requires logprobs: true.",
   );
-  refuseUnsupported(
-    Array.isArray(req.tools) && req.tools.length > 0,
-    "tools",
-    "Tool calling is not supported yet by this server.",
-  );
-  refuseUnsupported(req.logprobs === true, "logprobs", "logprobs is not supported yet by this server.");
   const messages = req.messages.map(toChatMessage);
+  const format = toResponseFormat(req.response_format);
+  const { tools, toolChoice, parallelToolCalls } = toToolRequest(req);
+  const sampling = toSampling(req, req.max_completion_tokens ?? req.max_tokens ?? undefined);
+  const forcedCall = toolChoice === "required" || typeof toolChoice === "object";
+  refuseStopWithGrammar(sampling, format !== undefined || forcedCall);
   return {
     model: req.model,
-    prompt: { kind: "chat", messages },
-    sampling: toSampling(req, req.max_completion_tokens ?? req.max_tokens ?? undefined),
+    prompt: tools ? { kind: "chat", messages, tools } : { kind: "chat", messages },
+    sampling,
     stream: req.stream === true,
     includeUsage: req.stream_options?.include_usage === true,
+    controls: {
+      format,
+      toolChoice,
+      parallelToolCalls,
+      logprobs: req.logprobs === true ? { top: req.top_logprobs ?? 0 } : undefined,
+    },
   };
+}
+
+/** A stop string could cut a grammar-constrained document short and have it pass as finished. */
+function refuseStopWithGrammar(sampling: SamplingParams, constrained: boolean): void {
+  refuseUnsupported(
+    constrained && sampling.stop.length > 0,
+    "stop",
+    "stop cannot be combined with response_format or a forced tool call: a stop string would cut the document.",
+  );
 }
 
 export function fromCompletionRequest(body: unknown): ParsedRequest {
@@ -71,14 +91,17 @@ export function fromCompletionRequest(body: unknown): ParsedRequest {
   );
   refuseUnsupported(req.best_of != null && req.best_of !== 1, "best_of", "Only best_of=1 is supported.");
   refuseUnsupported(req.logprobs != null, "logprobs", "logprobs is not supported yet by this server.");
-  refuseUnsupported(req.response_format != null, "response_format", "response_format is not supported yet.");
   const text = Array.isArray(req.prompt) ? req.prompt[0] : req.prompt;
+  const format = toResponseFormat(req.response_format);
+  const sampling = toSampling(req, req.max_tokens ?? undefined);
+  refuseStopWithGrammar(sampling, format !== undefined);
   return {
     model: req.model,
     prompt: { kind: "text", text },
-    sampling: toSampling(req, req.max_tokens ?? undefined),
+    sampling,
     stream: req.stream === true,
     includeUsage: req.stream_options?.include_usage === true,
+    controls: { format },
   };
 }
 
@@ -104,13 +127,29 @@ function toSampling(
 
 function toChatMessage(message: ChatMessageBody, index: number): ChatMessage {
   const param = `messages[${index}]`;
-  refuseUnsupported(
-    message.tool_calls !== undefined && message.tool_calls.length > 0,
-    `${param}.tool_calls`,
-    "Tool calls in the history are not supported yet by this server.",
-  );
   const role = message.role === "developer" ? "system" : message.role;
   const { content } = message;
+  const calls = message.tool_calls ?? [];
+  if (calls.length > 0) {
+    refuseUnsupported(
+      role !== "assistant",
+      `${param}.tool_calls`,
+      "Only assistant messages carry tool_calls.",
+    );
+    const toolCalls: ToolCall[] = calls.map((c) => ({
+      id: c.id,
+      name: c.function.name,
+      arguments: c.function.arguments,
+    }));
+    const text = content == null ? "" : typeof content === "string" ? content : joinText(content, param);
+    return { role, content: text, toolCalls };
+  }
+  if (role === "tool" && content != null) {
+    const text = typeof content === "string" ? content : joinText(content, param);
+    return message.tool_call_id
+      ? { role, content: text, toolCallId: message.tool_call_id }
+      : { role, content: text };
+  }
   if (content == null) {
     if (role === "assistant") return { role, content: "" };
     throw new InvalidRequestError(
@@ -119,6 +158,13 @@ function toChatMessage(message: ChatMessageBody, index: number): ChatMessage {
     );
   }
   if (typeof content === "string") return { role, content };
+  return { role, content: joinText(content, param) };
+}
+
+function joinText(
+  content: Exclude<ChatMessageBody["content"], string | null | undefined>,
+  param: string,
+): string {
   const texts = content.map((part, j) => {
     if (part.type !== "text" || typeof part.text !== "string") {
       throw new InvalidRequestError(
@@ -128,7 +174,7 @@ function toChatMessage(message: ChatMessageBody, index: number): ChatMessage {
     }
     return part.text;
   });
-  return { role, content: texts.join("\n") };
+  return texts.join("\n");
 }
 
 function refuseUnsupported(condition: boolean, param: string, message: string): void {
@@ -183,7 +229,20 @@ export function toUsage(usage: Usage) {
   };
 }
 
-export function toChatCompletion(meta: ResponseMeta, text: string, finishReason: FinishReason, usage: Usage) {
+/** Tool calls and logprobs of a finished answer, when there are any. */
+export interface ChatExtras {
+  toolCalls?: readonly ToolCall[];
+  logprobs?: readonly TokenLogprob[];
+}
+
+export function toChatCompletion(
+  meta: ResponseMeta,
+  text: string,
+  finishReason: FinishReason,
+  usage: Usage,
+  extras: ChatExtras = {},
+) {
+  const calls = extras.toolCalls?.length ? toToolCalls(extras.toolCalls) : undefined;
   return {
     id: meta.id,
     object: "chat.completion" as const,
@@ -192,8 +251,14 @@ export function toChatCompletion(meta: ResponseMeta, text: string, finishReason:
     choices: [
       {
         index: 0,
-        message: { role: "assistant" as const, content: text, refusal: null },
-        logprobs: null,
+        message: {
+          role: "assistant" as const,
+          // OpenAI sends null content on a call-only answer.
+          content: calls && text === "" ? null : text,
+          refusal: null,
+          ...(calls ? { tool_calls: calls } : {}),
+        },
+        logprobs: extras.logprobs ? toLogprobs(extras.logprobs) : null,
         finish_reason: finishReason,
       },
     ],
@@ -206,13 +271,32 @@ export function toChatChunk(
   meta: ResponseMeta,
   delta: { role?: "assistant"; content?: string },
   finishReason: FinishReason | null,
+  logprobs?: readonly TokenLogprob[],
 ) {
   return {
     id: meta.id,
     object: "chat.completion.chunk" as const,
     created: meta.created,
     model: meta.model,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    choices: [
+      { index: 0, delta, logprobs: logprobs ? toLogprobs(logprobs) : null, finish_reason: finishReason },
+    ],
+  };
+}
+
+/** A streaming chunk carrying one fragment of a tool call. */
+export function toToolCallChunk(
+  meta: ResponseMeta,
+  part: { index: number; id?: string; name?: string; argumentsDelta: string },
+) {
+  return {
+    id: meta.id,
+    object: "chat.completion.chunk" as const,
+    created: meta.created,
+    model: meta.model,
+    choices: [
+      { index: 0, delta: { tool_calls: [toToolCallDelta(part)] }, logprobs: null, finish_reason: null },
+    ],
   };
 }
 

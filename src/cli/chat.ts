@@ -15,9 +15,11 @@ interface ChatFlags {
   maxTokens?: number;
   ctxSize: number;
   apiKey: string;
+  json?: boolean;
 }
 
-const HELP = "Commands: /clear (forget the conversation), /system TEXT (set the system prompt), /help, /exit";
+const HELP =
+  "Commands: /clear (forget the conversation), /system TEXT (set the system prompt), /json (toggle JSON mode), /help, /exit";
 
 function floatOption(min: number, max: number) {
   return (value: string): number => {
@@ -47,6 +49,7 @@ export function chatCommand(): Command {
     .option("--temperature <t>", "sampling temperature", floatOption(0, 2))
     .option("--max-tokens <n>", "cap on each answer, in tokens", intOption(1))
     .option("-c, --ctx-size <tokens>", "in-process: context window, in tokens", intOption(64), 4096)
+    .option("--json", "JSON mode: every answer is a JSON object (response_format json_object)")
     .option(
       "--api-key <key>",
       "API key for --url servers that need one",
@@ -110,6 +113,7 @@ async function chatLoop(client: OpenAI, model: string, flags: ChatFlags): Promis
     terminal: process.stdin.isTTY === true,
   });
   let system = flags.system;
+  let json = flags.json === true;
   let history: ChatCompletionMessageParam[] = [];
   let generation: AbortController | undefined;
   // Ctrl+C stops the answer being written; at the prompt it leaves.
@@ -135,6 +139,11 @@ async function chatLoop(client: OpenAI, model: string, flags: ChatFlags): Promis
       process.stdout.write("(conversation cleared)\n");
       continue;
     }
+    if (line === "/json") {
+      json = !json;
+      process.stdout.write(json ? "(JSON mode on: answers are JSON objects)\n" : "(JSON mode off)\n");
+      continue;
+    }
     if (line.startsWith("/system")) {
       system = line.slice("/system".length).trim() || undefined;
       history = [];
@@ -154,6 +163,7 @@ async function chatLoop(client: OpenAI, model: string, flags: ChatFlags): Promis
           stream: true,
           temperature: flags.temperature,
           max_tokens: flags.maxTokens,
+          ...(json ? { response_format: { type: "json_object" as const } } : {}),
         },
         { signal: generation.signal },
       );

@@ -1,5 +1,5 @@
 import { Template } from "@huggingface/jinja";
-import type { ChatMessage } from "./types.js";
+import type { ChatMessage, ToolDefinition } from "./types.js";
 
 /**
  * Renders a conversation with the model's own Jinja chat template (from GGUF `tokenizer.chat_template`),
@@ -15,13 +15,49 @@ export class ChatTemplate {
     this.template = new Template(source);
   }
 
-  render(messages: readonly ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
+  /**
+   * Messages and tools are passed in the shapes Hugging Face templates expect: tools as
+   * `{type: "function", function: {...}}`, assistant calls as `tool_calls` with parsed `arguments`
+   * objects (Qwen's template writes them with `tojson`), and `content` null on a call-only turn.
+   */
+  render(
+    messages: readonly ChatMessage[],
+    options: { addGenerationPrompt?: boolean; tools?: readonly ToolDefinition[] } = {},
+  ): string {
+    const tools = options.tools?.length
+      ? options.tools.map((tool) => ({ type: "function", function: tool }))
+      : undefined;
     return this.template.render({
-      messages,
+      messages: messages.map(toTemplateMessage),
+      tools,
       add_generation_prompt: options.addGenerationPrompt ?? true,
       bos_token: this.specials.bosToken,
       eos_token: this.specials.eosToken,
     });
+  }
+}
+
+function toTemplateMessage(message: ChatMessage): Record<string, unknown> {
+  if (!message.toolCalls?.length) {
+    return message.toolCallId ? { ...message, tool_call_id: message.toolCallId } : { ...message };
+  }
+  return {
+    role: message.role,
+    content: message.content === "" ? null : message.content,
+    tool_calls: message.toolCalls.map((call) => ({
+      id: call.id,
+      type: "function",
+      function: { name: call.name, arguments: parseArguments(call.arguments) },
+    })),
+  };
+}
+
+/** Arguments are validated as JSON at the edge; a malformed string is passed on as text. */
+function parseArguments(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
   }
 }
 

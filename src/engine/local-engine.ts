@@ -6,15 +6,19 @@ import {
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
+  LlamaGrammarEvaluationState,
   LlamaLogLevel,
   type LlamaModel,
   type Token,
   TokenBias,
 } from "node-llama-cpp";
 import { CHATML_TEMPLATE, ChatTemplate } from "./chat-template.js";
+import { GrammarCache } from "./grammar.js";
 import { commonPrefixLength } from "./prefix.js";
 import { IncrementalDetokenizer, StopMatcher } from "./text-stream.js";
-import type { FinishReason, Prompt, SamplingParams } from "./types.js";
+import { TokenBytes } from "./token-bytes.js";
+import { ToolCallParser } from "./tool-calls.js";
+import type { FinishReason, GenerateRequest, Prompt, SamplingParams, TokenLogprob } from "./types.js";
 
 export interface LocalEngineOptions {
   /** Path of the GGUF file. */
@@ -36,8 +40,21 @@ export interface LocalEngineOptions {
 
 /** What one generation yields; the scheduler turns it into StreamParts. */
 export type EngineEvent =
-  | { type: "text"; text: string }
+  | { type: "text"; text: string; logprobs?: TokenLogprob[] }
+  | { type: "tool-call-delta"; index: number; id?: string; name?: string; argumentsDelta: string }
   | { type: "done"; finishReason: FinishReason; completionTokens: number; cachedTokens: number };
+
+/** The parts of a request beyond sampling that shape generation (grammar, tool calls, logprobs). */
+export type GenerationControls = Pick<
+  GenerateRequest,
+  "prompt" | "format" | "toolChoice" | "parallelToolCalls" | "logprobs"
+>;
+
+/** What evaluateWithMetadata yields when logprobs are asked for. */
+type SampledToken = { token: Token; confidence?: number; probabilities?: Map<Token, number> };
+
+/** ln(0) would be -Infinity, which JSON cannot carry; OpenAI reports -9999 for such tokens. */
+const MIN_LOGPROB = -9999;
 
 /** How many recent tokens the repetition penalties look at (llama-server's repeat_last_n). */
 const PENALTY_WINDOW = 64;
@@ -54,7 +71,14 @@ export class LocalEngine {
     private readonly sequences: LlamaContextSequence[],
     readonly modelId: string,
     private readonly template: ChatTemplate,
-  ) {}
+  ) {
+    this.grammars = new GrammarCache(llama);
+    this.tokenBytes = new TokenBytes(model);
+  }
+
+  /** Compiled grammars, least recently used evicted. */
+  readonly grammars: GrammarCache;
+  private readonly tokenBytes: TokenBytes;
 
   static async load(options: LocalEngineOptions): Promise<LocalEngine> {
     const parallel = options.parallel ?? 1;
@@ -68,7 +92,9 @@ export class LocalEngine {
     // Context shift never runs: generate() caps every request at the slot's free space, so an overflowing
     // conversation is refused up front instead of silently losing its beginning.
     const sequences = Array.from({ length: parallel }, () =>
-      context.getSequence({ tokenPredictor: options.lookupDecoding ? new InputLookupTokenPredictor() : undefined }),
+      context.getSequence({
+        tokenPredictor: options.lookupDecoding ? new InputLookupTokenPredictor() : undefined,
+      }),
     );
     const metadataTemplate = model.fileInfo.metadata?.tokenizer?.chat_template;
     const template = new ChatTemplate(
@@ -97,7 +123,9 @@ export class LocalEngine {
   }
 
   renderChat(prompt: Prompt): string {
-    return prompt.kind === "chat" ? this.template.render(prompt.messages) : prompt.text;
+    return prompt.kind === "chat"
+      ? this.template.render(prompt.messages, { tools: prompt.tools })
+      : prompt.text;
   }
 
   tokenize(prompt: Prompt): number[] {
@@ -111,13 +139,17 @@ export class LocalEngine {
   /**
    * Generates on `slot`, reusing the longest prefix of `promptTokens` already in its KV cache.
    * Stops on end of generation, a stop string, `maxTokens`, or the signal; never shifts the context.
+   * With a grammar (response_format, forced tool calls) only the grammar's documents can be sampled, and
+   * end of generation becomes possible exactly when the document is complete.
    */
   async *generate(
     slot: number,
     promptTokens: readonly number[],
     sampling: SamplingParams,
     signal: AbortSignal,
+    controls?: GenerationControls,
   ): AsyncGenerator<EngineEvent> {
+    const grammar = controls ? await this.grammars.forRequest(controls) : undefined;
     const sequence = this.sequences[slot];
     const cachedTokens = await this.reusePrefix(sequence, promptTokens);
     const budget = Math.min(
@@ -129,26 +161,61 @@ export class LocalEngine {
       this.model.detokenize(tokens as Token[], false, last as Token[]),
     );
     const stops = new StopMatcher(sampling.stop);
+    const hasTools = controls?.prompt.kind === "chat" && (controls.prompt.tools?.length ?? 0) > 0;
+    const tools = hasTools && controls?.toolChoice !== "none" ? new ToolCallParser() : undefined;
+    const logprobs = controls?.logprobs;
+    let pendingLogprobs: TokenLogprob[] = [];
     let completionTokens = 0;
     let finishReason: FinishReason = "stop";
 
-    const evaluation = sequence.evaluate(promptTokens.slice(cachedTokens) as Token[], {
-      temperature: sampling.temperature,
-      topK: sampling.topK,
-      topP: sampling.topP,
-      minP: sampling.minP,
-      seed: sampling.seed,
-      repeatPenalty: this.penalties(sampling, recent),
-      tokenBias: sampling.ignoreEos ? this.eogBans() : undefined,
-    });
+    // Text passes the stop matcher, then the tool-call parser; logprobs ride on the next text released.
+    function* release(text: string): Generator<EngineEvent> {
+      if (!text) return;
+      const events = tools ? tools.push(text) : [{ type: "text" as const, text }];
+      for (const event of events) {
+        if (event.type === "text") {
+          yield { type: "text", text: event.text, logprobs: logprobs ? pendingLogprobs : undefined };
+        } else {
+          const start = event.type === "call-start";
+          yield {
+            type: "tool-call-delta",
+            index: event.index,
+            id: start ? event.id : undefined,
+            name: start ? event.name : undefined,
+            argumentsDelta: start ? "" : event.text,
+          };
+        }
+        pendingLogprobs = [];
+      }
+    }
+
+    const evaluation = sequence.evaluateWithMetadata(
+      promptTokens.slice(cachedTokens) as Token[],
+      { confidence: logprobs !== undefined, probabilities: (logprobs?.top ?? 0) > 0 },
+      {
+        temperature: sampling.temperature,
+        topK: sampling.topK,
+        topP: sampling.topP,
+        minP: sampling.minP,
+        seed: sampling.seed,
+        repeatPenalty: this.penalties(sampling, recent),
+        // A grammar ends only through end of generation, so ignore_eos cannot apply to it.
+        tokenBias: sampling.ignoreEos && !grammar ? this.eogBans() : undefined,
+        grammarEvaluationState: grammar
+          ? new LlamaGrammarEvaluationState({ model: this.model, grammar })
+          : undefined,
+      },
+    );
     try {
-      for await (const token of evaluation) {
+      for await (const output of evaluation) {
         if (signal.aborted) return;
+        const token = output.token;
         completionTokens++;
         recent.push(token);
         if (recent.length > PENALTY_WINDOW) recent.shift();
+        if (logprobs) pendingLogprobs.push(this.logprob(token, output as SampledToken, logprobs.top));
         const { emit, stopped } = stops.push(detokenizer.push(token));
-        if (emit) yield { type: "text", text: emit };
+        yield* release(emit);
         if (stopped) break;
         if (completionTokens >= budget) {
           finishReason = "length";
@@ -161,10 +228,36 @@ export class LocalEngine {
     if (signal.aborted) return;
     if (!stops.isStopped) {
       const { emit } = stops.push(detokenizer.flush());
-      const rest = emit + stops.flush();
-      if (rest) yield { type: "text", text: rest };
+      yield* release(emit + stops.flush());
     }
+    if (tools) {
+      for (const event of tools.flush()) {
+        if (event.type === "text")
+          yield { type: "text", text: event.text, logprobs: logprobs ? pendingLogprobs : undefined };
+        else if (event.type === "call-arguments")
+          yield { type: "tool-call-delta", index: event.index, argumentsDelta: event.text };
+        pendingLogprobs = [];
+      }
+      if (finishReason === "stop" && tools.callCount > 0) finishReason = "tool_calls";
+    }
+    if (pendingLogprobs.length > 0) yield { type: "text", text: "", logprobs: pendingLogprobs };
     yield { type: "done", finishReason, completionTokens, cachedTokens };
+  }
+
+  private logprob(token: Token, output: SampledToken, top: number): TokenLogprob {
+    const entry = (t: Token, p: number) => ({
+      token: this.tokenBytes.text(t),
+      bytes: this.tokenBytes.bytes(t),
+      logprob: p > 0 ? Math.log(p) : MIN_LOGPROB,
+    });
+    const alternatives: TokenLogprob["top"] = [];
+    if (top > 0 && output.probabilities) {
+      for (const [t, p] of output.probabilities) {
+        if (alternatives.length >= top) break;
+        alternatives.push(entry(t, p));
+      }
+    }
+    return { ...entry(token, output.confidence ?? output.probabilities?.get(token) ?? 0), top: alternatives };
   }
 
   private async reusePrefix(

@@ -6,9 +6,45 @@ export type Role = "system" | "user" | "assistant" | "tool";
 
 export interface ChatMessage {
   role: Role;
-  /** Text content; OpenAI text parts are joined into one string at the edge. */
+  /** Text content; OpenAI text parts are joined into one string at the edge. "" for a call-only assistant turn. */
   content: string;
+  /** Calls an assistant turn made (assistant only). */
+  toolCalls?: ToolCall[];
+  /** Which call a tool result answers (tool only). */
+  toolCallId?: string;
 }
+
+/** A JSON Schema document, as sent by the client. */
+export type JsonSchema = Record<string, unknown> | boolean;
+
+/** A function the model may call. */
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  /** JSON Schema of the arguments object. Default: any object. */
+  parameters?: JsonSchema;
+}
+
+/** A call the model made; `arguments` is the JSON text exactly as generated. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/**
+ * Which tools the model may call: "auto" (it decides), "none" (answer in text), "required" (at least one
+ * call, forced), or one named function (forced).
+ */
+export type ToolChoice = "auto" | "none" | "required" | { name: string };
+
+/** Constraint on the answer's shape. */
+export type ResponseFormat =
+  | { kind: "text" }
+  /** Any JSON object. */
+  | { kind: "json" }
+  /** A JSON document valid against `schema`. */
+  | { kind: "json_schema"; name: string; schema: JsonSchema };
 
 /** Sampling and stopping parameters, already validated. */
 export interface SamplingParams {
@@ -36,16 +72,38 @@ export interface SamplingParams {
   ignoreEos: boolean;
 }
 
-export type Prompt = { kind: "chat"; messages: ChatMessage[] } | { kind: "text"; text: string };
+/** Tools are part of a chat prompt: the chat template renders them into the system turn. */
+export type Prompt =
+  | { kind: "chat"; messages: ChatMessage[]; tools?: ToolDefinition[] }
+  | { kind: "text"; text: string };
 
 export interface GenerateRequest {
   /** The model name the client asked for (already resolved to a served model). */
   model: string;
   prompt: Prompt;
   sampling: SamplingParams;
+  /** Shape of the answer. Default: free text. */
+  format?: ResponseFormat;
+  /** Whether and which tools to call; only meaningful with `prompt.tools`. Default "auto". */
+  toolChoice?: ToolChoice;
+  /** Allow more than one call per turn. Default true. */
+  parallelToolCalls?: boolean;
+  /** Report each generated token's log-probability and the `top` most likely alternatives (0-20). */
+  logprobs?: { top: number };
 }
 
-export type FinishReason = "stop" | "length";
+/** "tool_calls": the turn ended after the model called tools. */
+export type FinishReason = "stop" | "length" | "tool_calls";
+
+/** One generated token's log-probability (natural log, after sampling transforms). */
+export interface TokenLogprob {
+  token: string;
+  /** The token's UTF-8 bytes (a token may hold part of a character). */
+  bytes: number[];
+  logprob: number;
+  /** The most likely tokens at this position, most likely first. */
+  top: { token: string; bytes: number[]; logprob: number }[];
+}
 
 export interface Usage {
   promptTokens: number;
@@ -72,7 +130,13 @@ export interface ServingMeta {
 /** What every model backend yields, local or upstream. */
 export type StreamPart =
   | { type: "meta"; meta: ServingMeta }
-  | { type: "text-delta"; text: string }
+  /** `logprobs`, when asked for, covers the tokens completed since the previous text delta. */
+  | { type: "text-delta"; text: string; logprobs?: TokenLogprob[] }
+  /**
+   * Part of tool call number `index`: the first part of a call carries `id` and `name`, later ones
+   * fragments of its JSON arguments text.
+   */
+  | { type: "tool-call-delta"; index: number; id?: string; name?: string; argumentsDelta: string }
   | { type: "finish"; finishReason: FinishReason; usage: Usage };
 
 export interface ModelInfo {

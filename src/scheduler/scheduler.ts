@@ -1,4 +1,4 @@
-import type { EngineEvent } from "../engine/local-engine.js";
+import type { EngineEvent, GenerationControls } from "../engine/local-engine.js";
 import { commonPrefixLength } from "../engine/prefix.js";
 import type {
   GenerateRequest,
@@ -30,6 +30,7 @@ export interface SlotEngine {
     promptTokens: readonly number[],
     sampling: SamplingParams,
     signal: AbortSignal,
+    controls?: GenerationControls,
   ): AsyncIterable<EngineEvent>;
   dispose(): Promise<void>;
 }
@@ -117,9 +118,11 @@ export class Scheduler implements ModelProvider {
     this.checkFits(engine, tokens.length, request.sampling.maxTokens, request.prompt);
     const slot = await this.acquire(tokens, signal);
     try {
-      for await (const event of engine.generate(slot, tokens, request.sampling, signal)) {
+      for await (const event of engine.generate(slot, tokens, request.sampling, signal, request)) {
         if (event.type === "text") {
-          yield { type: "text-delta", text: event.text };
+          yield { type: "text-delta", text: event.text, logprobs: event.logprobs };
+        } else if (event.type === "tool-call-delta") {
+          yield event;
         } else {
           const usage = {
             promptTokens: tokens.length,

@@ -104,11 +104,63 @@ test("fromChatRequest refuses invalid parameters, naming them", () => {
     "messages[0].content[0]",
   );
   refusal(
-    () => fromChatRequest({ ...user("x"), response_format: { type: "json_object" } }),
-    "response_format",
+    () => fromChatRequest({ ...user("x"), response_format: { type: "json_schema", json_schema: {} } }),
+    "response_format.json_schema.name",
+  );
+  refusal(() => fromChatRequest({ ...user("x"), top_logprobs: 2 }), "top_logprobs", "unsupported_parameter");
+  refusal(() => fromChatRequest({ ...user("x"), logprobs: true, top_logprobs: 21 }), "top_logprobs");
+  refusal(() => fromChatRequest({ ...user("x"), tool_choice: "required" }), "tool_choice");
+  refusal(
+    () =>
+      fromChatRequest({
+        ...user("x"),
+        tools: [{ type: "function", function: { name: "f" } }],
+        tool_choice: { type: "function", function: { name: "g" } },
+      }),
+    "tool_choice.function.name",
+  );
+  refusal(
+    () => fromChatRequest({ ...user("x"), stop: ["}"], response_format: { type: "json_object" } }),
+    "stop",
+    "unsupported_parameter",
   );
   refusal(() => fromChatRequest([1, 2]), null, "invalid_json");
   refusal(() => fromChatRequest(undefined), null, "invalid_json");
+});
+
+test("fromChatRequest carries response_format, tools, tool history and logprobs inward", () => {
+  const parsed = fromChatRequest({
+    messages: [
+      { role: "user", content: "weather?" },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: "call_1", type: "function", function: { name: "f", arguments: '{"a":1}' } }],
+      },
+      { role: "tool", tool_call_id: "call_1", content: "21" },
+    ],
+    tools: [{ type: "function", function: { name: "f", parameters: { type: "object" } } }],
+    tool_choice: { type: "function", function: { name: "f" } },
+    parallel_tool_calls: false,
+    response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "object" } } },
+    logprobs: true,
+    top_logprobs: 3,
+  });
+  assert.deepEqual(parsed.prompt, {
+    kind: "chat",
+    messages: [
+      { role: "user", content: "weather?" },
+      { role: "assistant", content: "", toolCalls: [{ id: "call_1", name: "f", arguments: '{"a":1}' }] },
+      { role: "tool", content: "21", toolCallId: "call_1" },
+    ],
+    tools: [{ name: "f", description: undefined, parameters: { type: "object" } }],
+  });
+  assert.deepEqual(parsed.controls, {
+    format: { kind: "json_schema", name: "x", schema: { type: "object" } },
+    toolChoice: { name: "f" },
+    parallelToolCalls: false,
+    logprobs: { top: 3 },
+  });
 });
 
 test("fromCompletionRequest accepts the issue's exact request", () => {

@@ -1,5 +1,13 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { FinishReason, ModelProvider, ServingMeta, StreamPart, Usage } from "../../engine/types.js";
+import type {
+  FinishReason,
+  ModelProvider,
+  ServingMeta,
+  StreamPart,
+  TokenLogprob,
+  ToolCall,
+  Usage,
+} from "../../engine/types.js";
 import { toErrorResponse } from "../errors.js";
 import { SseWriter } from "../sse.js";
 import {
@@ -12,6 +20,7 @@ import {
   toCompletion,
   toCompletionChunk,
   toCompletionUsageChunk,
+  toToolCallChunk,
 } from "../translate.js";
 
 export type GenerationKind = "chat" | "text";
@@ -21,7 +30,8 @@ const shapes = {
   chat: {
     full: toChatCompletion,
     opening: (meta: ResponseMeta) => toChatChunk(meta, { role: "assistant", content: "" }, null),
-    delta: (meta: ResponseMeta, text: string) => toChatChunk(meta, { content: text }, null),
+    delta: (meta: ResponseMeta, text: string, logprobs?: TokenLogprob[]) =>
+      toChatChunk(meta, { content: text }, null, logprobs),
     finish: (meta: ResponseMeta, reason: FinishReason) => toChatChunk(meta, {}, reason),
     usage: toChatUsageChunk,
   },
@@ -53,7 +63,10 @@ export async function serveGeneration(
     if (!reply.raw.writableFinished) controller.abort(new Error("client disconnected"));
   });
   const parts = provider
-    .stream({ model, prompt: parsed.prompt, sampling: parsed.sampling }, { signal: controller.signal })
+    .stream(
+      { model, prompt: parsed.prompt, sampling: parsed.sampling, ...parsed.controls },
+      { signal: controller.signal },
+    )
     [Symbol.asyncIterator]();
   // Leading meta parts (route, cache) must be known before headers go out.
   const serving: ServingMeta = {};
@@ -69,14 +82,26 @@ export async function serveGeneration(
   if (!parsed.stream) {
     let text = "";
     let finish: { reason: FinishReason; usage: Usage } | undefined;
+    const toolCalls: ToolCall[] = [];
+    const logprobs: TokenLogprob[] | undefined = parsed.controls.logprobs ? [] : undefined;
     for (let step = first; !step.done; step = await parts.next()) {
       const part: StreamPart = step.value;
-      if (part.type === "text-delta") text += part.text;
-      else if (part.type === "finish") finish = { reason: part.finishReason, usage: part.usage };
+      if (part.type === "text-delta") {
+        text += part.text;
+        if (part.logprobs) logprobs?.push(...part.logprobs);
+      } else if (part.type === "tool-call-delta") {
+        toolCalls[part.index] ??= { id: part.id ?? "", name: part.name ?? "", arguments: "" };
+        toolCalls[part.index].arguments += part.argumentsDelta;
+      } else if (part.type === "finish") finish = { reason: part.finishReason, usage: part.usage };
     }
     if (!finish) return; // aborted: nobody is listening
-    const body = shape.full(meta, text, finish.reason, finish.usage);
-    await reply.headers(headers).send(Object.keys(serving).length > 0 ? { ...body, edgellm: toServingBody(serving) } : body);
+    const body =
+      kind === "chat"
+        ? shapes.chat.full(meta, text, finish.reason, finish.usage, { toolCalls, logprobs })
+        : shapes.text.full(meta, text, finish.reason, finish.usage);
+    await reply
+      .headers(headers)
+      .send(Object.keys(serving).length > 0 ? { ...body, edgellm: toServingBody(serving) } : body);
     return;
   }
 
@@ -88,7 +113,10 @@ export async function serveGeneration(
     for (let step = first; !step.done; step = await parts.next()) {
       const part: StreamPart = step.value;
       if (part.type === "text-delta") {
-        sse.send(shape.delta(meta, part.text));
+        // A logprobs-only part (tokens that produced no text yet) is still worth a chunk.
+        if (part.text !== "" || part.logprobs?.length) sse.send(shape.delta(meta, part.text, part.logprobs));
+      } else if (part.type === "tool-call-delta") {
+        if (kind === "chat") sse.send(toToolCallChunk(meta, part));
       } else if (part.type === "finish") {
         sse.send(shape.finish(meta, part.finishReason));
         if (parsed.includeUsage) sse.send(shape.usage(meta, part.usage));
