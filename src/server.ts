@@ -5,6 +5,9 @@ import { CachingProvider } from "./cache/response-cache.js";
 import { LocalEngine } from "./engine/local-engine.js";
 import type { ModelProvider } from "./engine/types.js";
 import { MeteredProvider, Metrics } from "./metrics.js";
+import { type RoutingConfig, resolveRoutingConfig } from "./router/config.js";
+import { registerRoutingHints } from "./router/http.js";
+import { Router } from "./router/router.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 
 export interface EdgeServerOptions {
@@ -32,12 +35,16 @@ export interface EdgeServerOptions {
   bodyLimit?: number;
   /** Log level for the HTTP log, or false for none. Default false. */
   logLevel?: string | false;
+  /** Upstreams and routing policy (src/router/config.ts). Default: local only. */
+  routing?: RoutingConfig;
 }
 
 export interface EdgeServer {
   app: FastifyInstance;
   scheduler: Scheduler;
   metrics: Metrics;
+  /** Routes each request to the local model or an upstream. */
+  router: Router;
   /** e.g. http://127.0.0.1:8080 */
   url: string;
   /** Settles when the model is loaded (rejects if loading failed). */
@@ -59,12 +66,19 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const cacheBytes = options.responseCacheBytes ?? 64 * 1024 * 1024;
   const local: ModelProvider =
     cacheBytes > 0 ? new CachingProvider(scheduler, { maxBytes: cacheBytes, metrics }) : scheduler;
+  // The router sits outside the response cache (only local answers are cached) and inside the metrics.
+  const router = new Router({
+    local,
+    config: options.routing ?? resolveRoutingConfig({}, {}),
+    registry: metrics.registry,
+  });
   const app = await buildServer({
-    provider: new MeteredProvider(local, metrics),
+    provider: new MeteredProvider(router, metrics),
     metrics,
     bodyLimit: options.bodyLimit,
     logger: options.logLevel ? { level: options.logLevel } : false,
   });
+  registerRoutingHints(app);
   await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 8080 });
   const address = app.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -90,10 +104,12 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     app,
     scheduler,
     metrics,
+    router,
     url: `http://${host}:${address.port}`,
     ready,
     async close() {
       await app.close();
+      router.dispose();
       await ready.catch(() => {});
       await scheduler.dispose();
     },

@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { DEFAULT_MODEL, ensureModel, MODEL_SOURCES, type ModelSource } from "../models/registry.js";
+import { ConfigError, describeRouting, loadRoutingConfig, type RoutingConfig } from "../router/config.js";
 import { startEdgeServer } from "../server.js";
 import { intOption } from "./options.js";
 import { progressReporter } from "./progress.js";
@@ -18,6 +19,9 @@ interface ServeFlags {
   lookupDecoding: boolean;
   source?: ModelSource;
   logLevel: string;
+  config?: string;
+  upstream: string[];
+  cloud: boolean;
 }
 
 export function serveCommand(): Command {
@@ -54,8 +58,34 @@ export function serveCommand(): Command {
       ).choices(MODEL_SOURCES),
     )
     .option("--log-level <level>", "HTTP log level (fatal, error, warn, info, debug, silent)", "info")
+    .option(
+      "--config <file>",
+      "JSON routing config: upstreams, policy, budget (docs/routing.md)",
+      process.env.EDGELLM_CONFIG,
+    )
+    .option(
+      "--upstream <name=url[,url...]>",
+      "an OpenAI-compatible upstream for `model: name` and `auto`; key in EDGELLM_UPSTREAM_<NAME>_API_KEY (repeatable)",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .option("--no-cloud", "never send a request to an upstream")
     .action(async (flags: ServeFlags) => {
+      let routing: RoutingConfig;
+      try {
+        routing = await loadRoutingConfig({
+          file: flags.config,
+          upstreams: flags.upstream,
+          cloud: flags.cloud,
+          env: process.env,
+        });
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        process.stderr.write(`edgellm: ${error.message}\n`);
+        process.exit(2);
+      }
       const server = await startEdgeServer({
+        routing,
         host: flags.host,
         port: flags.port,
         contextSize: flags.ctxSize,
@@ -91,5 +121,7 @@ export function serveCommand(): Command {
         process.exit(1);
       }
       process.stdout.write(`edgellm ready: ${server.scheduler.listModels()[0].id} on ${server.url}/v1\n`);
+      if (routing.upstreams.length > 0 || !routing.cloud)
+        process.stdout.write(`edgellm ${describeRouting(routing)}\n`);
     });
 }

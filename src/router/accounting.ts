@@ -1,0 +1,108 @@
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { Usage } from "../engine/types.js";
+
+/**
+ * Token and cost accounting per route, and the daily cloud budget. Metrics are registered on the
+ * server's registry (one per server, so tests can run several in one process).
+ */
+export class RouterMetrics {
+  readonly decisions: Counter<"route" | "kind">;
+  readonly tokens: Counter<"route" | "kind">;
+  readonly cost: Counter<"route">;
+  readonly upstreamFailures: Counter<"upstream" | "code">;
+  readonly circuitOpen: Gauge<"upstream" | "replica">;
+  readonly budgetSpent: Gauge;
+  readonly redactions: Counter;
+  readonly cascade: Counter<"outcome">;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    this.decisions = new Counter({
+      name: "edgellm_router_requests_total",
+      help: "Routed requests, by final route and kind of decision (requested, policy, fallback, overflow, cascade, no-cloud, budget, circuit)",
+      labelNames: ["route", "kind"],
+      registers,
+    });
+    this.tokens = new Counter({
+      name: "edgellm_router_tokens_total",
+      help: "Tokens by route and kind (prompt, completion)",
+      labelNames: ["route", "kind"],
+      registers,
+    });
+    this.cost = new Counter({
+      name: "edgellm_router_cost_total",
+      help: "Spend by route, in the configured prices' currency units",
+      labelNames: ["route"],
+      registers,
+    });
+    this.upstreamFailures = new Counter({
+      name: "edgellm_router_upstream_failures_total",
+      help: "Upstream failures by upstream and error code",
+      labelNames: ["upstream", "code"],
+      registers,
+    });
+    this.circuitOpen = new Gauge({
+      name: "edgellm_router_circuit_open",
+      help: "1 while an upstream replica's circuit breaker refuses requests",
+      labelNames: ["upstream", "replica"],
+      registers,
+    });
+    this.budgetSpent = new Gauge({
+      name: "edgellm_router_cloud_spend_today",
+      help: "Cloud spend since local midnight, in currency units",
+      registers,
+    });
+    this.redactions = new Counter({
+      name: "edgellm_router_redactions_total",
+      help: "Personal data items redacted before a request left the machine",
+      registers,
+    });
+    this.cascade = new Counter({
+      name: "edgellm_router_cascade_total",
+      help: "Cascade outcomes: kept the local answer or escalated",
+      labelNames: ["outcome"],
+      registers,
+    });
+  }
+}
+
+/** Cost of one request, given prices per 1,000 tokens. */
+export function costOf(usage: Usage, price: { input: number; output: number }): number {
+  return (usage.promptTokens * price.input + usage.completionTokens * price.output) / 1000;
+}
+
+/** A daily spend limit that resets at local midnight. Spend is kept in memory only. */
+export class CloudBudget {
+  private day = "";
+  private spent = 0;
+
+  constructor(
+    /** Currency units per day; undefined for no limit. */
+    readonly daily: number | undefined,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get spentToday(): number {
+    this.roll();
+    return this.spent;
+  }
+
+  /** Whether the day's budget is used up. A request already in flight may overshoot it. */
+  get exhausted(): boolean {
+    return this.daily !== undefined && this.spentToday >= this.daily;
+  }
+
+  add(cost: number): void {
+    this.roll();
+    this.spent += cost;
+  }
+
+  private roll(): void {
+    const date = new Date(this.now());
+    const day = `${date.getFullYear()}-${date.getMonth()}-${date.getDate()}`;
+    if (day !== this.day) {
+      this.day = day;
+      this.spent = 0;
+    }
+  }
+}

@@ -1,0 +1,287 @@
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { DEFAULT_THRESHOLD } from "./policy.js";
+
+/**
+ * Routing configuration: a JSON file (`--config FILE` / EDGELLM_CONFIG), environment variables and
+ * flags, in rising precedence. Validated with zod; every problem is reported with its path.
+ */
+
+const NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
+const RESERVED = new Set(["local", "auto"]);
+
+const url = z.url({ protocol: /^https?$/ });
+const ms = z.number().int().min(0);
+
+const upstreamSchema = z.strictObject({
+  /** One base URL, or several replicas serving the same model. */
+  baseUrl: z.union([url, z.array(url).min(1)]),
+  /** The key itself; prefer apiKeyEnv or EDGELLM_UPSTREAM_<NAME>_API_KEY so it stays out of files. */
+  apiKey: z.string().min(1).optional(),
+  /** Name of the environment variable holding the key. */
+  apiKeyEnv: z.string().min(1).optional(),
+  model: z.string().min(1).optional(),
+  timeoutMs: ms.min(1).optional(),
+  idleTimeoutMs: ms.min(1).optional(),
+  retries: z.number().int().min(0).max(5).optional(),
+  retryBackoffMs: ms.optional(),
+  /** Currency units per 1,000 tokens. */
+  price: z.strictObject({ input: z.number().min(0), output: z.number().min(0) }).optional(),
+  contextSize: z.number().int().min(1).optional(),
+  healthCheckMs: ms.optional(),
+});
+
+// In the file the base URL may be left to --upstream or EDGELLM_UPSTREAM_<NAME>_BASE_URL.
+const fileUpstreamSchema = upstreamSchema.partial({ baseUrl: true });
+
+const fileSchema = z.strictObject({
+  $schema: z.string().optional(),
+  defaultModel: z.string().min(1).optional(),
+  cloud: z.boolean().optional(),
+  upstreams: z
+    .record(
+      z.string().regex(NAME, "an upstream name starts with a letter and uses letters, digits, _ . -"),
+      fileUpstreamSchema,
+    )
+    .optional(),
+  auto: z
+    .strictObject({ threshold: z.number().min(0).max(1).optional(), upstream: z.string().optional() })
+    .optional(),
+  cascade: z
+    .strictObject({ enabled: z.boolean().optional(), threshold: z.number().min(0).max(1).optional() })
+    .optional(),
+  overflow: z.boolean().optional(),
+  breaker: z
+    .strictObject({ failures: z.number().int().min(1).optional(), cooldownMs: ms.optional() })
+    .optional(),
+  budget: z.strictObject({ daily: z.number().min(0), currency: z.string().optional() }).optional(),
+  redact: z.boolean().optional(),
+});
+
+export type RoutingFile = z.infer<typeof fileSchema>;
+
+export interface UpstreamConfig {
+  /** How clients select it (`model: "<name>"`) and how responses report it. */
+  name: string;
+  /** One or more OpenAI-compatible base URLs ending in /v1 (or wherever /chat/completions lives). */
+  baseUrls: string[];
+  /** Never logged nor returned. */
+  apiKey?: string;
+  /** The model id sent upstream. Default: the upstream's name. */
+  model: string;
+  /** Time allowed until the first generated text, in ms. Default 30000. */
+  timeoutMs: number;
+  /** Time allowed between two chunks once streaming, in ms. Default 60000. */
+  idleTimeoutMs: number;
+  /** Retries of a retryable failure before any text was received. Default 1. */
+  retries: number;
+  /** First retry delay, doubled each time, with jitter, in ms. Default 250. */
+  retryBackoffMs: number;
+  /** Currency units per 1,000 input and output tokens. Default 0 and 0. */
+  price: { input: number; output: number };
+  /** Reported in /v1/models. Default 32768. */
+  contextSize: number;
+  /** Health-check period in ms, 0 for none. Default 10000 with several base URLs, else 0. */
+  healthCheckMs: number;
+}
+
+export interface RoutingConfig {
+  /** The route for requests naming no model: "local", "auto" or an upstream. Default "local". */
+  defaultModel: string;
+  /** false forbids every upstream (privacy). Default true. */
+  cloud: boolean;
+  upstreams: UpstreamConfig[];
+  /** "auto" routing: difficulty threshold (default 0.5) and target upstream (default: the first). */
+  auto: { threshold: number; upstream?: string };
+  /** Answer locally first and escalate low-confidence answers. Default off, threshold 0.6. */
+  cascade: { enabled: boolean; threshold: number };
+  /** Send requests to an upstream when the local queue is full. Default true. */
+  overflow: boolean;
+  /** Consecutive failures that open an upstream replica's circuit (default 3), and its cooldown (30000 ms). */
+  breaker: { failures: number; cooldownMs: number };
+  /** Daily cloud spend, in the prices' currency, after which requests stay local. Default: none. */
+  budget?: { daily: number; currency: string };
+  /** Redact e-mail addresses, phone and ID numbers before a request leaves the machine. Default false. */
+  redact: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export interface RoutingSources {
+  /** Path of a JSON config file. */
+  file?: string;
+  /** `--upstream NAME=URL[,URL...]` values. */
+  upstreams?: string[];
+  /** `--no-cloud` gives false. */
+  cloud?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Reads and merges every source; throws ConfigError naming each problem. */
+export async function loadRoutingConfig(sources: RoutingSources): Promise<RoutingConfig> {
+  let file: unknown = {};
+  if (sources.file) {
+    let text: string;
+    try {
+      text = await readFile(sources.file, "utf8");
+    } catch (error) {
+      throw new ConfigError(`cannot read config file ${sources.file}: ${(error as Error).message}`);
+    }
+    try {
+      file = JSON.parse(text);
+    } catch (error) {
+      throw new ConfigError(`config file ${sources.file} is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  return resolveRoutingConfig(file, sources, sources.file ?? "config");
+}
+
+/** Pure: validates a parsed config file and applies environment variables and flags over it. */
+export function resolveRoutingConfig(
+  raw: unknown,
+  sources: RoutingSources,
+  origin = "config",
+): RoutingConfig {
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new ConfigError(`invalid ${origin}:\n${problems.join("\n")}`);
+  }
+  const file = parsed.data;
+  const env = sources.env ?? {};
+
+  // Upstreams: file, then any EDGELLM_UPSTREAM_<NAME>_BASE_URL, then --upstream flags.
+  const raws = new Map<string, z.infer<typeof fileUpstreamSchema>>();
+  for (const [name, u] of Object.entries(file.upstreams ?? {})) raws.set(name, u);
+  for (const key of Object.keys(env)) {
+    const match = /^EDGELLM_UPSTREAM_([A-Z0-9_]+)_BASE_URL$/.exec(key);
+    if (!match) continue;
+    const existing = [...raws.keys()].find((n) => envName(n) === match[1]);
+    const name = existing ?? match[1].toLowerCase();
+    raws.set(name, { ...raws.get(name), baseUrl: splitUrls(env[key] ?? "") });
+  }
+  for (const spec of sources.upstreams ?? []) {
+    const eq = spec.indexOf("=");
+    const name = spec.slice(0, eq);
+    if (eq <= 0 || !NAME.test(name))
+      throw new ConfigError(`--upstream expects NAME=BASE_URL[,BASE_URL...], got "${spec}"`);
+    raws.set(name, { ...raws.get(name), baseUrl: splitUrls(spec.slice(eq + 1)) });
+  }
+
+  const upstreams: UpstreamConfig[] = [];
+  for (const [name, u] of raws) upstreams.push(resolveUpstream(name, u, env));
+
+  const names = new Set(upstreams.map((u) => u.name));
+  const defaultModel = env.EDGELLM_DEFAULT_MODEL || file.defaultModel || "local";
+  const autoUpstream = file.auto?.upstream;
+  if (autoUpstream !== undefined && !names.has(autoUpstream))
+    throw new ConfigError(`auto.upstream "${autoUpstream}" is not a configured upstream`);
+  if (defaultModel !== "local" && defaultModel !== "auto" && !names.has(defaultModel))
+    throw new ConfigError(`defaultModel "${defaultModel}" is neither "local", "auto" nor an upstream`);
+
+  const threshold =
+    numberEnv(env, "EDGELLM_ROUTE_THRESHOLD", 0, 1) ?? file.auto?.threshold ?? DEFAULT_THRESHOLD;
+  const daily = numberEnv(env, "EDGELLM_CLOUD_DAILY_BUDGET", 0) ?? file.budget?.daily;
+  return {
+    defaultModel,
+    cloud:
+      sources.cloud === false || flagEnv(env, "EDGELLM_NO_CLOUD") === true ? false : (file.cloud ?? true),
+    upstreams,
+    auto: { threshold, upstream: autoUpstream },
+    cascade: {
+      enabled: flagEnv(env, "EDGELLM_CASCADE") ?? file.cascade?.enabled ?? false,
+      threshold: file.cascade?.threshold ?? 0.6,
+    },
+    overflow: file.overflow ?? true,
+    breaker: { failures: file.breaker?.failures ?? 3, cooldownMs: file.breaker?.cooldownMs ?? 30_000 },
+    budget: daily === undefined ? undefined : { daily, currency: file.budget?.currency ?? "" },
+    redact: flagEnv(env, "EDGELLM_REDACT") ?? file.redact ?? false,
+  };
+}
+
+function resolveUpstream(
+  name: string,
+  u: Partial<z.infer<typeof upstreamSchema>>,
+  env: NodeJS.ProcessEnv,
+): UpstreamConfig {
+  if (RESERVED.has(name)) throw new ConfigError(`"${name}" is reserved and cannot name an upstream`);
+  const prefix = `EDGELLM_UPSTREAM_${envName(name)}_`;
+  const merged = {
+    ...u,
+    apiKey: env[`${prefix}API_KEY`] || (u.apiKeyEnv ? env[u.apiKeyEnv] : undefined) || u.apiKey,
+    model: env[`${prefix}MODEL`] || u.model,
+    timeoutMs: numberEnv(env, `${prefix}TIMEOUT_MS`, 1) ?? u.timeoutMs,
+    price: {
+      input: numberEnv(env, `${prefix}PRICE_INPUT`, 0) ?? u.price?.input ?? 0,
+      output: numberEnv(env, `${prefix}PRICE_OUTPUT`, 0) ?? u.price?.output ?? 0,
+    },
+  };
+  const checked = upstreamSchema.safeParse(merged);
+  if (!checked.success) {
+    const problems = checked.error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new ConfigError(`invalid upstream "${name}":\n${problems.join("\n")}`);
+  }
+  const c = checked.data;
+  const baseUrls = (Array.isArray(c.baseUrl) ? c.baseUrl : [c.baseUrl]).map((b) => b.replace(/\/+$/, ""));
+  return {
+    name,
+    baseUrls,
+    apiKey: c.apiKey,
+    model: c.model ?? name,
+    timeoutMs: c.timeoutMs ?? 30_000,
+    idleTimeoutMs: c.idleTimeoutMs ?? 60_000,
+    retries: c.retries ?? 1,
+    retryBackoffMs: c.retryBackoffMs ?? 250,
+    price: c.price ?? { input: 0, output: 0 },
+    contextSize: c.contextSize ?? 32_768,
+    healthCheckMs: c.healthCheckMs ?? (baseUrls.length > 1 ? 10_000 : 0),
+  };
+}
+
+/** One line per upstream for the startup log; never includes keys. */
+export function describeRouting(config: RoutingConfig): string {
+  if (config.upstreams.length === 0) return "routing: local only";
+  const ups = config.upstreams.map(
+    (u) =>
+      `${u.name} -> ${u.model} @ ${u.baseUrls.map((b) => new URL(b).host).join(",")}${u.apiKey ? " (key set)" : ""}`,
+  );
+  const flags = [
+    config.cloud ? `default ${config.defaultModel}` : "cloud disabled",
+    `auto threshold ${config.auto.threshold}`,
+    config.cascade.enabled ? "cascade on" : "",
+    config.redact ? "redaction on" : "",
+    config.budget ? `daily budget ${config.budget.daily}${config.budget.currency}` : "",
+  ].filter(Boolean);
+  return `routing: ${ups.join("; ")} (${flags.join(", ")})`;
+}
+
+/** "my-cloud.v2" -> "MY_CLOUD_V2", the form used in environment variable names. */
+export function envName(name: string): string {
+  return name.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+}
+
+function splitUrls(value: string): string[] {
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+function numberEnv(env: NodeJS.ProcessEnv, key: string, min: number, max = Infinity): number | undefined {
+  const value = env[key];
+  if (value === undefined || value === "") return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new ConfigError(`${key} must be a number from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+function flagEnv(env: NodeJS.ProcessEnv, key: string): boolean | undefined {
+  const value = env[key]?.toLowerCase();
+  if (value === undefined || value === "") return undefined;
+  if (["1", "true", "yes", "on"].includes(value)) return true;
+  if (["0", "false", "no", "off"].includes(value)) return false;
+  throw new ConfigError(`${key} must be true or false, got "${env[key]}"`);
+}

@@ -1,0 +1,49 @@
+import type { FastifyInstance } from "fastify";
+import { InvalidRequestError } from "../errors.js";
+import { routingContext } from "./context.js";
+import type { RoutingHints } from "./router.js";
+
+/** The header a client sends to keep its request on this machine: `x-edgellm-allow-cloud: false`. */
+export const ALLOW_CLOUD_HEADER = "x-edgellm-allow-cloud";
+
+/**
+ * Per-request routing controls from the header or the body field `edgellm: {allow_cloud: false}`
+ * (the body wins). Pure; throws InvalidRequestError for a value that is not a boolean.
+ */
+export function routingHintsOf(headers: Record<string, unknown>, body: unknown): RoutingHints | undefined {
+  let allowCloud: boolean | undefined;
+  const header = headers[ALLOW_CLOUD_HEADER];
+  if (typeof header === "string") {
+    const value = header.trim().toLowerCase();
+    if (["false", "0", "no", "off"].includes(value)) allowCloud = false;
+    else if (["true", "1", "yes", "on"].includes(value)) allowCloud = true;
+    else throw new InvalidRequestError(`The ${ALLOW_CLOUD_HEADER} header must be true or false.`);
+  }
+  const field = (body as { edgellm?: unknown } | null | undefined)?.edgellm;
+  if (field !== undefined && field !== null) {
+    const value = (field as { allow_cloud?: unknown }).allow_cloud;
+    if (typeof field !== "object" || (value !== undefined && typeof value !== "boolean"))
+      throw new InvalidRequestError("edgellm.allow_cloud must be a boolean.", "edgellm.allow_cloud");
+    if (typeof value === "boolean") allowCloud = value;
+  }
+  return allowCloud === undefined ? undefined : { allowCloud };
+}
+
+/**
+ * Registers the hook that records each request's routing hints where the router finds them (an
+ * AsyncLocalStorage scope around the route handler). Call before the app starts listening.
+ */
+export function registerRoutingHints(app: FastifyInstance): void {
+  app.addHook("preHandler", (request, _reply, done) => {
+    let hints: RoutingHints | undefined;
+    try {
+      hints = routingHintsOf(request.headers, request.body);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    // done() runs the handler synchronously, so the handler and everything it awaits see the hints.
+    if (hints) routingContext.run(hints, () => done());
+    else done();
+  });
+}

@@ -1,0 +1,116 @@
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** What the scripted upstream does with one request. */
+export type Behaviour =
+  | { kind: "ok"; text?: string; delayMs?: number; usage?: boolean }
+  | { kind: "status"; status: number }
+  /** Answers headers and a few chunks, then destroys the connection. */
+  | { kind: "die-mid-stream"; chunks?: number }
+  /** Accepts the connection and never answers. */
+  | { kind: "hang" };
+
+/**
+ * A small OpenAI-compatible upstream on loopback, scripted per request, for failures a real server
+ * will not produce on demand (500, 429, hanging, dying mid-stream). It records every request body.
+ */
+export class FakeUpstream {
+  readonly requests: { path: string; body: Record<string, unknown> }[] = [];
+  /** Behaviour for the next requests, in order; the last one repeats. */
+  script: Behaviour[] = [{ kind: "ok" }];
+  private server?: Server;
+  private readonly sockets = new Set<import("node:net").Socket>();
+
+  get url(): string {
+    if (!this.server) throw new Error("FakeUpstream is not started");
+    const port = (this.server.address() as AddressInfo).port;
+    return `http://127.0.0.1:${port}/v1`;
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on("connection", (socket) => {
+      this.sockets.add(socket);
+      socket.on("close", () => this.sockets.delete(socket));
+    });
+    this.server.listen(0, "127.0.0.1");
+    await once(this.server, "listening");
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    this.server?.close();
+    if (this.server?.listening) await once(this.server, "close");
+  }
+
+  private next(): Behaviour {
+    const index = Math.min(this.requests.length - 1, this.script.length - 1);
+    return this.script[Math.max(0, index)];
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === "GET") {
+      res.writeHead(req.url === "/health" ? 200 : 404, { "content-type": "application/json" }).end("{}");
+      return;
+    }
+    let raw = "";
+    for await (const chunk of req) raw += chunk;
+    this.requests.push({ path: req.url ?? "", body: JSON.parse(raw) });
+    const behaviour = this.next();
+    if (behaviour.kind === "hang") return;
+    if (behaviour.kind === "status") {
+      res.writeHead(behaviour.status, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: `scripted ${behaviour.status}`, type: "server_error" } }));
+      return;
+    }
+    const model = "fake-cloud-model";
+    const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+      `data: ${JSON.stringify({
+        id: "chatcmpl-fake",
+        object: "chat.completion.chunk",
+        created: 1,
+        model,
+        choices: [{ index: 0, delta, finish_reason: finish }],
+      })}\n\n`;
+    if (behaviour.kind === "ok" && behaviour.delayMs)
+      await new Promise((r) => setTimeout(r, behaviour.delayMs));
+    if (res.destroyed) return;
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    res.write(chunk({ role: "assistant", content: "" }));
+    if (behaviour.kind === "die-mid-stream") {
+      for (let i = 0; i < (behaviour.chunks ?? 2); i++) res.write(chunk({ content: `part${i} ` }));
+      await new Promise((r) => setTimeout(r, 20));
+      res.socket?.destroy();
+      return;
+    }
+    const words = (behaviour.text ?? "Hello from the cloud.").split(/(?<= )/);
+    for (const word of words) res.write(chunk({ content: word }));
+    res.write(chunk({}, "stop"));
+    if (behaviour.usage !== false) {
+      res.write(
+        `data: ${JSON.stringify({
+          id: "chatcmpl-fake",
+          object: "chat.completion.chunk",
+          created: 1,
+          model,
+          choices: [],
+          usage: { prompt_tokens: 1000, completion_tokens: 500, total_tokens: 1500 },
+        })}\n\n`,
+      );
+    }
+    res.end("data: [DONE]\n\n");
+  }
+}
+
+/** A loopback port with nothing listening: connections are refused. */
+export async function closedPortUrl(): Promise<string> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as AddressInfo).port;
+  server.close();
+  await once(server, "close");
+  return `http://127.0.0.1:${port}/v1`;
+}

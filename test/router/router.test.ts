@@ -1,0 +1,343 @@
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { Registry } from "prom-client";
+import { buildServer } from "../../src/api/server.js";
+import { DEFAULT_SAMPLING, type GenerateRequest, type StreamPart } from "../../src/engine/types.js";
+import { QueueFullError } from "../../src/errors.js";
+import { type RoutingFile, resolveRoutingConfig } from "../../src/router/config.js";
+import { UpstreamError } from "../../src/router/errors.js";
+import { registerRoutingHints } from "../../src/router/http.js";
+import { Router } from "../../src/router/router.js";
+import { Scheduler } from "../../src/scheduler/scheduler.js";
+import { FakeEngine } from "../helpers/fake-engine.js";
+import { closedPortUrl, FakeUpstream } from "../helpers/fake-upstream.js";
+
+// In-process: the router in front of a Scheduler with the fake engine, and scripted upstreams on loopback.
+let cloud: FakeUpstream;
+let other: FakeUpstream;
+
+before(async () => {
+  cloud = await new FakeUpstream().start();
+  other = await new FakeUpstream().start();
+});
+
+after(async () => {
+  await cloud.stop();
+  await other.stop();
+});
+
+function setup(
+  file: RoutingFile = {},
+  opts: { reply?: (prompt: string) => string; maxQueue?: number; stepDelayMs?: number } = {},
+) {
+  const engine = new FakeEngine(1, 4096, opts.reply ?? (() => "local answer"));
+  engine.stepDelayMs = opts.stepDelayMs ?? 0;
+  const scheduler = new Scheduler({ maxQueue: opts.maxQueue ?? 8 });
+  scheduler.attach(engine);
+  const registry = new Registry();
+  const config = resolveRoutingConfig(
+    {
+      ...file,
+      upstreams: file.upstreams ?? { cloud: { baseUrl: cloud.url, retries: 0, timeoutMs: 2000 } },
+    },
+    {},
+  );
+  const router = new Router({ local: scheduler, config, registry });
+  return { router, scheduler, engine, registry };
+}
+
+function chat(model: string, content: string, extra: Partial<GenerateRequest> = {}): GenerateRequest {
+  return {
+    model,
+    prompt: { kind: "chat", messages: [{ role: "user", content }] },
+    sampling: DEFAULT_SAMPLING,
+    ...extra,
+  };
+}
+
+async function collect(router: Router, request: GenerateRequest) {
+  const parts: StreamPart[] = [];
+  for await (const part of router.stream(request, { signal: new AbortController().signal })) parts.push(part);
+  const meta = parts.find((p) => p.type === "meta");
+  assert.equal(parts[0].type, "meta", "the meta part comes first");
+  const text = parts.map((p) => (p.type === "text-delta" ? p.text : "")).join("");
+  return { parts, meta: meta?.type === "meta" ? meta.meta : {}, text };
+}
+
+const HARD = "Prove that there are infinitely many primes of the form 4k+3, rigorously.";
+
+test("model names pick the route, and the meta part says where and why", async () => {
+  cloud.script = [{ kind: "ok", text: "cloud answer" }];
+  const { router } = setup();
+  assert.equal(router.resolveModel("local"), "fake-model");
+  assert.equal(router.resolveModel(undefined), "fake-model");
+  assert.equal(router.resolveModel("cloud"), "cloud");
+  assert.equal(router.resolveModel("auto"), "auto");
+  assert.deepEqual(
+    router.listModels().map((m) => m.id),
+    ["fake-model", "cloud", "auto"],
+  );
+
+  const local = await collect(router, chat("fake-model", "hi"));
+  assert.deepEqual(local.meta, { route: "local", routeReason: "requested local", model: "fake-model" });
+  assert.equal(local.text, "local answer");
+
+  const named = await collect(router, chat("cloud", "hi"));
+  assert.equal(named.meta.route, "cloud");
+  assert.equal(named.meta.routeReason, "requested 'cloud'");
+  assert.equal(named.meta.model, "fake-cloud-model");
+  assert.equal(named.text, "cloud answer");
+  const finish = named.parts.at(-1);
+  assert.ok(finish?.type === "finish" && finish.usage.promptTokens === 1000);
+  assert.equal(cloud.requests.at(-1)?.body.model, "cloud");
+
+  const easy = await collect(router, chat("auto", "你好！"));
+  assert.equal(easy.meta.route, "local");
+  assert.match(easy.meta.routeReason ?? "", /^auto: difficulty 0\.\d\d < 0\.50/);
+  const hard = await collect(router, chat("auto", HARD));
+  assert.equal(hard.meta.route, "cloud");
+  assert.match(hard.meta.routeReason ?? "", /^auto: difficulty \d\.\d\d >= 0\.50 \(proof/);
+});
+
+test("fallback to local before the first byte: refused connection, 500, 429, timeout", async (t) => {
+  const refused = await closedPortUrl();
+  const cases = [
+    { name: "refused", url: refused, script: [], expect: /connection error \(ECONNREFUSED\)/ },
+    { name: "500", url: cloud.url, script: [{ kind: "status", status: 500 } as const], expect: /500/ },
+    { name: "429", url: cloud.url, script: [{ kind: "status", status: 429 } as const], expect: /429/ },
+    {
+      name: "timeout",
+      url: cloud.url,
+      script: [{ kind: "hang" } as const],
+      expect: /timed out: no first token within 300 ms/,
+    },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, async () => {
+      cloud.script = c.script.length ? c.script : [{ kind: "ok" }];
+      const before = cloud.requests.length;
+      const { router, registry } = setup({
+        upstreams: { cloud: { baseUrl: c.url, retries: 1, retryBackoffMs: 10, timeoutMs: 300 } },
+      });
+      const started = Date.now();
+      const { meta, text } = await collect(router, chat("cloud", "hi"));
+      assert.equal(meta.route, "local");
+      assert.match(meta.routeReason ?? "", /^fallback: upstream 'cloud' failed: /);
+      assert.match(meta.routeReason ?? "", c.expect);
+      assert.equal(text, "local answer");
+      if (c.url === cloud.url)
+        assert.equal(cloud.requests.length - before, 2, "one retry before falling back");
+      assert.ok(Date.now() - started < 1500, "a timeout is a timeout");
+      const failures = await registry.getSingleMetricAsString("edgellm_router_upstream_failures_total");
+      assert.match(failures, /upstream="cloud"/);
+    });
+  }
+});
+
+test("an upstream dying mid-stream ends the stream with a typed error", async () => {
+  cloud.script = [{ kind: "die-mid-stream", chunks: 2 }];
+  const { router } = setup();
+  const parts: StreamPart[] = [];
+  await assert.rejects(
+    async () => {
+      for await (const part of router.stream(chat("cloud", "hi"), { signal: new AbortController().signal }))
+        parts.push(part);
+    },
+    (error: unknown) => {
+      assert.ok(error instanceof UpstreamError, String(error));
+      assert.equal(error.code, "upstream_stream_broken");
+      assert.equal(error.retryable, false);
+      assert.match(error.message, /upstream 'cloud' failed mid-stream/);
+      return true;
+    },
+  );
+  assert.equal(parts[0].type, "meta");
+  assert.ok(parts.some((p) => p.type === "text-delta" && p.text === "part0 "));
+
+  // Over HTTP it is the stream's last SSE event.
+  const app = await buildServer({ provider: router });
+  const res = await app.inject({
+    method: "POST",
+    url: "/v1/chat/completions",
+    payload: { model: "cloud", stream: true, messages: [{ role: "user", content: "hi" }] },
+  });
+  assert.equal(res.statusCode, 200);
+  const events = res.body.trim().split("\n\n");
+  assert.match(events.at(-1) ?? "", /"code":"upstream_stream_broken"/);
+  await app.close();
+});
+
+test("the circuit breaker opens after repeated failures and closes after a successful probe", async () => {
+  cloud.script = [{ kind: "status", status: 503 }];
+  const { router } = setup({
+    upstreams: { cloud: { baseUrl: cloud.url, retries: 0 } },
+    breaker: { failures: 2, cooldownMs: 300 },
+  });
+  const start = cloud.requests.length;
+  for (let i = 0; i < 2; i++)
+    assert.match((await collect(router, chat("cloud", "hi"))).meta.routeReason ?? "", /fallback/);
+  assert.equal(router.upstream("cloud")?.status[0].circuit, "open");
+  const refused = await collect(router, chat("cloud", "hi"));
+  assert.equal(refused.meta.route, "local");
+  assert.match(refused.meta.routeReason ?? "", /circuit open/);
+  assert.equal(cloud.requests.length - start, 2, "an open circuit sends nothing upstream");
+
+  await new Promise((r) => setTimeout(r, 350));
+  assert.equal(router.upstream("cloud")?.status[0].circuit, "half-open");
+  cloud.script = [{ kind: "ok", text: "back" }];
+  const probe = await collect(router, chat("cloud", "hi"));
+  assert.equal(probe.meta.route, "cloud");
+  assert.equal(probe.text, "back");
+  assert.equal(router.upstream("cloud")?.status[0].circuit, "closed");
+});
+
+test("the daily budget sends requests local once spent", async () => {
+  cloud.script = [{ kind: "ok" }];
+  // The fake upstream reports 1000 prompt + 500 completion tokens: 1.0 + 1.0 = 2.0 per request.
+  const { router, registry } = setup({
+    upstreams: { cloud: { baseUrl: cloud.url, price: { input: 1, output: 2 } } },
+    budget: { daily: 3, currency: "CNY" },
+  });
+  for (let i = 0; i < 2; i++) assert.equal((await collect(router, chat("cloud", "hi"))).meta.route, "cloud");
+  assert.equal(router.budget.spentToday, 4);
+  const third = await collect(router, chat("cloud", "hi"));
+  assert.equal(third.meta.route, "local");
+  assert.match(third.meta.routeReason ?? "", /daily cloud budget is spent \(4\.0000 of 3CNY\)/);
+  const cost = await registry.getSingleMetricAsString("edgellm_router_cost_total");
+  assert.match(cost, /route="cloud"} 4/);
+  const tokens = await registry.getSingleMetricAsString("edgellm_router_tokens_total");
+  assert.match(tokens, /route="cloud",kind="prompt"} 2000/);
+});
+
+test("redaction removes personal data before a request leaves, and only then", async () => {
+  cloud.script = [{ kind: "ok" }];
+  const { router } = setup({ redact: true });
+  const secret = "Mail me at zhang.san@example.com or call 138 1234 5678; my ID is 11010519491231002X.";
+  await collect(router, chat("cloud", secret));
+  const sent = JSON.stringify(cloud.requests.at(-1)?.body);
+  assert.doesNotMatch(sent, /zhang\.san|1234 5678|11010519491231002X/);
+  assert.match(sent, /\[EMAIL\].*\[PHONE\].*\[ID_NUMBER\]/);
+});
+
+test("cloud switches: server-wide, per request (body and header), and overflow of a full local queue", async () => {
+  cloud.script = [{ kind: "ok" }];
+  const off = setup({ cloud: false });
+  const denied = await collect(off.router, chat("cloud", "hi"));
+  assert.equal(denied.meta.route, "local");
+  assert.match(denied.meta.routeReason ?? "", /the cloud is disabled on this server/);
+
+  const { router, engine } = setup({}, { maxQueue: 0, stepDelayMs: 20 });
+  const perRequest = await collect(router, chat("auto", HARD, { routing: { allowCloud: false } }));
+  assert.equal(perRequest.meta.route, "local");
+  assert.match(perRequest.meta.routeReason ?? "", /the request does not allow the cloud/);
+
+  const app = await buildServer({ provider: router });
+  registerRoutingHints(app);
+  for (const how of [
+    { headers: { "x-edgellm-allow-cloud": "false" } },
+    { body: { edgellm: { allow_cloud: false } } },
+  ]) {
+    const res = await app.inject({
+      method: "POST",
+      url: "/v1/chat/completions",
+      headers: how.headers ?? {},
+      payload: { model: "cloud", messages: [{ role: "user", content: "hi" }], ...how.body },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.headers["x-edgellm-route"], "local");
+  }
+  const bad = await app.inject({
+    method: "POST",
+    url: "/v1/chat/completions",
+    headers: { "x-edgellm-allow-cloud": "maybe" },
+    payload: { model: "cloud", messages: [{ role: "user", content: "hi" }] },
+  });
+  assert.equal(bad.statusCode, 400);
+  await app.close();
+
+  // One slot, no queue: a second local request is refused by the scheduler and overflows.
+  const holder = collect(router, chat("local", "hold the slot"));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(engine.active, 1);
+  const spilled = await collect(router, chat("local", "hi"));
+  assert.equal(spilled.meta.route, "cloud");
+  assert.match(spilled.meta.routeReason ?? "", /^overflow: the local queue is full/);
+  await holder;
+  const { router: noOverflow, engine: e2 } = setup({ overflow: false }, { maxQueue: 0, stepDelayMs: 20 });
+  const held = collect(noOverflow, chat("local", "hold"));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(e2.active, 1);
+  await assert.rejects(collect(noOverflow, chat("local", "hi")), QueueFullError);
+  await held;
+});
+
+test("cascade keeps a confident local answer and escalates a doubtful one", async () => {
+  cloud.script = [{ kind: "ok", text: "cloud answer" }];
+  const replies: Record<string, string> = {
+    capital: "The capital of France is Paris.",
+    weather: "I'm not sure, I don't know.",
+  };
+  const { router, registry } = setup(
+    { cascade: { enabled: true } },
+    { reply: (p) => (p.includes("capital") ? replies.capital : replies.weather) },
+  );
+  const kept = await collect(router, chat("auto", "What is the capital of France?"));
+  assert.equal(kept.meta.route, "local");
+  assert.match(kept.meta.routeReason ?? "", /cascade: kept the local answer, confidence/);
+  assert.equal(kept.text, replies.capital);
+  assert.ok(kept.parts.every((p) => p.type !== "text-delta" || p.logprobs === undefined));
+
+  const escalated = await collect(router, chat("auto", "Will it rain in Hangzhou tomorrow?"));
+  assert.equal(escalated.meta.route, "cloud", escalated.meta.routeReason);
+  assert.match(
+    escalated.meta.routeReason ?? "",
+    /cascade: escalated to 'cloud', local confidence 0\.\d\d \(hedges/,
+  );
+  assert.equal(escalated.text, "cloud answer");
+  assert.match(
+    await registry.getSingleMetricAsString("edgellm_router_cascade_total"),
+    /outcome="escalated"} 1/,
+  );
+
+  // Requests that name a route are never cascaded.
+  const named = await collect(router, chat("local", "Will it rain?"));
+  assert.equal(named.meta.routeReason, "requested local");
+});
+
+test("health checks mark a dead replica down, and requests avoid it", async () => {
+  const dead = await closedPortUrl();
+  const { router } = setup({
+    upstreams: { pair: { baseUrl: [dead, cloud.url], retries: 0, healthCheckMs: 60_000 } },
+  });
+  const pair = router.upstream("pair");
+  assert.ok(pair);
+  await pair.checkHealth();
+  assert.deepEqual(
+    pair.status.map((s) => s.healthy),
+    [false, true],
+  );
+  cloud.script = [{ kind: "ok" }];
+  for (let i = 0; i < 4; i++) {
+    const served = await collect(router, chat("pair", `conversation ${i}`));
+    assert.equal(served.meta.route, "pair");
+    assert.match(served.meta.routeReason ?? "", /replica 2\/2/);
+  }
+  router.dispose();
+});
+
+test("an upstream's JSON answer is validated against the schema and asked again when invalid", async () => {
+  const { router } = setup();
+  const schema = { type: "object", properties: { city: { type: "string" } }, required: ["city"] };
+  const format = { kind: "json_schema" as const, name: "place", schema };
+  cloud.requests.length = 0;
+  cloud.script = [
+    { kind: "ok", text: "not json at all" },
+    { kind: "ok", text: '{"town": "Paris"}' },
+    { kind: "ok", text: '{"city": "Paris"}' },
+  ];
+  const { text } = await collect(router, chat("cloud", "Where?", { format }));
+  assert.deepEqual(JSON.parse(text), { city: "Paris" });
+  assert.equal(cloud.requests.length, 3, "two invalid answers were retried");
+  cloud.script = [{ kind: "ok" }];
+  router.dispose();
+});
