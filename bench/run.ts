@@ -3,9 +3,12 @@
  * speed equals Qwen2.5-0.5B's because cost does not depend on weight values), compared in one run with a
  * bare node-llama-cpp loop on the same file. Writes docs/benchmarks.md.
  */
+import { execFile } from "node:child_process";
 import { stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import OpenAI from "openai";
 import { edgellmHome } from "../src/models/registry.js";
 import { SYNTH_FORMAT_VERSION, type SynthType, synthesizeModel } from "../src/models/synth.js";
@@ -13,6 +16,7 @@ import { startServerProcess } from "../test/helpers/server-process.js";
 import { BareEngine } from "./bare.js";
 import { aggregate, percentile, rssBytes, streamOnce } from "./http.js";
 
+const execFileAsync = promisify(execFile);
 const TYPES: SynthType[] = (process.env.BENCH_TYPES?.split(",") as SynthType[]) ?? ["q4_0", "q8_0"];
 const PARALLEL = 8;
 const CTX = 2048;
@@ -277,9 +281,72 @@ function report(figures: ModelFigures[], extra: string[]): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** Runs one of the other bench scripts (they print JSON) in its own process, so its model load is its own. */
+async function runScript(script: string, args: string[]): Promise<unknown> {
+  const file = fileURLToPath(new URL(script, import.meta.url));
+  const { stdout } = await execFileAsync(process.execPath, [file, ...args], { maxBuffer: 16 * 1024 * 1024 });
+  return JSON.parse(stdout);
+}
+
+interface TokenRate {
+  tokensPerSecond: number;
+  parsedAsJson: string;
+}
+
+async function constrainedSection(): Promise<string[]> {
+  process.stderr.write("\n== constrained decoding (q4_0)\n");
+  const r = (await runScript("./constrained.js", [
+    await modelFile("q4_0"),
+    "--runs",
+    "3",
+    "--tokens",
+    "64",
+  ])) as {
+    free: TokenRate;
+    jsonObject: TokenRate;
+    jsonSchema: TokenRate;
+    grammarMs: { schemaToGbnf: number; firstCompile: number; cached: number };
+  };
+  return [
+    "## Constrained decoding (structured output), Q4_0",
+    "",
+    "In-process engine, 3 runs of 64 tokens each, same prompt; the random-weight model only produces valid JSON",
+    "because the grammar forces it.",
+    "",
+    "| mode | tokens/s | parsed as JSON |",
+    "|---|---|---|",
+    `| free text | ${f1(r.free.tokensPerSecond)} | ${r.free.parsedAsJson} |`,
+    `| \`json_object\` | ${f1(r.jsonObject.tokensPerSecond)} | ${r.jsonObject.parsedAsJson} |`,
+    `| \`json_schema\` (nested weather schema) | ${f1(r.jsonSchema.tokensPerSecond)} | ${r.jsonSchema.parsedAsJson} |`,
+    "",
+    `Grammar preparation: schema to GBNF ${f2(r.grammarMs.schemaToGbnf)} ms, first compile ${f2(r.grammarMs.firstCompile)} ms, cached ${f2(r.grammarMs.cached)} ms.`,
+    "",
+  ];
+}
+
+async function routingSection(): Promise<string[]> {
+  process.stderr.write("\n== routing overhead\n");
+  const r = (await runScript("./routing.js", [])) as {
+    results: { label: string; iterations: number; p50_ms: number; p99_ms: number; max_ms: number }[];
+  };
+  return [
+    "## Routing overhead (no model)",
+    "",
+    "Per request, over the labelled prompts of `test/router/` plus a long pasted document. Target: routing decision under 1 ms at p99.",
+    "",
+    "| step | iterations | p50 | p99 | max |",
+    "|---|---|---|---|---|",
+    ...r.results.map(
+      (x) => `| ${x.label} | ${x.iterations} | ${x.p50_ms} ms | ${x.p99_ms} ms | ${x.max_ms} ms |`,
+    ),
+    "",
+  ];
+}
+
 const figures: ModelFigures[] = [];
 for (const type of TYPES) figures.push(await benchModel(type));
-const markdown = report(figures, []);
+const extra = [...(await constrainedSection()), ...(await routingSection())];
+const markdown = report(figures, extra);
 const out = path.resolve(process.cwd(), "docs/benchmarks.md");
 await writeFile(out, markdown);
 process.stdout.write(markdown);
