@@ -89,19 +89,22 @@ export class GrammarCache {
     return this.entries.size;
   }
 
-  async forRequest(request: GrammarRequest): Promise<LlamaGrammar | undefined> {
+  /** The request's GBNF text (memoized), or undefined for free text; throws like grammarFor. */
+  textFor(request: GrammarRequest): string | undefined {
     const key = JSON.stringify([
       request.format,
       request.toolChoice,
       request.parallelToolCalls,
       request.prompt.kind === "chat" ? request.prompt.tools : undefined,
     ]);
-    let text: string | undefined;
-    if (this.byRequest.has(key)) text = this.byRequest.get(key);
-    else {
-      text = grammarFor(request);
-      this.remember(this.byRequest, key, text);
-    }
+    if (this.byRequest.has(key)) return this.byRequest.get(key);
+    const text = grammarFor(request);
+    this.remember(this.byRequest, key, text);
+    return text;
+  }
+
+  async forRequest(request: GrammarRequest): Promise<LlamaGrammar | undefined> {
+    const text = this.textFor(request);
     if (text === undefined) return undefined;
     let grammar = this.entries.get(text);
     if (grammar) this.entries.delete(text);

@@ -128,6 +128,11 @@ export class LocalEngine {
       : prompt.text;
   }
 
+  /** Refuses up front what generate() would refuse: a schema keyword the grammar cannot enforce. */
+  check(request: GenerateRequest): void {
+    this.grammars.textFor(request);
+  }
+
   tokenize(prompt: Prompt): number[] {
     // Special tokens are parsed in both kinds of prompt, as llama-server does.
     const tokens = this.model.tokenize(this.renderChat(prompt), true);

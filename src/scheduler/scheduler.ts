@@ -25,6 +25,8 @@ export interface SlotEngine {
   readonly slotCount: number;
   slotTokens(slot: number): readonly number[];
   tokenize(prompt: Prompt): number[];
+  /** Throws for a request the engine would refuse anyway (e.g. an unsupported schema), before it queues. */
+  check?(request: GenerateRequest): void;
   generate(
     slot: number,
     promptTokens: readonly number[],
@@ -116,6 +118,7 @@ export class Scheduler implements ModelProvider {
     const engine = this.requireEngine();
     const tokens = engine.tokenize(request.prompt);
     this.checkFits(engine, tokens.length, request.sampling.maxTokens, request.prompt);
+    engine.check?.(request);
     const slot = await this.acquire(tokens, signal);
     try {
       for await (const event of engine.generate(slot, tokens, request.sampling, signal, request)) {

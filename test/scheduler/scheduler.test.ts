@@ -175,3 +175,21 @@ test("a request that waits longer than the queue timeout fails with 503 queue_ti
   assert.equal(scheduler.queueLength, 0);
   await running;
 });
+
+test("a request the engine refuses is refused before it queues", async () => {
+  const engine = new (class extends FakeEngine {
+    check(request: GenerateRequest): void {
+      if (request.prompt.kind === "text" && request.prompt.text === "bad")
+        throw new Error("refused by check");
+    }
+  })(1, 256);
+  engine.stepDelayMs = 10;
+  const scheduler = new Scheduler({ maxQueue: 0 });
+  scheduler.attach(engine);
+  const signal = new AbortController().signal;
+  const running = collect(scheduler.stream(textRequest("occupies the only slot"), { signal }));
+  await new Promise((r) => setImmediate(r));
+  // The queue is full, yet the answer is the engine's refusal, not 429.
+  await assert.rejects(collect(scheduler.stream(textRequest("bad"), { signal })), /refused by check/);
+  await running;
+});
