@@ -34,7 +34,8 @@ export class BareEngine {
   static async load(modelPath: string): Promise<BareEngine> {
     const start = performance.now();
     const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
-    const model = await llama.loadModel({ modelPath });
+    // The same load and context settings as LocalEngine, so the comparison is only the serving layer.
+    const model = await llama.loadModel({ modelPath, useMmap: false });
     return new BareEngine(llama, model, (performance.now() - start) / 1000);
   }
 
@@ -52,7 +53,7 @@ export class BareEngine {
   }
 
   async prefill(tokens: Token[], threads = os.availableParallelism()): Promise<number> {
-    const context = await this.model.createContext({ contextSize: 2048, threads });
+    const context = await this.model.createContext({ contextSize: 2048, threads, flashAttention: true });
     try {
       const sequence = context.getSequence();
       const start = performance.now();
@@ -65,7 +66,7 @@ export class BareEngine {
 
   /** Decode speed between the first and the last token, as the server's figure is taken. */
   async decode(prompt: Token[], count: number, threads = os.availableParallelism()): Promise<number> {
-    const context = await this.model.createContext({ contextSize: 2048, threads });
+    const context = await this.model.createContext({ contextSize: 2048, threads, flashAttention: true });
     try {
       const sequence = context.getSequence();
       let first = 0;
@@ -84,9 +85,42 @@ export class BareEngine {
     }
   }
 
+  /** Total tokens/s of `streams` sequences decoding together in one context: what batching can give. */
+  async batched(streams: number, count: number): Promise<number> {
+    const context = await this.model.createContext({
+      contextSize: 1024,
+      sequences: streams,
+      threads: os.availableParallelism(),
+      flashAttention: true,
+    });
+    try {
+      const bias = this.eogBans();
+      const start = performance.now();
+      let total = 0;
+      await Promise.all(
+        Array.from({ length: streams }, async (_, i) => {
+          const sequence = context.getSequence();
+          const prompt = this.chatTokens(`Client ${i}: tell me a long story.`);
+          let n = 0;
+          for await (const _token of sequence.evaluate(prompt, { ...SAMPLING, seed: i, tokenBias: bias })) {
+            total++;
+            if (++n >= count) break;
+          }
+        }),
+      );
+      return total / ((performance.now() - start) / 1000);
+    } finally {
+      await context.dispose();
+    }
+  }
+
   /** The cost of a second turn's new tokens alone: evaluate them after a cached prefix, to the first token. */
   async extendPrefix(prefix: Token[], newTokens: Token[]): Promise<number> {
-    const context = await this.model.createContext({ contextSize: 2048, threads: os.availableParallelism() });
+    const context = await this.model.createContext({
+      contextSize: 2048,
+      threads: os.availableParallelism(),
+      flashAttention: true,
+    });
     try {
       const sequence = context.getSequence();
       await sequence.evaluateWithoutGeneratingNewTokens(prefix);

@@ -31,6 +31,8 @@ export interface EdgeServerOptions {
   responseCacheBytes?: number;
   /** Speculative decoding by prompt lookup. Default false. */
   lookupDecoding?: boolean;
+  /** Memory-map the model file instead of reading it. Default false. */
+  mmap?: boolean;
   /** Largest request body in bytes. Default 8 MiB. */
   bodyLimit?: number;
   /** Log level for the HTTP log, or false for none. Default false. */
@@ -91,6 +93,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
         threads: options.threads,
         parallel: options.parallel ?? 4,
         lookupDecoding: options.lookupDecoding,
+        mmap: options.mmap,
       });
       scheduler.attach(engine);
     } catch (error) {

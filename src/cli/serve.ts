@@ -17,6 +17,7 @@ interface ServeFlags {
   cacheSize: number;
   responseCache: boolean;
   lookupDecoding: boolean;
+  mmap: boolean;
   source?: ModelSource;
   logLevel: string;
   config?: string;
@@ -49,6 +50,11 @@ export function serveCommand(): Command {
     .option(
       "--lookup-decoding",
       "speculative decoding by prompt lookup (helps answers that copy their input)",
+      false,
+    )
+    .option(
+      "--mmap",
+      "memory-map the model file (default: read it, which uses less memory once weights are repacked)",
       false,
     )
     .addOption(
@@ -95,6 +101,7 @@ export function serveCommand(): Command {
         queueTimeoutMs: flags.queueTimeout * 1000,
         responseCacheBytes: flags.responseCache ? flags.cacheSize * 1024 * 1024 : 0,
         lookupDecoding: flags.lookupDecoding,
+        mmap: flags.mmap,
         logLevel: flags.logLevel === "silent" ? false : flags.logLevel,
         modelPath: async () => {
           const reporter = progressReporter();

@@ -9,13 +9,13 @@ import type {
   Usage,
 } from "../engine/types.js";
 import { ContextOverflowError, ModelLoadingError, QueueFullError } from "../errors.js";
+import { ValidatingProvider } from "../structured/validating-provider.js";
 import { CloudBudget, costOf, RouterMetrics } from "./accounting.js";
 import { localConfidence } from "./cascade.js";
 import type { RoutingConfig } from "./config.js";
 import { routingContext } from "./context.js";
 import { assess, explain, policyInput } from "./policy.js";
 import { redactRequest } from "./redact.js";
-import { ValidatingProvider } from "../structured/validating-provider.js";
 import { UpstreamProvider } from "./upstream.js";
 
 /** Per-request routing controls, set at the HTTP edge (src/router/http.ts). */

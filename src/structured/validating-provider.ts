@@ -1,10 +1,4 @@
-import type {
-  ChatMessage,
-  GenerateRequest,
-  ModelProvider,
-  StreamPart,
-  Usage,
-} from "../engine/types.js";
+import type { ChatMessage, GenerateRequest, ModelProvider, StreamPart, Usage } from "../engine/types.js";
 import { WrappingProvider } from "../engine/wrapping-provider.js";
 import { StructuredOutputError } from "../errors.js";
 import { checkJson } from "./validator.js";

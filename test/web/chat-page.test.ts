@@ -344,6 +344,41 @@ test("JSON mode and sampling settings go into the request", async () => {
   await context.close();
 });
 
+test("with an upstream configured the page asks for \"auto\" and shows where each answer went", async () => {
+  const { context, page } = await open();
+  const bodies = recordRequests(page);
+  await page.route("**/v1/models", (route) =>
+    route.fulfill({
+      status: 200,
+      contentType: "application/json",
+      body: JSON.stringify({
+        object: "list",
+        data: [
+          { id: "tiny", object: "model", meta: { context_size: 2048 } },
+          { id: "qwen", object: "model", meta: { context_size: 32768 } },
+          { id: "auto", object: "model", meta: { context_size: 2048 } },
+        ],
+      }),
+    }),
+  );
+  await page.route(
+    "**/v1/chat/completions",
+    fakeAnswer("A proof, from the cloud.", {
+      "x-edgellm-route": "qwen",
+      "x-edgellm-route-reason": "auto: difficulty 0.75 >= 0.50 (proof +0.40)",
+    }),
+  );
+  await page.reload();
+  await page.locator(".composer textarea").waitFor();
+  await send(page, "Prove that there are infinitely many primes.");
+  await lastAnswer(page).locator("[data-testid=stats]").waitFor();
+  assert.equal(bodies[0].model, "auto");
+  const route = await text(lastAnswer(page).locator(".route-tag"));
+  assert.match(route, /qwen/);
+  assert.match(route, /difficulty 0\.75/);
+  await context.close();
+});
+
 test("busy, loading and offline errors show a message and a retry that works", async () => {
   const { context, page } = await open();
   const cases = [

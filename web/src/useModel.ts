@@ -3,7 +3,7 @@ import { ApiError, fetchModels, type ModelInfo } from "./api.js";
 
 export type ServerStatus = "connecting" | "ready" | "loading" | "offline";
 
-/** The served model (first of /v1/models), polled until the server answers. */
+/** The model to ask: "auto" when the server routes, else the first of /v1/models; polled until the server answers. */
 export function useModel() {
   const [model, setModel] = useState<ModelInfo | undefined>();
   const [status, setStatus] = useState<ServerStatus>("connecting");
@@ -15,7 +15,8 @@ export function useModel() {
     let timer: ReturnType<typeof setTimeout> | undefined;
     fetchModels(abort.signal)
       .then((models) => {
-        setModel(models[0]);
+        // With an upstream configured, "auto" lets the server's policy pick the route for each message.
+        setModel(models.find((m) => m.id === "auto") ?? models[0]);
         setStatus("ready");
       })
       .catch((error: unknown) => {
