@@ -19,7 +19,13 @@ const chat = (content: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-function sseEvents(body: string): unknown[] {
+/** A parsed SSE data payload: a chunk, or the "[DONE]" marker (kept as is for assertions). */
+interface Chunk {
+  choices: { delta: { role?: string; content?: string }; text?: string; finish_reason: string | null }[];
+  usage?: { completion_tokens: number };
+}
+
+function sseEvents(body: string): Chunk[] {
   return body
     .split("\n\n")
     .filter((block) => block.startsWith("data: "))
@@ -83,7 +89,7 @@ test("streamed chat sends a role chunk, deltas, a finish chunk, usage and [DONE]
   });
   assert.equal(res.statusCode, 200);
   assert.match(String(res.headers["content-type"]), /text\/event-stream/);
-  const events = sseEvents(res.body) as Array<Record<string, any>>;
+  const events = sseEvents(res.body);
   assert.equal(events.at(-1), "[DONE]");
   assert.deepEqual(events[0].choices[0].delta, { role: "assistant", content: "" });
   const text = events
@@ -93,7 +99,7 @@ test("streamed chat sends a role chunk, deltas, a finish chunk, usage and [DONE]
   assert.equal(text, "|cba");
   assert.equal(events.at(-3)?.choices[0].finish_reason, "length");
   assert.deepEqual(events.at(-2)?.choices, []);
-  assert.equal(events.at(-2)?.usage.completion_tokens, 4);
+  assert.equal(events.at(-2)?.usage?.completion_tokens, 4);
 });
 
 test("text completion works as non-stream and stream, with and without a model field", async () => {
@@ -118,7 +124,7 @@ test("text completion works as non-stream and stream, with and without a model f
     url: "/v1/completions",
     payload: { model: "local", prompt: "xy", stream: true },
   });
-  const events = sseEvents(res.body) as Array<Record<string, any>>;
+  const events = sseEvents(res.body);
   assert.equal(events.at(-1), "[DONE]");
   assert.equal(
     events

@@ -344,7 +344,7 @@ test("JSON mode and sampling settings go into the request", async () => {
   await context.close();
 });
 
-test("with an upstream configured the page asks for \"auto\" and shows where each answer went", async () => {
+test('with an upstream configured the page asks for "auto" and shows where each answer went', async () => {
   const { context, page } = await open();
   const bodies = recordRequests(page);
   await page.route("**/v1/models", (route) =>
