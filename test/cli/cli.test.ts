@@ -3,8 +3,8 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { CLI, type ServerProcess, startServerProcess } from "../helpers/server-process.js";
+import { test } from "node:test";
+import { CLI, useTinyServer } from "../helpers/server-process.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";
 
 /** Runs the CLI with `input` on stdin; resolves with its exit code and output. */
@@ -24,13 +24,7 @@ function runCli(args: string[], input = "", env: NodeJS.ProcessEnv = {}) {
   });
 }
 
-let server: ServerProcess;
-before(async () => {
-  server = await startServerProcess(["--model", await tinyModelPath(), "--threads", "1"]);
-});
-after(async () => {
-  await server?.stop();
-});
+const e2e = useTinyServer();
 
 test("chat against a running server streams answers and handles /system, /clear and /exit", async () => {
   const input = [
@@ -41,7 +35,10 @@ test("chat against a running server streams answers and handles /system, /clear 
     "/exit",
     "never sent",
   ].join("\n");
-  const { code, stdout, stderr } = await runCli(["chat", "--url", server.url, "--max-tokens", "8"], input);
+  const { code, stdout, stderr } = await runCli(
+    ["chat", "--url", e2e.server.url, "--max-tokens", "8"],
+    input,
+  );
   assert.equal(code, 0, stderr);
   assert.match(stdout, /Commands: \/clear/);
   assert.match(stdout, /\(system prompt set; conversation cleared\)/);
@@ -65,7 +62,7 @@ test("chat in-process loads the model itself", async () => {
 
 test("chat reports a server error instead of crashing", async () => {
   const { code, stdout } = await runCli(
-    ["chat", "--url", server.url, "--model", "no-such-model"],
+    ["chat", "--url", e2e.server.url, "--model", "no-such-model"],
     "hi\n/exit\n",
   );
   assert.equal(code, 0);

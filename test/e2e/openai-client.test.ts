@@ -1,42 +1,22 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import OpenAI from "openai";
-import { type ServerProcess, startServerProcess } from "../helpers/server-process.js";
-import { tinyModelPath } from "../helpers/tiny-model.js";
+import { useTinyServer } from "../helpers/server-process.js";
 
-// The real `edgellm serve` on port 0 with the tiny synthetic model, driven by the official openai client.
-let server: ServerProcess;
-let client: OpenAI;
-
-before(async () => {
-  server = await startServerProcess([
-    "--model",
-    await tinyModelPath(),
-    "--ctx-size",
-    "2048",
-    "--max-queue",
-    "0",
-    "--threads",
-    "1",
-  ]);
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
-});
-
-after(async () => {
-  await server?.stop();
-});
+// The real `edgellm serve` on port 0 with the tiny synthetic model, driven by the official openai e2e.client.
+const e2e = useTinyServer(["--ctx-size", "2048", "--max-queue", "0"]);
 
 const hello = [{ role: "user" as const, content: "你好, who are you? 😀" }];
 
 test("models lists the served model", async () => {
-  const models = await client.models.list();
+  const models = await e2e.client.models.list();
   assert.equal(models.data.length, 1);
   assert.equal(models.data[0].object, "model");
   assert.match(models.data[0].id, /tiny/);
 });
 
 test("non-streaming chat completion", async () => {
-  const completion = await client.chat.completions.create({
+  const completion = await e2e.client.chat.completions.create({
     model: "local",
     messages: hello,
     max_tokens: 16,
@@ -59,7 +39,7 @@ test("non-streaming chat completion", async () => {
 
 test("max_tokens is honoured exactly when generation runs long (ignore_eos)", async () => {
   const body = { model: "local", messages: hello, max_tokens: 12, ignore_eos: true } as const;
-  const completion = await client.chat.completions.create(
+  const completion = await e2e.client.chat.completions.create(
     body as OpenAI.ChatCompletionCreateParamsNonStreaming,
   );
   assert.equal(completion.choices[0].finish_reason, "length");
@@ -68,8 +48,8 @@ test("max_tokens is honoured exactly when generation runs long (ignore_eos)", as
 
 test("streaming chat completion matches the non-streaming answer for the same seed", async () => {
   const params = { model: "local", messages: hello, max_tokens: 24, temperature: 0.7, seed: 1234 };
-  const full = await client.chat.completions.create(params);
-  const stream = await client.chat.completions.create({
+  const full = await e2e.client.chat.completions.create(params);
+  const stream = await e2e.client.chat.completions.create({
     ...params,
     stream: true,
     stream_options: { include_usage: true },
@@ -103,7 +83,7 @@ test("same seed and request give the same output; another seed differs", async (
     ignore_eos: true,
   };
   const create = (seed: number) =>
-    client.chat.completions.create({ ...params, seed } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    e2e.client.chat.completions.create({ ...params, seed } as OpenAI.ChatCompletionCreateParamsNonStreaming);
   const [a, b, c] = [await create(7), await create(7), await create(8)];
   assert.equal(a.choices[0].message.content, b.choices[0].message.content);
   assert.notEqual(a.choices[0].message.content, c.choices[0].message.content);
@@ -118,12 +98,14 @@ test("stop strings end the answer and are not included", async () => {
     seed: 99,
     ignore_eos: true,
   };
-  const free = await client.chat.completions.create(base as OpenAI.ChatCompletionCreateParamsNonStreaming);
+  const free = await e2e.client.chat.completions.create(
+    base as OpenAI.ChatCompletionCreateParamsNonStreaming,
+  );
   const text = free.choices[0].message.content ?? "";
   // Pick a stop string from the middle of the free-running answer; the stopped answer is its prefix.
   const stop = text.slice(Math.floor(text.length / 2), Math.floor(text.length / 2) + 3);
   assert.ok(stop.trim().length > 0, `answer too short to pick a stop string from: ${JSON.stringify(text)}`);
-  const stopped = await client.chat.completions.create({
+  const stopped = await e2e.client.chat.completions.create({
     ...base,
     stop: [stop],
   } as OpenAI.ChatCompletionCreateParamsNonStreaming);
@@ -132,7 +114,7 @@ test("stop strings end the answer and are not included", async () => {
 });
 
 test("the issue's completions request works exactly as written, streaming and not", async () => {
-  const res = await fetch(`${server.url}/v1/completions`, {
+  const res = await fetch(`${e2e.server.url}/v1/completions`, {
     method: "POST",
     body: '{"prompt": "请用JSON格式返回北京今天的天气信息,包含温度、湿度和风速。", "max_tokens": 512, "temperature": 0.7}',
   });
@@ -143,7 +125,7 @@ test("the issue's completions request works exactly as written, streaming and no
   assert.ok((body.usage?.completion_tokens ?? 0) <= 512);
   assert.ok(["stop", "length"].includes(body.choices[0].finish_reason));
 
-  const stream = await client.completions.create({
+  const stream = await e2e.client.completions.create({
     model: "local",
     prompt: "请用JSON格式返回北京今天的天气信息,包含温度、湿度和风速。",
     max_tokens: 32,
@@ -160,7 +142,7 @@ test("the issue's completions request works exactly as written, streaming and no
 
 test("a client that disconnects mid-stream stops its generation; the server serves the next request", async () => {
   const controller = new AbortController();
-  const stream = await client.chat.completions.create(
+  const stream = await e2e.client.chat.completions.create(
     {
       model: "local",
       messages: hello,
@@ -187,7 +169,11 @@ test("a client that disconnects mid-stream stops its generation; the server serv
   let completion: OpenAI.ChatCompletion | undefined;
   for (let attempt = 0; attempt < 100 && !completion; attempt++) {
     try {
-      completion = await client.chat.completions.create({ model: "local", messages: hello, max_tokens: 4 });
+      completion = await e2e.client.chat.completions.create({
+        model: "local",
+        messages: hello,
+        max_tokens: 4,
+      });
     } catch (error) {
       assert.ok(error instanceof OpenAI.APIError && error.status === 429, String(error));
       await new Promise((r) => setTimeout(r, 10));
@@ -208,31 +194,31 @@ test("errors are OpenAI-shaped with the right status", async () => {
     });
   };
   await expectError(
-    client.chat.completions.create({ model: "gpt-4o", messages: hello }),
+    e2e.client.chat.completions.create({ model: "gpt-4o", messages: hello }),
     404,
     "model_not_found",
     "model",
   );
   await expectError(
-    client.chat.completions.create({ model: "local", messages: hello, temperature: 9 }),
+    e2e.client.chat.completions.create({ model: "local", messages: hello, temperature: 9 }),
     400,
     undefined,
     "temperature",
   );
   await expectError(
-    client.chat.completions.create({ model: "local", messages: hello, n: 3 }),
+    e2e.client.chat.completions.create({ model: "local", messages: hello, n: 3 }),
     400,
     undefined,
     "n",
   );
   await expectError(
-    client.chat.completions.create({ model: "local", messages: hello, max_tokens: 5000 }),
+    e2e.client.chat.completions.create({ model: "local", messages: hello, max_tokens: 5000 }),
     400,
     "context_length_exceeded",
     "max_tokens",
   );
   await expectError(
-    client.chat.completions.create({
+    e2e.client.chat.completions.create({
       model: "local",
       messages: [{ role: "user", content: Array.from({ length: 2500 }, (_, i) => `w${i}`).join(" ") }],
     }),
@@ -240,7 +226,7 @@ test("errors are OpenAI-shaped with the right status", async () => {
     "context_length_exceeded",
   );
 
-  const malformed = await fetch(`${server.url}/v1/chat/completions`, {
+  const malformed = await fetch(`${e2e.server.url}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: '{"messages": [',
@@ -248,7 +234,7 @@ test("errors are OpenAI-shaped with the right status", async () => {
   assert.equal(malformed.status, 400);
   assert.equal(((await malformed.json()) as { error: { code: string } }).error.code, "invalid_json");
 
-  const huge = await fetch(`${server.url}/v1/chat/completions`, {
+  const huge = await fetch(`${e2e.server.url}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ messages: [{ role: "user", content: "x".repeat(9 * 1024 * 1024) }] }),
@@ -257,6 +243,6 @@ test("errors are OpenAI-shaped with the right status", async () => {
   assert.equal(((await huge.json()) as { error: { code: string } }).error.code, "payload_too_large");
 
   // After all that, the server still answers.
-  const ok = await client.chat.completions.create({ model: "local", messages: hello, max_tokens: 2 });
+  const ok = await e2e.client.chat.completions.create({ model: "local", messages: hello, max_tokens: 2 });
   assert.equal(ok.choices.length, 1);
 });

@@ -1,39 +1,17 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import OpenAI from "openai";
-import { type ServerProcess, startServerProcess } from "../helpers/server-process.js";
-import { tinyModelPath } from "../helpers/tiny-model.js";
+import { test } from "node:test";
+import type OpenAI from "openai";
+import { useTinyServer } from "../helpers/server-process.js";
 
 // The serving engine through the real server: response cache, prefix reuse, backpressure, metrics.
-let server: ServerProcess;
-let client: OpenAI;
-
-before(async () => {
-  server = await startServerProcess([
-    "--model",
-    await tinyModelPath(),
-    "--threads",
-    "1",
-    "--parallel",
-    "2",
-    "--max-queue",
-    "1",
-    "--ctx-size",
-    "1024",
-  ]);
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
-});
-
-after(async () => {
-  await server?.stop();
-});
+const e2e = useTinyServer(["--parallel", "2", "--max-queue", "1", "--ctx-size", "1024"]);
 
 const question = [{ role: "user" as const, content: "What is the capital of France?" }];
 
 test("a repeated deterministic request is a response-cache hit with byte-identical content", async () => {
   const params = { model: "local", messages: question, temperature: 0, max_tokens: 20 };
-  const first = await client.chat.completions.create(params).withResponse();
-  const second = await client.chat.completions.create(params).withResponse();
+  const first = await e2e.client.chat.completions.create(params).withResponse();
+  const second = await e2e.client.chat.completions.create(params).withResponse();
   assert.equal(first.response.headers.get("x-edgellm-cache"), "miss");
   assert.equal(second.response.headers.get("x-edgellm-cache"), "hit");
   assert.equal(second.data.choices[0].message.content, first.data.choices[0].message.content);
@@ -41,7 +19,7 @@ test("a repeated deterministic request is a response-cache hit with byte-identic
 
   const streamParams = { ...params, stream: true as const, seed: 11, temperature: 0.9 };
   const collect = async () => {
-    const { data, response } = await client.chat.completions.create(streamParams).withResponse();
+    const { data, response } = await e2e.client.chat.completions.create(streamParams).withResponse();
     const deltas: string[] = [];
     for await (const chunk of data) deltas.push(chunk.choices[0]?.delta?.content ?? "");
     return { deltas, cache: response.headers.get("x-edgellm-cache") };
@@ -55,18 +33,18 @@ test("a repeated deterministic request is a response-cache hit with byte-identic
 
 test("sampled requests without a seed are never cached", async () => {
   const params = { model: "local", messages: question, temperature: 0.8, max_tokens: 4 };
-  const { response } = await client.chat.completions.create(params).withResponse();
+  const { response } = await e2e.client.chat.completions.create(params).withResponse();
   assert.equal(response.headers.get("x-edgellm-cache"), null);
 });
 
 test("the second turn of a conversation reports cached prompt tokens", async () => {
-  const first = await client.chat.completions.create({
+  const first = await e2e.client.chat.completions.create({
     model: "local",
     messages: question,
     max_tokens: 8,
     seed: 3,
   });
-  const second = await client.chat.completions.create({
+  const second = await e2e.client.chat.completions.create({
     model: "local",
     messages: [
       ...question,
@@ -85,17 +63,17 @@ test("past the queue bound the answer is 429 with Retry-After, at once", async (
   const controllers = [new AbortController(), new AbortController(), new AbortController()];
   // Two slots busy and one request queued: the next one is refused.
   const running = controllers.map((c, i) =>
-    client.chat.completions
+    e2e.client.chat.completions
       .create({ ...long, seed: i } as OpenAI.ChatCompletionCreateParamsNonStreaming, { signal: c.signal })
       .catch(() => undefined),
   );
   // Wait (bounded) until the server reports both slots busy and the queue full.
   for (let attempt = 0; attempt < 500; attempt++) {
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await (await fetch(`${e2e.server.url}/metrics`)).text();
     if (/edgellm_queue_length 1\b/.test(metrics) && /edgellm_active_slots 2\b/.test(metrics)) break;
     await new Promise((r) => setTimeout(r, 5));
   }
-  const refused = await fetch(`${server.url}/v1/chat/completions`, {
+  const refused = await fetch(`${e2e.server.url}/v1/chat/completions`, {
     method: "POST",
     body: JSON.stringify({ messages: question, max_tokens: 2, seed: 99 }),
   });
@@ -109,7 +87,7 @@ test("past the queue bound the answer is 429 with Retry-After, at once", async (
 });
 
 test("GET /metrics reports requests, tokens, queue, slots, latency histograms and cache hits", async () => {
-  const res = await fetch(`${server.url}/metrics`);
+  const res = await fetch(`${e2e.server.url}/metrics`);
   assert.equal(res.status, 200);
   assert.match(String(res.headers.get("content-type")), /text\/plain/);
   const text = await res.text();

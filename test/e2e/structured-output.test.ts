@@ -1,34 +1,12 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import OpenAI from "openai";
+import { test } from "node:test";
+import type OpenAI from "openai";
 import { checkJson } from "../../src/structured/validator.js";
-import { type ServerProcess, startServerProcess } from "../helpers/server-process.js";
-import { tinyModelPath } from "../helpers/tiny-model.js";
+import { useTinyServer } from "../helpers/server-process.js";
 
-// Structured output, tool calling and logprobs through the real server and the official client.
+// Structured output, tool calling and logprobs through the real server and the official e2e.client.
 // The response cache is off: these tests repeat seeded requests on purpose, to compare answers.
-let server: ServerProcess;
-let client: OpenAI;
-
-before(async () => {
-  server = await startServerProcess([
-    "--model",
-    await tinyModelPath(),
-    "--ctx-size",
-    "2048",
-    "--threads",
-    "1",
-    "--parallel",
-    "1",
-    "--no-response-cache",
-    "--no-cloud",
-  ]);
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
-});
-
-after(async () => {
-  await server?.stop();
-});
+const e2e = useTinyServer(["--ctx-size", "2048", "--parallel", "1", "--no-response-cache", "--no-cloud"]);
 
 const weather = {
   type: "function" as const,
@@ -68,7 +46,7 @@ function parametersOf(name: string) {
 
 test("tool_choice required: every call names a tool and its arguments validate", async () => {
   for (let seed = 1; seed <= 4; seed++) {
-    const completion = await client.chat.completions.create({
+    const completion = await e2e.client.chat.completions.create({
       model: "local",
       messages: ask,
       tools,
@@ -94,7 +72,7 @@ test("tool_choice required: every call names a tool and its arguments validate",
 
 test("a named tool_choice forces that function", async () => {
   for (let seed = 1; seed <= 3; seed++) {
-    const completion = await client.chat.completions.create({
+    const completion = await e2e.client.chat.completions.create({
       model: "local",
       messages: ask,
       tools,
@@ -114,7 +92,7 @@ test("a named tool_choice forces that function", async () => {
 });
 
 test("a two-step tool loop round-trips: assistant tool_calls and the tool result go back in", async () => {
-  const first = await client.chat.completions.create({
+  const first = await e2e.client.chat.completions.create({
     model: "local",
     messages: ask,
     tools,
@@ -126,7 +104,7 @@ test("a two-step tool loop round-trips: assistant tool_calls and the tool result
   const message = first.choices[0].message;
   const call = message.tool_calls?.[0];
   assert.ok(call && call.type === "function");
-  const second = await client.chat.completions.create({
+  const second = await e2e.client.chat.completions.create({
     model: "local",
     messages: [
       ...ask,
@@ -155,10 +133,10 @@ test("streamed tool-call deltas assemble to the same call as the non-streaming a
     temperature: 1,
     seed: 11,
   };
-  const full = await client.chat.completions.create(params);
+  const full = await e2e.client.chat.completions.create(params);
   const expected = full.choices[0].message.tool_calls?.[0];
   assert.ok(expected && expected.type === "function");
-  const stream = await client.chat.completions.create({ ...params, stream: true });
+  const stream = await e2e.client.chat.completions.create({ ...params, stream: true });
   const assembled: { id?: string; name?: string; arguments: string }[] = [];
   let finish: string | null = null;
   let fragments = 0;
@@ -210,19 +188,19 @@ test("json_schema: the streamed deltas concatenate to a valid document equal to 
       json_schema: { name: "forecast", schema, strict: true },
     },
   };
-  const full = await client.chat.completions.create(params);
+  const full = await e2e.client.chat.completions.create(params);
   assert.equal(full.choices[0].finish_reason, "stop");
   const text = full.choices[0].message.content ?? "";
   assert.ok(checkJson(text, schema).ok, text);
   let streamed = "";
-  for await (const chunk of await client.chat.completions.create({ ...params, stream: true })) {
+  for await (const chunk of await e2e.client.chat.completions.create({ ...params, stream: true })) {
     streamed += chunk.choices[0]?.delta.content ?? "";
   }
   assert.equal(streamed, text);
 });
 
 test("json_object on /v1/completions gives a JSON object", async () => {
-  const completion = await client.completions.create({
+  const completion = await e2e.client.completions.create({
     model: "local",
     prompt: "JSON:",
     max_tokens: 200,
@@ -235,7 +213,7 @@ test("json_object on /v1/completions gives a JSON object", async () => {
 });
 
 test("a document cut by max_tokens is finish_reason length, never stop", async () => {
-  const completion = await client.chat.completions.create({
+  const completion = await e2e.client.chat.completions.create({
     model: "local",
     messages: ask,
     max_tokens: 4,
@@ -253,7 +231,7 @@ test("a document cut by max_tokens is finish_reason length, never stop", async (
 });
 
 test("a schema keyword the grammar cannot enforce is a 400 naming it", async () => {
-  const res = await fetch(`${server.url}/v1/chat/completions`, {
+  const res = await fetch(`${e2e.server.url}/v1/chat/completions`, {
     method: "POST",
     body: JSON.stringify({
       messages: ask,
@@ -270,7 +248,7 @@ test("a schema keyword the grammar cannot enforce is a 400 naming it", async () 
   const body = (await res.json()) as { error: { param: string; code: string; message: string } };
   assert.equal(body.error.param, "response_format.json_schema.schema.properties.n.multipleOf");
   assert.equal(body.error.code, "unsupported_schema");
-  const tool = await fetch(`${server.url}/v1/chat/completions`, {
+  const tool = await fetch(`${e2e.server.url}/v1/chat/completions`, {
     method: "POST",
     body: JSON.stringify({
       messages: ask,
@@ -295,7 +273,7 @@ test("a schema keyword the grammar cannot enforce is a 400 naming it", async () 
 
 test("logprobs and top_logprobs have OpenAI's shape, streaming and not", async () => {
   const params = { model: "local", messages: ask, max_tokens: 6, seed: 9, logprobs: true, top_logprobs: 3 };
-  const full = await client.chat.completions.create(params);
+  const full = await e2e.client.chat.completions.create(params);
   const content = full.choices[0].logprobs?.content ?? [];
   assert.equal(content.length, full.usage?.completion_tokens);
   for (const entry of content) {
@@ -309,11 +287,11 @@ test("logprobs and top_logprobs have OpenAI's shape, streaming and not", async (
   const bytes = content.flatMap((e) => e.bytes ?? []);
   assert.equal(Buffer.from(bytes).toString("utf8"), full.choices[0].message.content);
   const streamed: OpenAI.ChatCompletionTokenLogprob[] = [];
-  for await (const chunk of await client.chat.completions.create({ ...params, stream: true })) {
+  for await (const chunk of await e2e.client.chat.completions.create({ ...params, stream: true })) {
     streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
   }
   assert.deepEqual(streamed, content);
-  const refused = await fetch(`${server.url}/v1/chat/completions`, {
+  const refused = await fetch(`${e2e.server.url}/v1/chat/completions`, {
     method: "POST",
     body: JSON.stringify({ messages: ask, top_logprobs: 21, logprobs: true }),
   });

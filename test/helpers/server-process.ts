@@ -1,7 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import path from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
+import OpenAI from "openai";
+import { tinyModelPath } from "./tiny-model.js";
 
 /** The compiled CLI, as `npx edgellm` runs it. */
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../src/cli/index.js");
@@ -64,4 +67,24 @@ export async function startServerProcess(
       await once(child, "exit");
     },
   };
+}
+
+/**
+ * For an e2e test file: starts the real server on the tiny synthetic model (one thread, which is
+ * fastest for it) before the file's tests, with the official `openai` client pointed at it, and stops
+ * it after them. Read `server` and `client` inside tests, once `before` has run.
+ */
+export function useTinyServer(args: string[] = []): {
+  readonly server: ServerProcess;
+  readonly client: OpenAI;
+} {
+  const state = {} as { server: ServerProcess; client: OpenAI };
+  before(async () => {
+    state.server = await startServerProcess(["--model", await tinyModelPath(), "--threads", "1", ...args]);
+    state.client = new OpenAI({ baseURL: `${state.server.url}/v1`, apiKey: "unused", maxRetries: 0 });
+  });
+  after(async () => {
+    await state.server?.stop();
+  });
+  return state;
 }
