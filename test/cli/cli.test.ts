@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { CLI, useTinyServer } from "../helpers/server-process.js";
+import { CLI, tinyServerFixture } from "../helpers/server-process.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";
 
 /** Runs the CLI with `input` on stdin; resolves with its exit code and output. */
@@ -24,7 +24,7 @@ function runCli(args: string[], input = "", env: NodeJS.ProcessEnv = {}) {
   });
 }
 
-const e2e = useTinyServer();
+const e2e = tinyServerFixture();
 
 test("chat against a running server streams answers and handles /system, /clear and /exit", async () => {
   const input = [

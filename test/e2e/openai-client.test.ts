@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import OpenAI from "openai";
-import { useTinyServer } from "../helpers/server-process.js";
+import { tinyServerFixture } from "../helpers/server-process.js";
 
-// The real `edgellm serve` on port 0 with the tiny synthetic model, driven by the official openai e2e.client.
-const e2e = useTinyServer(["--ctx-size", "2048", "--max-queue", "0"]);
+// The real `edgellm serve` on port 0 with the tiny synthetic model, driven by the official openai client.
+const e2e = tinyServerFixture(["--ctx-size", "2048", "--max-queue", "0"]);
 
 const hello = [{ role: "user" as const, content: "你好, who are you? 😀" }];
 

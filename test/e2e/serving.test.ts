@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type OpenAI from "openai";
-import { useTinyServer } from "../helpers/server-process.js";
+import { tinyServerFixture } from "../helpers/server-process.js";
 
 // The serving engine through the real server: response cache, prefix reuse, backpressure, metrics.
-const e2e = useTinyServer(["--parallel", "2", "--max-queue", "1", "--ctx-size", "1024"]);
+const e2e = tinyServerFixture(["--parallel", "2", "--max-queue", "1", "--ctx-size", "1024"]);
 
 const question = [{ role: "user" as const, content: "What is the capital of France?" }];
 

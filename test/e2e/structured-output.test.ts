@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type OpenAI from "openai";
 import { checkJson } from "../../src/structured/validator.js";
-import { useTinyServer } from "../helpers/server-process.js";
+import { tinyServerFixture } from "../helpers/server-process.js";
 
-// Structured output, tool calling and logprobs through the real server and the official e2e.client.
+// Structured output, tool calling and logprobs through the real server and the official client.
 // The response cache is off: these tests repeat seeded requests on purpose, to compare answers.
-const e2e = useTinyServer(["--ctx-size", "2048", "--parallel", "1", "--no-response-cache", "--no-cloud"]);
+const e2e = tinyServerFixture(["--ctx-size", "2048", "--parallel", "1", "--no-response-cache", "--no-cloud"]);
 
 const weather = {
   type: "function" as const,

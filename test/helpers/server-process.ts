@@ -74,7 +74,7 @@ export async function startServerProcess(
  * fastest for it) before the file's tests, with the official `openai` client pointed at it, and stops
  * it after them. Read `server` and `client` inside tests, once `before` has run.
  */
-export function useTinyServer(args: string[] = []): {
+export function tinyServerFixture(args: string[] = []): {
   readonly server: ServerProcess;
   readonly client: OpenAI;
 } {
