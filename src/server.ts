@@ -6,7 +6,6 @@ import { LocalEngine } from "./engine/local-engine.js";
 import type { ModelProvider } from "./engine/types.js";
 import { MeteredProvider, Metrics } from "./metrics.js";
 import { type RoutingConfig, resolveRoutingConfig } from "./router/config.js";
-import { registerRoutingHints } from "./router/http.js";
 import { Router } from "./router/router.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 
@@ -80,7 +79,6 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     bodyLimit: options.bodyLimit,
     logger: options.logLevel ? { level: options.logLevel } : false,
   });
-  registerRoutingHints(app);
   await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 8080 });
   const address = app.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;

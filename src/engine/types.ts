@@ -77,6 +77,12 @@ export type Prompt =
   | { kind: "chat"; messages: ChatMessage[]; tools?: ToolDefinition[] }
   | { kind: "text"; text: string };
 
+/** Per-request routing controls, read at the HTTP edge from a header or the body's `edgellm` field. */
+export interface RoutingHints {
+  /** false keeps this request on the machine whatever the route; true cannot override a server-wide ban. */
+  allowCloud?: boolean;
+}
+
 export interface GenerateRequest {
   /** The model name the client asked for (already resolved to a served model). */
   model: string;
@@ -90,6 +96,8 @@ export interface GenerateRequest {
   parallelToolCalls?: boolean;
   /** Report each generated token's log-probability and the `top` most likely alternatives (0-20). */
   logprobs?: { top: number };
+  /** Per-request routing controls (cloud allowed or not). */
+  routing?: RoutingHints;
 }
 
 /** "tool_calls": the turn ended after the model called tools. */

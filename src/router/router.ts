@@ -4,6 +4,7 @@ import type {
   GenerateRequest,
   ModelInfo,
   ModelProvider,
+  RoutingHints,
   ServingMeta,
   StreamPart,
   Usage,
@@ -13,23 +14,9 @@ import { ValidatingProvider } from "../structured/validating-provider.js";
 import { CloudBudget, costOf, RouterMetrics } from "./accounting.js";
 import { localConfidence } from "./cascade.js";
 import type { RoutingConfig } from "./config.js";
-import { routingContext } from "./context.js";
 import { assess, explain, policyInput } from "./policy.js";
 import { redactRequest } from "./redact.js";
 import { UpstreamProvider } from "./upstream.js";
-
-/** Per-request routing controls, set at the HTTP edge (src/router/http.ts). */
-export interface RoutingHints {
-  /** false keeps this request on the machine whatever the route; true cannot override a server-wide ban. */
-  allowCloud?: boolean;
-}
-
-declare module "../engine/types.js" {
-  interface GenerateRequest {
-    /** Per-request routing controls; when absent the router reads the ones the HTTP hook recorded. */
-    routing?: RoutingHints;
-  }
-}
 
 export interface RouterOptions {
   /** The local provider (the Scheduler). */
@@ -146,7 +133,7 @@ export class Router implements ModelProvider {
   }
 
   async *stream(request: GenerateRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
-    const hints = request.routing ?? routingContext.getStore();
+    const hints = request.routing;
     const decision = this.decide(request, hints);
     let { kind, reason } = decision;
     let route = decision.upstream?.name ?? "local";

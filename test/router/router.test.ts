@@ -6,7 +6,6 @@ import { DEFAULT_SAMPLING, type GenerateRequest, type StreamPart } from "../../s
 import { QueueFullError } from "../../src/errors.js";
 import { type RoutingFile, resolveRoutingConfig } from "../../src/router/config.js";
 import { UpstreamError } from "../../src/router/errors.js";
-import { registerRoutingHints } from "../../src/router/http.js";
 import { Router } from "../../src/router/router.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
@@ -232,7 +231,6 @@ test("cloud switches: server-wide, per request (body and header), and overflow o
   assert.match(perRequest.meta.routeReason ?? "", /the request does not allow the cloud/);
 
   const app = await buildServer({ provider: router });
-  registerRoutingHints(app);
   for (const how of [
     { headers: { "x-edgellm-allow-cloud": "false" } },
     { body: { edgellm: { allow_cloud: false } } },

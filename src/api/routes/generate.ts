@@ -9,6 +9,7 @@ import type {
   Usage,
 } from "../../engine/types.js";
 import { toErrorResponse } from "../errors.js";
+import { routingHintsOf } from "../routing-hints.js";
 import { SseWriter } from "../sse.js";
 import {
   newResponseMeta,
@@ -64,7 +65,13 @@ export async function serveGeneration(
   });
   const parts = provider
     .stream(
-      { model, prompt: parsed.prompt, sampling: parsed.sampling, ...parsed.controls },
+      {
+        model,
+        prompt: parsed.prompt,
+        sampling: parsed.sampling,
+        ...parsed.controls,
+        routing: routingHintsOf(request.headers, request.body),
+      },
       { signal: controller.signal },
     )
     [Symbol.asyncIterator]();

@@ -1,7 +1,5 @@
-import type { FastifyInstance } from "fastify";
+import type { RoutingHints } from "../engine/types.js";
 import { InvalidRequestError } from "../errors.js";
-import { routingContext } from "./context.js";
-import type { RoutingHints } from "./router.js";
 
 /** The header a client sends to keep its request on this machine: `x-edgellm-allow-cloud: false`. */
 export const ALLOW_CLOUD_HEADER = "x-edgellm-allow-cloud";
@@ -27,23 +25,4 @@ export function routingHintsOf(headers: Record<string, unknown>, body: unknown):
     if (typeof value === "boolean") allowCloud = value;
   }
   return allowCloud === undefined ? undefined : { allowCloud };
-}
-
-/**
- * Registers the hook that records each request's routing hints where the router finds them (an
- * AsyncLocalStorage scope around the route handler). Call before the app starts listening.
- */
-export function registerRoutingHints(app: FastifyInstance): void {
-  app.addHook("preHandler", (request, _reply, done) => {
-    let hints: RoutingHints | undefined;
-    try {
-      hints = routingHintsOf(request.headers, request.body);
-    } catch (error) {
-      done(error as Error);
-      return;
-    }
-    // done() runs the handler synchronously, so the handler and everything it awaits see the hints.
-    if (hints) routingContext.run(hints, () => done());
-    else done();
-  });
 }
