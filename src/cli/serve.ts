@@ -54,7 +54,7 @@ export function serveCommand(): Command {
     )
     .option(
       "--mmap",
-      "memory-map the model file (default: read it, which uses less memory once weights are repacked)",
+      "memory-map the model file instead of reading it (reading uses less memory once weights are repacked)",
       false,
     )
     .addOption(
