@@ -15,6 +15,7 @@ import { SYNTH_FORMAT_VERSION, type SynthType, synthesizeModel } from "../src/mo
 import { startServerProcess } from "../test/helpers/server-process.js";
 import { BareEngine } from "./bare.js";
 import { aggregate, percentile, rssBytes, streamOnce } from "./http.js";
+import { comparePeers } from "./peer.js";
 
 const execFileAsync = promisify(execFile);
 const TYPES: SynthType[] = (process.env.BENCH_TYPES?.split(",") as SynthType[]) ?? ["q4_0", "q8_0"];
@@ -380,9 +381,45 @@ async function routingSection(): Promise<string[]> {
   ];
 }
 
+async function peerSection(): Promise<string[]> {
+  const binary =
+    process.env.LLAMA_SERVER ?? path.join(edgellmHome(), "llama-server", "build", "bin", "llama-server");
+  if (
+    !(await stat(binary).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    process.stderr.write(
+      `\n(no llama-server at ${binary}: run scripts/build-llama-server.sh for the peer comparison)\n`,
+    );
+    return [];
+  }
+  process.stderr.write("\n== edgellm vs llama-server (q4_0)\n");
+  const { edgellm: e, llama: l } = await comparePeers(binary, await modelFile("q4_0"));
+  const row = (label: string, a: number, b: number, unit: string, digits = 1) =>
+    `| ${label} | ${a.toFixed(digits)} ${unit} | ${b.toFixed(digits)} ${unit} | ${f2(a / b)} |`;
+  return [
+    "## edgellm against llama-server, Q4_0",
+    "",
+    "llama.cpp's `llama-server`, built from the llama.cpp source node-llama-cpp ships (`scripts/build-llama-server.sh`),",
+    "on the same file with the same 4 slots, 2048 tokens each, default threads; both measured in this run through the",
+    "same `openai` client (edgellm's response cache off, so every answer is generated).",
+    "",
+    "| measure | edgellm | llama-server | edgellm / llama-server |",
+    "|---|---|---|---|",
+    row("TTFT, short chat prompt, p50 (lower is better)", e.ttftP50, l.ttftP50, "ms"),
+    row("single-stream decode (median of 3)", e.decode, l.decode, "tokens/s"),
+    row("aggregate decode, 1 stream (best of 2)", e.aggregate1, l.aggregate1, "tokens/s"),
+    row("aggregate decode, 4 streams (best of 2)", e.aggregate4, l.aggregate4, "tokens/s"),
+    `| RSS under 4-stream load (lower is better) | ${mib(e.rssLoad)} | ${mib(l.rssLoad)} | ${f2(e.rssLoad / l.rssLoad)} |`,
+    "",
+  ];
+}
+
 const figures: ModelFigures[] = [];
 for (const type of TYPES) figures.push(await benchModel(type));
-const extra = [...(await constrainedSection()), ...(await routingSection())];
+const extra = [...(await peerSection()), ...(await constrainedSection()), ...(await routingSection())];
 const markdown = report(figures, extra);
 const out = path.resolve(process.cwd(), "docs/benchmarks.md");
 await writeFile(out, markdown);
