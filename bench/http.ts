@@ -13,6 +13,25 @@ export async function rssBytes(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
+/** Samples a process's RSS every 50 ms until stopped; `stop()` returns the peak, at least `floor`. */
+export function peakRss(pid: number, floor = 0): { stop(): number } {
+  let peak = floor;
+  const timer = setInterval(() => {
+    rssBytes(pid).then(
+      (v) => {
+        peak = Math.max(peak, v);
+      },
+      () => {},
+    );
+  }, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}
+
 interface StreamResult {
   ttftMs: number;
   /** First to last token. */

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import OpenAI from "openai";
 import { startServerProcess } from "../test/helpers/server-process.js";
-import { aggregate, percentile, rssBytes, streamOnce } from "./http.js";
+import { aggregate, peakRss, percentile, rssBytes, streamOnce } from "./http.js";
 
 /**
  * edgellm against llama.cpp's own llama-server on the same model file, same slots, same threads, in one run,
@@ -49,18 +49,10 @@ async function measure(baseURL: string, pid: number): Promise<PeerFigures> {
     });
     decodes.push((r.completionTokens - 1) / (r.decodeMs / 1000));
   }
-  let rssLoad = await rssBytes(pid);
-  const sampler = setInterval(() => {
-    rssBytes(pid).then(
-      (v) => {
-        rssLoad = Math.max(rssLoad, v);
-      },
-      () => {},
-    );
-  }, 50);
+  const sampler = peakRss(pid, await rssBytes(pid));
   const aggregate1 = Math.max(await aggregate(client, 1, 64, 1001), await aggregate(client, 1, 64, 1002));
   const aggregate4 = Math.max(await aggregate(client, 4, 64, 1004), await aggregate(client, 4, 64, 1005));
-  clearInterval(sampler);
+  const rssLoad = sampler.stop();
   return { ttftP50: percentile(ttfts, 50), decode: percentile(decodes, 50), aggregate1, aggregate4, rssLoad };
 }
 

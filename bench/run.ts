@@ -14,7 +14,7 @@ import { edgellmHome } from "../src/models/registry.js";
 import { SYNTH_FORMAT_VERSION, type SynthType, synthesizeModel } from "../src/models/synth.js";
 import { startServerProcess } from "../test/helpers/server-process.js";
 import { BareEngine } from "./bare.js";
-import { aggregate, percentile, rssBytes, streamOnce } from "./http.js";
+import { aggregate, peakRss, percentile, rssBytes, streamOnce } from "./http.js";
 import { comparePeers } from "./peer.js";
 
 const execFileAsync = promisify(execFile);
@@ -161,21 +161,13 @@ async function benchModel(type: SynthType): Promise<ModelFigures> {
     }
     const serverDecode = percentile(serverRuns, 50);
 
-    let rssLoad = rssIdle;
-    const sampler = setInterval(() => {
-      rssBytes(pid).then(
-        (v) => {
-          rssLoad = Math.max(rssLoad, v);
-        },
-        () => {},
-      );
-    }, 50);
+    const sampler = peakRss(pid, rssIdle);
     stage("aggregate");
     const agg: Record<number, number> = {};
     // Best of two rounds per concurrency, the same rule for every row.
     for (const c of CONCURRENCY)
       agg[c] = Math.max(await aggregate(client, c, 64, c), await aggregate(client, c, 64, c + 100));
-    clearInterval(sampler);
+    const rssLoad = sampler.stop();
 
     stage("second turn");
     const conversation: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: DOCUMENT }];
