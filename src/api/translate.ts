@@ -220,6 +220,11 @@ export function newResponseMeta(kind: "chat" | "text", model: string): ResponseM
   return { id: prefix + randomUUID().replaceAll("-", ""), created: Math.floor(Date.now() / 1000), model };
 }
 
+/** The fields every response object and chunk starts with. */
+function envelope<Kind extends string>(meta: ResponseMeta, object: Kind) {
+  return { id: meta.id, object, created: meta.created, model: meta.model };
+}
+
 export function toUsage(usage: Usage) {
   return {
     prompt_tokens: usage.promptTokens,
@@ -244,10 +249,7 @@ export function toChatCompletion(
 ) {
   const calls = extras.toolCalls?.length ? toToolCalls(extras.toolCalls) : undefined;
   return {
-    id: meta.id,
-    object: "chat.completion" as const,
-    created: meta.created,
-    model: meta.model,
+    ...envelope(meta, "chat.completion"),
     choices: [
       {
         index: 0,
@@ -274,10 +276,7 @@ export function toChatChunk(
   logprobs?: readonly TokenLogprob[],
 ) {
   return {
-    id: meta.id,
-    object: "chat.completion.chunk" as const,
-    created: meta.created,
-    model: meta.model,
+    ...envelope(meta, "chat.completion.chunk"),
     choices: [
       { index: 0, delta, logprobs: logprobs ? toLogprobs(logprobs) : null, finish_reason: finishReason },
     ],
@@ -290,10 +289,7 @@ export function toToolCallChunk(
   part: { index: number; id?: string; name?: string; argumentsDelta: string },
 ) {
   return {
-    id: meta.id,
-    object: "chat.completion.chunk" as const,
-    created: meta.created,
-    model: meta.model,
+    ...envelope(meta, "chat.completion.chunk"),
     choices: [
       { index: 0, delta: { tool_calls: [toToolCallDelta(part)] }, logprobs: null, finish_reason: null },
     ],
@@ -303,10 +299,7 @@ export function toToolCallChunk(
 /** The last chunk when `stream_options.include_usage` is set: no choices, only usage. */
 export function toChatUsageChunk(meta: ResponseMeta, usage: Usage) {
   return {
-    id: meta.id,
-    object: "chat.completion.chunk" as const,
-    created: meta.created,
-    model: meta.model,
+    ...envelope(meta, "chat.completion.chunk"),
     choices: [],
     usage: toUsage(usage),
   };
@@ -314,10 +307,7 @@ export function toChatUsageChunk(meta: ResponseMeta, usage: Usage) {
 
 export function toCompletion(meta: ResponseMeta, text: string, finishReason: FinishReason, usage: Usage) {
   return {
-    id: meta.id,
-    object: "text_completion" as const,
-    created: meta.created,
-    model: meta.model,
+    ...envelope(meta, "text_completion"),
     choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason }],
     usage: toUsage(usage),
   };
@@ -325,20 +315,14 @@ export function toCompletion(meta: ResponseMeta, text: string, finishReason: Fin
 
 export function toCompletionChunk(meta: ResponseMeta, text: string, finishReason: FinishReason | null) {
   return {
-    id: meta.id,
-    object: "text_completion" as const,
-    created: meta.created,
-    model: meta.model,
+    ...envelope(meta, "text_completion"),
     choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason }],
   };
 }
 
 export function toCompletionUsageChunk(meta: ResponseMeta, usage: Usage) {
   return {
-    id: meta.id,
-    object: "text_completion" as const,
-    created: meta.created,
-    model: meta.model,
+    ...envelope(meta, "text_completion"),
     choices: [],
     usage: toUsage(usage),
   };

@@ -9,22 +9,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { DownloadVerificationError, ModelUnavailableError } from "../../src/errors.js";
 import { type DownloadProgress, downloadFile, NetworkError } from "../../src/models/download.js";
+import { fakeGguf } from "../helpers/fake-gguf.js";
 
-/** Deterministic pseudo-random bytes that start with the GGUF magic. */
-function fakeGguf(size: number, seed = 7): Buffer {
-  const buf = Buffer.alloc(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    buf[i] = x & 0xff;
-  }
-  buf.write("GGUF", 0, "latin1");
-  return buf;
-}
-
-const DATA = fakeGguf(3 * 1024 * 1024);
+const DATA = fakeGguf(3 * 1024 * 1024, 7);
 const SHA = createHash("sha256").update(DATA).digest("hex");
 
 interface Served {

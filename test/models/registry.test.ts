@@ -17,25 +17,13 @@ import {
   modelsDir,
   parseModelRef,
 } from "../../src/models/registry.js";
+import { fakeGguf } from "../helpers/fake-gguf.js";
 
 const HF_REPO = "Qwen/Qwen2.5-0.5B-Instruct-GGUF";
 const MS_REPO = "qwen/Qwen2.5-0.5B-Instruct-GGUF";
 const FILE = "qwen2.5-0.5b-instruct-q4_k_m.gguf";
 
-function fakeGguf(size: number, seed = 11): Buffer {
-  const buf = Buffer.alloc(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    buf[i] = x & 0xff;
-  }
-  buf.write("GGUF", 0, "latin1");
-  return buf;
-}
-
-const DATA = fakeGguf(2 * 1024 * 1024);
+const DATA = fakeGguf(2 * 1024 * 1024, 11);
 const SHA = createHash("sha256").update(DATA).digest("hex");
 
 interface HubOptions {
