@@ -56,7 +56,7 @@ async function measure(baseURL: string, pid: number): Promise<PeerFigures> {
   return { ttftP50: percentile(ttfts, 50), decode: percentile(decodes, 50), aggregate1, aggregate4, rssLoad };
 }
 
-async function startLlamaServer(
+export async function startLlamaServer(
   binary: string,
   model: string,
 ): Promise<{ url: string; child: ChildProcess }> {

@@ -16,6 +16,7 @@ import { startServerProcess } from "../test/helpers/server-process.js";
 import { BareEngine } from "./bare.js";
 import { aggregate, peakRss, percentile, rssBytes, streamOnce } from "./http.js";
 import { comparePeers } from "./peer.js";
+import { soakFigures, soakSection } from "./soak-section.js";
 
 const execFileAsync = promisify(execFile);
 const TYPES: SynthType[] = (process.env.BENCH_TYPES?.split(",") as SynthType[]) ?? ["q4_0", "q8_0"];
@@ -375,20 +376,29 @@ async function routingSection(): Promise<string[]> {
   ];
 }
 
-async function peerSection(): Promise<string[]> {
+/** llama.cpp's llama-server binary for the peer comparison, or undefined when none was built. */
+async function llamaServerBinary(): Promise<string | undefined> {
   const binary =
     process.env.LLAMA_SERVER ?? path.join(edgellmHome(), "llama-server", "build", "bin", "llama-server");
-  if (
-    !(await stat(binary).then(
-      () => true,
-      () => false,
-    ))
-  ) {
-    process.stderr.write(
-      `\n(no llama-server at ${binary}: run scripts/build-llama-server.sh for the peer comparison)\n`,
-    );
-    return [];
-  }
+  const exists = await stat(binary).then(
+    () => true,
+    () => false,
+  );
+  if (exists) return binary;
+  process.stderr.write(
+    `\n(no llama-server at ${binary}: run scripts/build-llama-server.sh for the peer comparison)\n`,
+  );
+  return undefined;
+}
+
+async function soakBenchSection(): Promise<string[]> {
+  process.stderr.write("\n== soak (q4_0)\n");
+  return soakSection(await soakFigures(await modelFile("q4_0"), await llamaServerBinary()));
+}
+
+async function peerSection(): Promise<string[]> {
+  const binary = await llamaServerBinary();
+  if (!binary) return [];
   process.stderr.write("\n== edgellm vs llama-server (q4_0)\n");
   const { edgellm: e, llama: l } = await comparePeers(binary, await modelFile("q4_0"));
   const row = (label: string, a: number, b: number, unit: string, digits = 1) =>
@@ -418,7 +428,12 @@ async function peerSection(): Promise<string[]> {
 
 const figures: ModelFigures[] = [];
 for (const type of TYPES) figures.push(await benchModel(type));
-const extra = [...(await peerSection()), ...(await constrainedSection()), ...(await routingSection())];
+const extra = [
+  ...(await peerSection()),
+  ...(await soakBenchSection()),
+  ...(await constrainedSection()),
+  ...(await routingSection()),
+];
 const markdown = report(figures, extra);
 const out = path.resolve(process.cwd(), "docs/benchmarks.md");
 await writeFile(out, markdown);

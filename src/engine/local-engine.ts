@@ -14,6 +14,7 @@ import {
 } from "node-llama-cpp";
 import { CHATML_TEMPLATE, ChatTemplate } from "./chat-template.js";
 import { GrammarCache } from "./grammar.js";
+import { NativeGarbage } from "./native-garbage.js";
 import { commonPrefixLength } from "./prefix.js";
 import { IncrementalDetokenizer, StopMatcher } from "./text-stream.js";
 import { TokenBytes } from "./token-bytes.js";
@@ -76,11 +77,14 @@ export class LocalEngine {
   ) {
     this.grammars = new GrammarCache(llama);
     this.tokenBytes = new TokenBytes(model);
+    // llama_token_data is {id, logit, p}: 12 bytes per vocabulary entry in every sampler.
+    this.garbage = new NativeGarbage(12 * vocabularySize(model));
   }
 
   /** Compiled grammars, least recently used evicted. */
   readonly grammars: GrammarCache;
   private readonly tokenBytes: TokenBytes;
+  private readonly garbage: NativeGarbage;
 
   static async load(options: LocalEngineOptions): Promise<LocalEngine> {
     const parallel = options.parallel ?? 1;
@@ -235,6 +239,7 @@ export class LocalEngine {
       }
     } finally {
       await evaluation.return();
+      this.garbage.released();
     }
     if (signal.aborted) return;
     if (!stops.isStopped) {
@@ -303,8 +308,7 @@ export class LocalEngine {
   private eogBans(): TokenBias {
     if (this.eogBias) return this.eogBias;
     const bias = new TokenBias(this.model.tokenizer);
-    const vocabulary = this.model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length ?? 0;
-    for (let id = 0; id < vocabulary; id++) {
+    for (let id = 0; id < vocabularySize(this.model); id++) {
       const token = id as Token;
       if (this.model.isEogToken(token)) bias.set(token, "never");
     }
@@ -322,4 +326,8 @@ export class LocalEngine {
     await this.model.dispose();
     await this.llama.dispose();
   }
+}
+
+function vocabularySize(model: LlamaModel): number {
+  return model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length ?? 0;
 }

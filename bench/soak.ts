@@ -1,0 +1,87 @@
+import { rssBytes } from "./http.js";
+
+/** A soak: many short chat requests at a fixed concurrency, with the server's RSS sampled as they go. */
+
+export interface SoakOptions {
+  /** Server base URL, e.g. http://127.0.0.1:8080. */
+  url: string;
+  /** The server's process id, whose RSS is sampled. */
+  pid: number;
+  /** Requests in all. */
+  requests: number;
+  /** Requests in flight at once. Default 4. */
+  concurrency?: number;
+  /** Completion tokens per request. Default 3. */
+  maxTokens?: number;
+  /** RSS samples taken over the run. Default 30. */
+  samples?: number;
+  /** Also send json_object and logprobs requests (a quarter each). Default false: plain chat only. */
+  mixed?: boolean;
+}
+
+export interface SoakResult {
+  /** RSS in bytes after each of `samples` equal shares of the requests. */
+  rss: number[];
+  /** Mean RSS of the last third of the samples minus that of the middle third, in bytes. */
+  lateGrowth: number;
+  /** Late growth per request, in bytes. */
+  growthPerRequest: number;
+  /** Requests that did not answer 200. */
+  failures: number;
+  seconds: number;
+}
+
+/**
+ * Every request is unique (no response cache answers) and half of them stream. Growth is judged by the last
+ * third of the run against the middle third: the first third holds warm-up (allocator arenas, caches).
+ * Plain chat is the sharper probe: json_object and logprobs requests make enough JS garbage to trigger V8's
+ * collector on their own, which hid the sampler leak (see src/engine/native-garbage.ts).
+ */
+export async function soak(options: SoakOptions): Promise<SoakResult> {
+  const concurrency = options.concurrency ?? 4;
+  const sampleEvery = Math.max(1, Math.floor(options.requests / (options.samples ?? 30)));
+  const rss: number[] = [];
+  let next = 0;
+  let failures = 0;
+  const started = performance.now();
+  const worker = async () => {
+    for (let i = next++; i < options.requests; i = next++) {
+      const response = await fetch(`${options.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(soakRequest(i, options.maxTokens ?? 3, options.mixed ?? false)),
+      });
+      await response.text();
+      if (response.status !== 200) failures++;
+      if ((i + 1) % sampleEvery === 0) rss.push(await rssBytes(options.pid));
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const third = Math.floor(rss.length / 3);
+  const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+  const lateGrowth = mean(rss.slice(rss.length - third)) - mean(rss.slice(third, rss.length - third));
+  return {
+    rss,
+    lateGrowth,
+    growthPerRequest: lateGrowth / Math.max(1, third * sampleEvery),
+    failures,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+function soakRequest(i: number, maxTokens: number, mixed: boolean) {
+  const base = {
+    messages: [{ role: "user", content: `Soak question ${i}: what is ${i} times ${i % 97}?` }],
+    max_tokens: maxTokens,
+    stream: i % 2 === 0,
+    temperature: 0.8,
+  };
+  switch (mixed ? i % 4 : 0) {
+    case 1:
+      return { ...base, response_format: { type: "json_object" } };
+    case 3:
+      return { ...base, logprobs: true, top_logprobs: 2 };
+    default:
+      return base;
+  }
+}
