@@ -48,7 +48,7 @@ async function main(): Promise<void> {
       { role: "user", content: "北京今天的天气, as JSON with city, temperature, conditions and hourly." },
     ],
   };
-  const tokens = engine.tokenize(prompt);
+  const tokens = await engine.tokenize(prompt);
 
   const measure = async (format: GenerateRequest["format"]) => {
     let generated = 0;

@@ -16,6 +16,8 @@ import { CHATML_TEMPLATE, ChatTemplate } from "./chat-template.js";
 import { GrammarCache } from "./grammar.js";
 import { NativeGarbage } from "./native-garbage.js";
 import { commonPrefixLength } from "./prefix.js";
+import { PromptTokenizer, type TooLong } from "./prompt-tokenizer.js";
+import type { SpecialTokens } from "./special-tokens.js";
 import { IncrementalDetokenizer, StopMatcher } from "./text-stream.js";
 import { TokenBytes } from "./token-bytes.js";
 import { ToolCallParser } from "./tool-calls.js";
@@ -74,6 +76,7 @@ export class LocalEngine {
     private readonly sequences: LlamaContextSequence[],
     readonly modelId: string,
     private readonly template: ChatTemplate,
+    private readonly tokenizer: PromptTokenizer,
   ) {
     this.grammars = new GrammarCache(llama);
     this.tokenBytes = new TokenBytes(model);
@@ -115,7 +118,9 @@ export class LocalEngine {
       },
     );
     const modelId = options.modelId ?? path.basename(options.modelPath).replace(/\.gguf$/i, "");
-    return new LocalEngine(llama, model, context, sequences, modelId, template);
+    const tokenizer = new PromptTokenizer(model, options.modelPath);
+    tokenizer.warmUp();
+    return new LocalEngine(llama, model, context, sequences, modelId, template, tokenizer);
   }
 
   /** Tokens per slot. */
@@ -143,10 +148,23 @@ export class LocalEngine {
     this.grammars.textFor(request);
   }
 
-  tokenize(prompt: Prompt): number[] {
-    // Special tokens are parsed in both kinds of prompt, as llama-server does.
-    const tokens = this.model.tokenize(this.renderChat(prompt), true);
+  /**
+   * The prompt's tokens, or a lower bound on their count when that alone exceeds `limit` (default: none).
+   * In a chat only the template's own markers become control tokens: user content, names, tools and tool calls
+   * are tokenized as plain text (special-tokens.ts). A raw text prompt is the caller's own and its control-token
+   * texts are parsed, as llama-server does. Large prompts are tokenized off the main thread.
+   */
+  tokenize(prompt: Prompt): Promise<number[]>;
+  tokenize(prompt: Prompt, limit: number): Promise<number[] | TooLong>;
+  async tokenize(prompt: Prompt, limit = Number.POSITIVE_INFINITY): Promise<number[] | TooLong> {
+    const specials = this.tokenizer.specials;
+    const pieces =
+      prompt.kind === "chat"
+        ? specials.split(this.renderChat(escapeChat(prompt, specials)), true)
+        : specials.split(prompt.text, false);
+    const tokens = await this.tokenizer.tokenize(pieces, limit);
     const bos = this.model.tokens.bos;
+    if (!Array.isArray(tokens)) return tokens;
     if (this.model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
     return tokens;
   }
@@ -321,11 +339,34 @@ export class LocalEngine {
 
   /** Releases sequences, context, model and the llama.cpp backend, in that order. */
   async dispose(): Promise<void> {
+    await this.tokenizer.dispose();
     for (const sequence of this.sequences) sequence.dispose();
     await this.context.dispose();
     await this.model.dispose();
     await this.llama.dispose();
   }
+}
+
+/** The chat with every user-written string escaped, so none of it can become a control token. */
+function escapeChat(prompt: Prompt & { kind: "chat" }, specials: SpecialTokens): Prompt {
+  return {
+    kind: "chat",
+    messages: prompt.messages.map((message) => ({
+      ...message,
+      content: specials.escape(message.content),
+      ...(message.toolCallId !== undefined ? { toolCallId: specials.escape(message.toolCallId) } : {}),
+      ...(message.toolCalls
+        ? {
+            toolCalls: message.toolCalls.map((call) => ({
+              id: call.id,
+              name: specials.escape(call.name),
+              arguments: specials.escape(call.arguments),
+            })),
+          }
+        : {}),
+    })),
+    ...(prompt.tools ? { tools: specials.escapeDeep(prompt.tools) } : {}),
+  };
 }
 
 function vocabularySize(model: LlamaModel): number {

@@ -24,7 +24,14 @@ export interface SlotEngine {
   readonly contextSize: number;
   readonly slotCount: number;
   slotTokens(slot: number): readonly number[];
-  tokenize(prompt: Prompt): number[];
+  /**
+   * The prompt's tokens, or (when `limit` is given and the prompt's size alone proves it has more) a lower
+   * bound on their count, so a huge prompt is refused without being tokenized.
+   */
+  tokenize(
+    prompt: Prompt,
+    limit?: number,
+  ): number[] | { atLeast: number } | Promise<number[] | { atLeast: number }>;
   /** Throws for a request the engine would refuse anyway (e.g. an unsupported schema), before it queues. */
   check?(request: GenerateRequest): void;
   generate(
@@ -116,8 +123,12 @@ export class Scheduler implements ModelProvider {
 
   async *stream(request: GenerateRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
     const engine = this.requireEngine();
-    const tokens = engine.tokenize(request.prompt);
-    this.checkFits(engine, tokens.length, request.sampling.maxTokens, request.prompt);
+    const tokens = await engine.tokenize(request.prompt, engine.contextSize);
+    const { maxTokens } = request.sampling;
+    if (!Array.isArray(tokens))
+      throw this.overflow(engine, tokens.atLeast, maxTokens, request.prompt, "at least ");
+    if (tokens.length + (maxTokens ?? 1) > engine.contextSize)
+      throw this.overflow(engine, tokens.length, maxTokens, request.prompt);
     engine.check?.(request);
     const slot = await this.acquire(tokens, signal);
     try {
@@ -152,21 +163,22 @@ export class Scheduler implements ModelProvider {
     return this.engine;
   }
 
-  private checkFits(
+  /** @param bound "at least " when `promptTokens` is a lower bound. */
+  private overflow(
     engine: SlotEngine,
     promptTokens: number,
     maxTokens: number | undefined,
     prompt: Prompt,
-  ): void {
+    bound = "",
+  ): ContextOverflowError {
     const needed = promptTokens + (maxTokens ?? 1);
-    if (needed <= engine.contextSize) return;
     const param = prompt.kind === "chat" ? "messages" : "prompt";
     const detail =
       maxTokens === undefined
-        ? `the prompt has ${promptTokens} tokens`
-        : `the prompt has ${promptTokens} tokens and max_tokens asks for ${maxTokens}`;
-    throw new ContextOverflowError(
-      `This model's context window is ${engine.contextSize} tokens, but ${detail} (${needed} in all). ` +
+        ? `the prompt has ${bound}${promptTokens} tokens`
+        : `the prompt has ${bound}${promptTokens} tokens and max_tokens asks for ${maxTokens}`;
+    return new ContextOverflowError(
+      `This model's context window is ${engine.contextSize} tokens, but ${detail} (${bound}${needed} in all). ` +
         "Shorten the conversation or lower max_tokens.",
       maxTokens !== undefined && promptTokens < engine.contextSize ? "max_tokens" : param,
     );

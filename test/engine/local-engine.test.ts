@@ -58,14 +58,14 @@ async function run(request: GenerateRequest, signal = new AbortController().sign
   return { text, usage, finishReason, parts };
 }
 
-test("the chat template is the GGUF's Qwen2.5 ChatML with its default system prompt", () => {
+test("the chat template is the GGUF's Qwen2.5 ChatML with its default system prompt", async () => {
   const rendered = engine.renderChat({ kind: "chat", messages: [{ role: "user", content: "hi" }] });
   assert.equal(
     rendered,
     "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n" +
       "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n",
   );
-  const tokens = engine.tokenize({ kind: "chat", messages: [{ role: "user", content: "hi" }] });
+  const tokens = await engine.tokenize({ kind: "chat", messages: [{ role: "user", content: "hi" }] });
   assert.equal(tokens[0], 151644, "<|im_start|> is parsed as one special token");
 });
 

@@ -37,7 +37,7 @@ for (const job of jobs) {
   let finishReason = "";
   let tokens = 0;
   const signal = new AbortController().signal;
-  for await (const event of engine.generate(0, engine.tokenize(prompt), sampling, signal, controls)) {
+  for await (const event of engine.generate(0, await engine.tokenize(prompt), sampling, signal, controls)) {
     if (event.type === "text") text += event.text;
     else if (event.type === "done") {
       finishReason = event.finishReason;
