@@ -72,6 +72,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     local,
     config: options.routing ?? resolveRoutingConfig({}, {}),
     registry: metrics.registry,
+    // The HTTP app's logger: the app is built below, before any request can be routed.
+    logger: () => app.log,
   });
   const app = await buildServer({
     provider: new MeteredProvider(router, metrics),

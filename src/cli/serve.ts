@@ -23,6 +23,9 @@ interface ServeFlags {
   config?: string;
   upstream: string[];
   cloud: boolean;
+  upstreamConnectTimeout?: string;
+  upstreamFirstByteTimeout?: string;
+  upstreamIdleTimeout?: string;
 }
 
 export function serveCommand(): Command {
@@ -76,6 +79,18 @@ export function serveCommand(): Command {
       [] as string[],
     )
     .option("--no-cloud", "never send a request to an upstream")
+    .option(
+      "--upstream-connect-timeout <seconds>",
+      "longest wait for a connection to an upstream (default: EDGELLM_UPSTREAM_CONNECT_TIMEOUT or 3)",
+    )
+    .option(
+      "--upstream-first-byte-timeout <seconds>",
+      "longest wait for an upstream's first token before falling back to local (default: EDGELLM_UPSTREAM_FIRST_BYTE_TIMEOUT or 10)",
+    )
+    .option(
+      "--upstream-idle-timeout <seconds>",
+      "longest silence of an upstream mid-answer before the stream ends with an error (default: EDGELLM_UPSTREAM_IDLE_TIMEOUT or 30)",
+    )
     .action(async (flags: ServeFlags) => {
       let routing: RoutingConfig;
       try {
@@ -83,6 +98,11 @@ export function serveCommand(): Command {
           file: flags.config,
           upstreams: flags.upstream,
           cloud: flags.cloud,
+          timeouts: {
+            connect: flags.upstreamConnectTimeout,
+            firstByte: flags.upstreamFirstByteTimeout,
+            idle: flags.upstreamIdleTimeout,
+          },
           env: process.env,
         });
       } catch (error) {

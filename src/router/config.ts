@@ -21,8 +21,12 @@ const upstreamSchema = z.strictObject({
   /** Name of the environment variable holding the key. */
   apiKeyEnv: z.string().min(1).optional(),
   model: z.string().min(1).optional(),
+  connectTimeoutMs: ms.min(1).optional(),
+  firstByteTimeoutMs: ms.min(1).optional(),
+  /** The former name of firstByteTimeoutMs, still accepted. */
   timeoutMs: ms.min(1).optional(),
   idleTimeoutMs: ms.min(1).optional(),
+  fallbackAfterMs: ms.min(1).optional(),
   retries: z.number().int().min(0).max(5).optional(),
   retryBackoffMs: ms.optional(),
   /** Currency units per 1,000 tokens. */
@@ -34,6 +38,17 @@ const upstreamSchema = z.strictObject({
 // In the file the base URL may be left to --upstream or EDGELLM_UPSTREAM_<NAME>_BASE_URL.
 const fileUpstreamSchema = upstreamSchema.partial({ baseUrl: true });
 
+// How to talk to any upstream, for those that do not say.
+const upstreamDefaultsSchema = upstreamSchema.pick({
+  connectTimeoutMs: true,
+  firstByteTimeoutMs: true,
+  idleTimeoutMs: true,
+  fallbackAfterMs: true,
+  retries: true,
+  retryBackoffMs: true,
+});
+type UpstreamDefaults = z.infer<typeof upstreamDefaultsSchema>;
+
 const fileSchema = z.strictObject({
   $schema: z.string().optional(),
   defaultModel: z.string().min(1).optional(),
@@ -44,6 +59,7 @@ const fileSchema = z.strictObject({
       fileUpstreamSchema,
     )
     .optional(),
+  upstreamDefaults: upstreamDefaultsSchema.optional(),
   auto: z
     .strictObject({ threshold: z.number().min(0).max(1).optional(), upstream: z.string().optional() })
     .optional(),
@@ -69,10 +85,20 @@ export interface UpstreamConfig {
   apiKey?: string;
   /** The model id sent upstream. Default: the upstream's name. */
   model: string;
-  /** Time allowed until the first generated text, in ms. Default 30000. */
-  timeoutMs: number;
-  /** Time allowed between two chunks once streaming, in ms. Default 60000. */
+  /** Time allowed to open a new connection (DNS, TCP, TLS), in ms. Default 3000. */
+  connectTimeoutMs: number;
+  /**
+   * Time allowed from sending the request to the first generated text, per attempt, in ms; headers,
+   * role-only and keep-alive chunks do not count. Default 10000.
+   */
+  firstByteTimeoutMs: number;
+  /** Time allowed between two chunks once text is streaming, in ms. Default 30000. */
   idleTimeoutMs: number;
+  /**
+   * The whole wait for the first text over every attempt and backoff, after which the request falls
+   * back to local, in ms. Default: firstByteTimeoutMs.
+   */
+  fallbackAfterMs: number;
   /** Retries of a retryable failure before any text was received. Default 1. */
   retries: number;
   /** First retry delay, doubled each time, with jitter, in ms. Default 250. */
@@ -116,6 +142,11 @@ export interface RoutingSources {
   upstreams?: string[];
   /** `--no-cloud` gives false. */
   cloud?: boolean;
+  /**
+   * `--upstream-connect-timeout`, `--upstream-first-byte-timeout` and `--upstream-idle-timeout`, in
+   * seconds, as typed: for every upstream whose own settings do not say.
+   */
+  timeouts?: { connect?: string; firstByte?: string; idle?: string };
   env?: NodeJS.ProcessEnv;
 }
 
@@ -170,8 +201,9 @@ export function resolveRoutingConfig(
     raws.set(name, { ...raws.get(name), baseUrl: splitUrls(spec.slice(eq + 1)) });
   }
 
+  const defaults = upstreamDefaults(file.upstreamDefaults ?? {}, sources.timeouts ?? {}, env);
   const upstreams: UpstreamConfig[] = [];
-  for (const [name, u] of raws) upstreams.push(resolveUpstream(name, u, env));
+  for (const [name, u] of raws) upstreams.push(resolveUpstream(name, u, defaults, env));
 
   const names = new Set(upstreams.map((u) => u.name));
   const defaultModel = env.EDGELLM_DEFAULT_MODEL || file.defaultModel || "local";
@@ -201,9 +233,40 @@ export function resolveRoutingConfig(
   };
 }
 
+/** Settings for every upstream: file `upstreamDefaults`, then EDGELLM_UPSTREAM_*_TIMEOUT, then flags. */
+function upstreamDefaults(
+  file: UpstreamDefaults,
+  flags: NonNullable<RoutingSources["timeouts"]>,
+  env: NodeJS.ProcessEnv,
+): UpstreamDefaults {
+  const setting = (flag: string, value: string | undefined, key: string) =>
+    secondsSetting(`--${flag}`, value) ?? secondsSetting(key, env[key]);
+  return {
+    ...file,
+    connectTimeoutMs:
+      setting("upstream-connect-timeout", flags.connect, "EDGELLM_UPSTREAM_CONNECT_TIMEOUT") ??
+      file.connectTimeoutMs,
+    firstByteTimeoutMs:
+      setting("upstream-first-byte-timeout", flags.firstByte, "EDGELLM_UPSTREAM_FIRST_BYTE_TIMEOUT") ??
+      file.firstByteTimeoutMs,
+    idleTimeoutMs:
+      setting("upstream-idle-timeout", flags.idle, "EDGELLM_UPSTREAM_IDLE_TIMEOUT") ?? file.idleTimeoutMs,
+  };
+}
+
+/** A number of seconds (fractions allowed) as whole ms, at least 1; undefined when not given. */
+function secondsSetting(source: string, value: string | undefined): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 86_400)
+    throw new ConfigError(`${source} must be a number of seconds above 0 (up to 86400), got "${value}"`);
+  return Math.max(1, Math.round(n * 1000));
+}
+
 function resolveUpstream(
   name: string,
   u: Partial<z.infer<typeof upstreamSchema>>,
+  defaults: UpstreamDefaults,
   env: NodeJS.ProcessEnv,
 ): UpstreamConfig {
   if (RESERVED.has(name)) throw new ConfigError(`"${name}" is reserved and cannot name an upstream`);
@@ -212,7 +275,13 @@ function resolveUpstream(
     ...u,
     apiKey: env[`${prefix}API_KEY`] || (u.apiKeyEnv ? env[u.apiKeyEnv] : undefined) || u.apiKey,
     model: env[`${prefix}MODEL`] || u.model,
-    timeoutMs: numberEnv(env, `${prefix}TIMEOUT_MS`, 1) ?? u.timeoutMs,
+    connectTimeoutMs: numberEnv(env, `${prefix}CONNECT_TIMEOUT_MS`, 1) ?? u.connectTimeoutMs,
+    firstByteTimeoutMs:
+      numberEnv(env, `${prefix}FIRST_BYTE_TIMEOUT_MS`, 1) ??
+      numberEnv(env, `${prefix}TIMEOUT_MS`, 1) ??
+      u.firstByteTimeoutMs ??
+      u.timeoutMs,
+    timeoutMs: undefined,
     price: {
       input: numberEnv(env, `${prefix}PRICE_INPUT`, 0) ?? u.price?.input ?? 0,
       output: numberEnv(env, `${prefix}PRICE_OUTPUT`, 0) ?? u.price?.output ?? 0,
@@ -225,15 +294,24 @@ function resolveUpstream(
   }
   const c = checked.data;
   const baseUrls = (Array.isArray(c.baseUrl) ? c.baseUrl : [c.baseUrl]).map((b) => b.replace(/\/+$/, ""));
+  // A hosted model's first token on a short prompt typically comes in under 2 s (providers' published
+  // figures, not measured here); 10 s leaves room for queueing and a longer prompt while the local
+  // fallback can still start soon. Long-context or reasoning upstreams need more: set it per upstream.
+  const firstByteTimeoutMs = c.firstByteTimeoutMs ?? defaults.firstByteTimeoutMs ?? 10_000;
   return {
     name,
     baseUrls,
     apiKey: c.apiKey,
     model: c.model ?? name,
-    timeoutMs: c.timeoutMs ?? 30_000,
-    idleTimeoutMs: c.idleTimeoutMs ?? 60_000,
-    retries: c.retries ?? 1,
-    retryBackoffMs: c.retryBackoffMs ?? 250,
+    // 3 s: a TCP and TLS handshake takes well under 1 s even across continents, and 3 s still covers
+    // one lost SYN (Linux resends it after 1 s).
+    connectTimeoutMs: c.connectTimeoutMs ?? defaults.connectTimeoutMs ?? 3_000,
+    firstByteTimeoutMs,
+    // 30 s without a chunk mid-answer: a streaming model sends several a second.
+    idleTimeoutMs: c.idleTimeoutMs ?? defaults.idleTimeoutMs ?? 30_000,
+    fallbackAfterMs: c.fallbackAfterMs ?? defaults.fallbackAfterMs ?? firstByteTimeoutMs,
+    retries: c.retries ?? defaults.retries ?? 1,
+    retryBackoffMs: c.retryBackoffMs ?? defaults.retryBackoffMs ?? 250,
     price: c.price ?? { input: 0, output: 0 },
     contextSize: c.contextSize ?? 32_768,
     healthCheckMs: c.healthCheckMs ?? (baseUrls.length > 1 ? 10_000 : 0),

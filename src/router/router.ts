@@ -9,14 +9,22 @@ import type {
   StreamPart,
   Usage,
 } from "../engine/types.js";
-import { ContextOverflowError, ModelLoadingError, QueueFullError } from "../errors.js";
+import { ContextOverflowError, EdgeError, ModelLoadingError, QueueFullError } from "../errors.js";
 import { ValidatingProvider } from "../structured/validating-provider.js";
 import { CloudBudget, costOf, RouterMetrics } from "./accounting.js";
 import { localConfidence } from "./cascade.js";
 import type { RoutingConfig } from "./config.js";
+import { seconds, UpstreamError } from "./errors.js";
 import { assess, explain, policyInput } from "./policy.js";
 import { redactRequest } from "./redact.js";
+import { sanitizeUpstreamText } from "./sanitize.js";
 import { UpstreamProvider } from "./upstream.js";
+
+/** The few pino methods the router logs with; Fastify's `app.log` is one. */
+export interface RouterLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
 
 export interface RouterOptions {
   /** The local provider (the Scheduler). */
@@ -26,6 +34,12 @@ export interface RouterOptions {
   registry?: Registry;
   /** Clock for the daily budget and circuit breakers, in ms. Default Date.now. */
   now?: () => number;
+  /**
+   * Where upstream failures (warn), fallbacks (info) and circuit changes (warn when opening, info
+   * when closing) are logged, or a function returning it when the logger is made after the router.
+   * Default: none.
+   */
+  logger?: RouterLogger | (() => RouterLogger);
 }
 
 type DecisionKind =
@@ -68,23 +82,43 @@ export class Router implements ModelProvider {
   /** The same upstreams behind JSON validation with retry: nothing upstream is grammar-constrained. */
   private readonly validated = new Map<string, ValidatingProvider>();
   private readonly created = Math.floor(Date.now() / 1000);
+  private readonly logger: () => RouterLogger | undefined;
+  /** Every configured key, masked wherever text leaves the router. */
+  private readonly secrets: string[];
 
   constructor(options: RouterOptions) {
     this.local = options.local;
     this.config = options.config;
     this.metrics = new RouterMetrics(options.registry ?? new PromRegistry());
     this.budget = new CloudBudget(options.config.budget?.daily, options.now);
+    const logger = options.logger;
+    this.logger = typeof logger === "function" ? logger : () => logger;
+    this.secrets = options.config.upstreams.flatMap((u) => (u.apiKey ? [u.apiKey] : []));
+    const { breaker } = options.config;
     for (const upstream of options.config.upstreams) {
+      const name = upstream.name;
       const provider = new UpstreamProvider(upstream, {
-        breaker: {
-          failureThreshold: options.config.breaker.failures,
-          cooldownMs: options.config.breaker.cooldownMs,
-          now: options.now,
+        breaker: { failureThreshold: breaker.failures, cooldownMs: breaker.cooldownMs, now: options.now },
+        onFailure: (error, replica) => {
+          this.metrics.upstreamFailures.inc({ upstream: name, code: error.code ?? "unknown" });
+          const status = error.upstreamStatus;
+          this.log(
+            "warn",
+            { upstream: name, replica, code: error.code, ...(status && { status }) },
+            error.message,
+          );
         },
-        onFailure: (error) =>
-          this.metrics.upstreamFailures.inc({ upstream: upstream.name, code: error.code ?? "unknown" }),
-        onCircuit: (replica, open) =>
-          this.metrics.circuitOpen.set({ upstream: upstream.name, replica: String(replica) }, open ? 1 : 0),
+        onCircuit: (replica, open) => {
+          this.metrics.circuitOpen.set({ upstream: name, replica: String(replica) }, open ? 1 : 0);
+          const which = `upstream '${name}' replica ${replica + 1}/${upstream.baseUrls.length}`;
+          if (open)
+            this.log(
+              "warn",
+              { upstream: name, replica, circuit: "open" },
+              `${which}: circuit opened after ${breaker.failures} failures; requests go elsewhere for ${seconds(breaker.cooldownMs)}`,
+            );
+          else this.log("info", { upstream: name, replica, circuit: "closed" }, `${which}: circuit closed`);
+        },
       });
       this.upstreams.set(upstream.name, provider);
       this.validated.set(upstream.name, new ValidatingProvider(provider));
@@ -151,7 +185,12 @@ export class Router implements ModelProvider {
           throw upstreamError;
         }
         kind = "fallback";
-        reason = `fallback: ${(upstreamError as Error).message}`;
+        reason = `fallback: upstream '${decision.upstream.name}' failed: ${summaryOf(upstreamError)}`;
+        this.log(
+          "info",
+          { upstream: decision.upstream.name, route: "local" },
+          `${reason}; answering locally`,
+        );
         route = "local";
         price = undefined;
       }
@@ -194,7 +233,8 @@ export class Router implements ModelProvider {
       meta: {
         ...opened.meta,
         route,
-        routeReason: note ? `${reason}; ${note}` : reason,
+        // Built from our own words and error summaries; masked all the same, as at every exit.
+        routeReason: this.sanitize(note ? `${reason}; ${note}` : reason),
         model: opened.meta.model ?? (route === "local" ? this.localModelId() : undefined),
       },
     };
@@ -334,7 +374,7 @@ export class Router implements ModelProvider {
       return {
         opened: replay(),
         escalated: false,
-        note: `cascade: local ${scored}, but escalation failed: ${(error as Error).message}`,
+        note: `cascade: local ${scored}, but escalation failed: ${summaryOf(error)}`,
       };
     }
   }
@@ -377,6 +417,14 @@ export class Router implements ModelProvider {
     this.metrics.budgetSpent.set(this.budget.spentToday);
   }
 
+  private log(level: "info" | "warn", fields: object, message: string): void {
+    this.logger()?.[level](fields, this.sanitize(message));
+  }
+
+  private sanitize(text: string): string {
+    return sanitizeUpstreamText(text, this.secrets, 2000);
+  }
+
   private localModelId(): string {
     try {
       return this.local.resolveModel(undefined);
@@ -384,6 +432,12 @@ export class Router implements ModelProvider {
       return "local";
     }
   }
+}
+
+/** What failed, for a route reason: an UpstreamError's summary or an error code, never an upstream's text. */
+function summaryOf(error: unknown): string {
+  if (error instanceof UpstreamError) return error.summary;
+  return error instanceof EdgeError && error.code ? error.code : "unexpected error";
 }
 
 async function* replayParts(parts: StreamPart[]): AsyncGenerator<StreamPart> {

@@ -1,31 +1,38 @@
 import OpenAI from "openai";
-import type {
-  ChatMessage,
-  FinishReason,
-  GenerateRequest,
-  ModelInfo,
-  ModelProvider,
-  StreamPart,
-  TokenLogprob,
-  Usage,
-} from "../engine/types.js";
+import type { FinishReason, GenerateRequest, ModelInfo, ModelProvider, StreamPart } from "../engine/types.js";
 import { ModelNotFoundError } from "../errors.js";
 import { type BreakerOptions, CircuitBreaker } from "./breaker.js";
 import type { UpstreamConfig } from "./config.js";
-import { UpstreamError } from "./errors.js";
+import { AttemptTimeout, toUpstreamError, UpstreamError, UpstreamProtocolError } from "./errors.js";
+import { ConnectionPool, httpFetch } from "./http-fetch.js";
 import { pickReplica, type ReplicaLoad } from "./replicas.js";
+import {
+  type Chunk,
+  toChatBody,
+  toCompletionBody,
+  toFinishReason,
+  toParts,
+  toUsage,
+} from "./upstream-wire.js";
 
 export interface UpstreamOptions {
   breaker?: BreakerOptions;
-  /** Called on every failure, for metrics. */
-  onFailure?: (error: UpstreamError) => void;
-  /** Called when a replica's circuit opens or closes, for metrics. */
+  /** Called on every failed attempt, with the replica's index, for metrics and the log. */
+  onFailure?: (error: UpstreamError, replica: number) => void;
+  /** Called when a replica's circuit opens or closes, for metrics and the log. */
   onCircuit?: (replica: number, open: boolean) => void;
 }
 
-/** One base URL of an upstream: its own client, circuit breaker, health and load. */
+/**
+ * A retry is not sent with less than this much of the wait before fallback left (or a quarter of the
+ * first-byte timeout, if less), in ms: it would only time out and count against the replica.
+ */
+const MIN_ATTEMPT_MS = 1000;
+
+/** One base URL of an upstream: its own client, connections, circuit breaker, health and load. */
 class Replica implements ReplicaLoad {
   readonly client: OpenAI;
+  readonly pool = new ConnectionPool();
   readonly breaker: CircuitBreaker;
   outstanding = 0;
   healthy = true;
@@ -38,45 +45,35 @@ class Replica implements ReplicaLoad {
     apiKey: string | undefined,
     breaker: BreakerOptions,
   ) {
-    // Retries and timeouts are ours (only before the first byte), so the SDK's are off.
-    this.client = new OpenAI({ baseURL: baseUrl, apiKey: apiKey ?? "none", maxRetries: 0, timeout: 600_000 });
+    // Retries and timeouts are ours: the SDK's timeout ends when the headers arrive, so it is only a
+    // backstop. Its logger is off because it prints stream data it cannot parse, upstream echoes included.
+    this.client = new OpenAI({
+      baseURL: baseUrl,
+      apiKey: apiKey ?? "none",
+      maxRetries: 0,
+      timeout: 600_000,
+      logLevel: "off",
+    });
     this.breaker = new CircuitBreaker(breaker);
   }
 
   get available(): boolean {
     return this.healthy && this.breaker.allowsRequests;
   }
+
+  /** The client for one attempt, whose connect timer calls `onConnectTimeout` of that attempt. */
+  clientFor(connectTimeoutMs: number, onConnectTimeout: () => void): OpenAI {
+    return this.client.withOptions({
+      fetch: httpFetch({ pool: this.pool, connectTimeoutMs, onConnectTimeout }),
+    });
+  }
 }
-
-type WireLogprob = {
-  token: string;
-  bytes?: number[] | null;
-  logprob: number;
-  top_logprobs?: { token: string; bytes?: number[] | null; logprob: number }[];
-};
-
-type Chunk = {
-  model?: string;
-  choices?: {
-    delta?: {
-      content?: string | null;
-      tool_calls?: { index: number; id?: string; function?: { name?: string; arguments?: string } }[];
-    };
-    text?: string;
-    finish_reason?: string | null;
-    logprobs?: { content?: WireLogprob[] | null } | null;
-  }[];
-  usage?: {
-    prompt_tokens?: number;
-    completion_tokens?: number;
-    prompt_tokens_details?: { cached_tokens?: number } | null;
-  } | null;
-};
 
 /**
  * An OpenAI-compatible upstream (a cloud API, or a fleet of edgellm / vLLM replicas) as a
  * ModelProvider. Failures before the first generated text are retried with backoff on another
- * replica where there is one, then thrown as UpstreamError; after it, they end the stream with one.
+ * replica where there is one, within one overall wait (`fallbackAfterMs`), then thrown as
+ * UpstreamError; after it, they end the stream with one.
  */
 export class UpstreamProvider implements ModelProvider {
   readonly name: string;
@@ -128,16 +125,25 @@ export class UpstreamProvider implements ModelProvider {
   }
 
   async *stream(request: GenerateRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
+    const { retries, retryBackoffMs, firstByteTimeoutMs, fallbackAfterMs } = this.config;
     const key = affinityKey(request);
     const tried = new Set<number>();
+    // One wait for the first text over every attempt and backoff, so retries cannot multiply it.
+    const deadline = Date.now() + fallbackAfterMs;
+    const worthTrying = Math.min(firstByteTimeoutMs / 4, MIN_ATTEMPT_MS);
     let lastError: UpstreamError | undefined;
-    for (let attempt = 0; attempt <= this.config.retries; attempt++) {
-      if (attempt > 0) await backoff(this.config.retryBackoffMs, attempt, signal);
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) {
+        const delay = backoffMs(retryBackoffMs, attempt);
+        if (deadline - Date.now() - delay < worthTrying) break;
+        await sleep(delay, signal);
+      }
       const pick = pickReplica(this.replicas, key, tried, this.roundRobin++);
       if (pick === undefined || !this.replicas[pick.index].breaker.tryAcquire()) break;
       const replica = this.replicas[pick.index];
       tried.add(replica.index);
-      const attemptRun = this.attempt(replica, request, signal);
+      const budget = Math.max(1, Math.min(firstByteTimeoutMs, deadline - Date.now()));
+      const attemptRun = this.attempt(replica, request, signal, budget);
       let first: IteratorResult<StreamPart>;
       try {
         first = await attemptRun.next();
@@ -173,38 +179,41 @@ export class UpstreamProvider implements ModelProvider {
     }
     throw (
       lastError ??
-      new UpstreamError(
-        this.name,
-        "upstream_unavailable",
-        `upstream '${this.name}' has no available replica`,
-        {
-          retryable: true,
-        },
-      )
+      new UpstreamError(this.name, "upstream_unavailable", {
+        summary: "no available replica",
+        retryable: true,
+      })
     );
   }
 
   /**
    * One request to one replica. The first part it yields is generated text or the finish, so a
-   * failure before then can still be retried or fall back.
+   * failure before then can still be retried or fall back. Three timers of its own, each aborting it
+   * with an AttemptTimeout: connect, first text (`firstByteMs`), and the gap between chunks after it.
    */
   private async *attempt(
     replica: Replica,
     request: GenerateRequest,
     signal: AbortSignal,
+    firstByteMs: number,
   ): AsyncGenerator<StreamPart> {
+    const { connectTimeoutMs, idleTimeoutMs } = this.config;
     const timer = new AbortController();
-    let started = false;
     let timeout: NodeJS.Timeout | undefined;
-    const arm = (ms: number, what: string) => {
+    const arm = (expiry: AttemptTimeout) => {
       clearTimeout(timeout);
-      timeout = setTimeout(() => timer.abort(new TimeoutSignal(what, ms)), ms);
+      timeout = setTimeout(() => timer.abort(expiry), expiry.ms);
     };
-    arm(this.config.timeoutMs, "no first token within");
+    const idle = new AttemptTimeout("idle", idleTimeoutMs);
+    arm(new AttemptTimeout("first-byte", firstByteMs));
+    let started = false;
     replica.outstanding++;
     const both = AbortSignal.any([signal, timer.signal]);
+    const client = replica.clientFor(connectTimeoutMs, () =>
+      timer.abort(new AttemptTimeout("connect", connectTimeoutMs)),
+    );
     try {
-      const stream = await this.open(replica, request, both);
+      const stream = await this.open(client, request, both);
       let text = "";
       let finishReason: FinishReason | undefined;
       let model: string | undefined;
@@ -214,21 +223,22 @@ export class UpstreamProvider implements ModelProvider {
         if (chunk.usage) usage = chunk.usage;
         const choice = chunk.choices?.[0];
         if (choice?.finish_reason) finishReason = toFinishReason(choice.finish_reason);
-        const parts = toParts(choice);
-        for (const part of parts) {
+        for (const part of toParts(choice)) {
           if (!started) {
             started = true;
+            arm(idle); // now, not after the yields: the consumer may take its time to pull the next part
             if (model) yield { type: "meta", meta: { model } };
           }
           if (part.type === "text-delta") text += part.text;
           yield part;
         }
-        if (started) arm(this.config.idleTimeoutMs, "no chunk for");
+        // Empty chunks (a role, keep-alives) do not stop the first-byte clock: the client has nothing yet.
+        if (started) arm(idle);
       }
       // The SDK ends quietly when its signal aborts, so find out why the loop ended.
       if (timer.signal.aborted) throw timer.signal.reason;
       if (signal.aborted) return;
-      if (!finishReason) throw new Error("the stream ended before a finish reason");
+      if (!finishReason) throw new UpstreamProtocolError("the stream ended before a finish reason");
       if (!started && model) yield { type: "meta", meta: { model } };
       yield { type: "finish", finishReason, usage: toUsage(usage, request, text) };
     } catch (error) {
@@ -240,62 +250,11 @@ export class UpstreamProvider implements ModelProvider {
     }
   }
 
-  private open(replica: Replica, request: GenerateRequest, signal: AbortSignal) {
-    const s = request.sampling;
-    const format = request.format;
-    const common = {
-      model: this.config.model,
-      stream: true as const,
-      stream_options: { include_usage: true },
-      temperature: s.temperature,
-      top_p: s.topP,
-      ...(s.maxTokens !== undefined && { max_tokens: s.maxTokens }),
-      ...(s.seed !== undefined && { seed: s.seed }),
-      ...(s.stop.length > 0 && { stop: s.stop }),
-      ...(s.presencePenalty !== 0 && { presence_penalty: s.presencePenalty }),
-      ...(s.frequencyPenalty !== 0 && { frequency_penalty: s.frequencyPenalty }),
-    };
-    if (request.prompt.kind === "text") {
-      const logprobs = request.logprobs && { logprobs: request.logprobs.top };
-      return replica.client.completions.create(
-        { ...common, ...logprobs, prompt: request.prompt.text },
-        { signal },
-      );
-    }
-    const { messages, tools } = request.prompt;
-    const toolChoice = request.toolChoice;
-    return replica.client.chat.completions.create(
-      {
-        ...common,
-        messages: messages.map(toWireMessage),
-        ...(tools?.length && {
-          tools: tools.map((t) => ({
-            type: "function" as const,
-            function: {
-              name: t.name,
-              ...(t.description !== undefined && { description: t.description }),
-              ...(t.parameters !== undefined && { parameters: t.parameters as Record<string, unknown> }),
-            },
-          })),
-          ...(toolChoice !== undefined && {
-            tool_choice:
-              typeof toolChoice === "string"
-                ? toolChoice
-                : { type: "function" as const, function: { name: toolChoice.name } },
-          }),
-          ...(request.parallelToolCalls !== undefined && { parallel_tool_calls: request.parallelToolCalls }),
-        }),
-        ...(format?.kind === "json" && { response_format: { type: "json_object" as const } }),
-        ...(format?.kind === "json_schema" && {
-          response_format: {
-            type: "json_schema" as const,
-            json_schema: { name: format.name, schema: format.schema as Record<string, unknown> },
-          },
-        }),
-        ...(request.logprobs && { logprobs: true, top_logprobs: request.logprobs.top }),
-      },
-      { signal },
-    );
+  private open(client: OpenAI, request: GenerateRequest, signal: AbortSignal) {
+    const { model } = this.config;
+    if (request.prompt.kind === "text")
+      return client.completions.create(toCompletionBody(model, request, request.prompt.text), { signal });
+    return client.chat.completions.create(toChatBody(model, request, request.prompt.messages), { signal });
   }
 
   /** Checks every replica now: GET <origin>/health, or <baseUrl>/models where /health is missing. */
@@ -327,12 +286,14 @@ export class UpstreamProvider implements ModelProvider {
     );
   }
 
+  /** Stops health checks and closes idle connections. */
   dispose(): void {
     clearInterval(this.healthTimer);
+    for (const replica of this.replicas) replica.pool.destroy();
   }
 
   private recordFailure(replica: Replica, failure: UpstreamError): void {
-    this.options.onFailure?.(failure);
+    this.options.onFailure?.(failure, replica.index);
     if (!failure.countsAgainstHealth) {
       replica.breaker.onAbandon();
       return;
@@ -348,46 +309,9 @@ export class UpstreamProvider implements ModelProvider {
     if (!wasClosed) this.options.onCircuit?.(replica.index, false);
   }
 
-  /** Maps anything the SDK or the network throws to a typed UpstreamError. */
+  /** Anything thrown talking to this upstream as a typed, sanitized UpstreamError. */
   toUpstreamError(error: unknown, midStream = false): UpstreamError {
-    if (error instanceof UpstreamError) return error;
-    const name = this.name;
-    const fail = (
-      kind: ConstructorParameters<typeof UpstreamError>[1],
-      detail: string,
-      retryable: boolean,
-      status?: number,
-    ) =>
-      new UpstreamError(
-        name,
-        midStream ? "upstream_stream_broken" : kind,
-        `upstream '${name}' ${midStream ? "failed mid-stream" : "failed"}: ${truncate(detail)}`,
-        { retryable: retryable && !midStream, upstreamStatus: status, cause: error },
-      );
-    if (error instanceof TimeoutSignal) return fail("upstream_timeout", error.message, true);
-    if (error instanceof OpenAI.APIConnectionTimeoutError) return fail("upstream_timeout", "timed out", true);
-    if (error instanceof OpenAI.APIConnectionError) {
-      const cause = (error.cause as { cause?: { code?: string }; code?: string } | undefined) ?? {};
-      const code = cause.code ?? cause.cause?.code;
-      return fail("upstream_unreachable", `connection error${code ? ` (${code})` : ""}`, true);
-    }
-    if (error instanceof OpenAI.APIError) {
-      const status = error.status;
-      const detail = error.message;
-      if (status === 429) return fail("upstream_rate_limited", detail, true, status);
-      if (status === 401 || status === 403) return fail("upstream_auth", detail, false, status);
-      if (status !== undefined && status >= 500) return fail("upstream_server_error", detail, true, status);
-      if (status !== undefined) return fail("upstream_bad_request", detail, false, status);
-      return fail("upstream_stream_broken", detail, true);
-    }
-    return fail("upstream_stream_broken", (error as Error)?.message ?? String(error), true);
-  }
-}
-
-/** Why the attempt's own timer fired. */
-class TimeoutSignal extends Error {
-  constructor(what: string, ms: number) {
-    super(`timed out: ${what} ${ms} ms`);
+    return toUpstreamError(this.name, error, { midStream, secrets: [this.config.apiKey] });
   }
 }
 
@@ -403,93 +327,22 @@ export function affinityKey(request: GenerateRequest): string {
   return head.map((m) => `${m.role}\u0000${m.content}`).join("\u0001");
 }
 
-function toWireMessage(m: ChatMessage): OpenAI.ChatCompletionMessageParam {
-  if (m.role === "tool") return { role: "tool", tool_call_id: m.toolCallId ?? "", content: m.content };
-  if (m.role === "assistant" && m.toolCalls?.length) {
-    return {
-      role: "assistant",
-      content: m.content || null,
-      tool_calls: m.toolCalls.map((c) => ({
-        id: c.id,
-        type: "function" as const,
-        function: { name: c.name, arguments: c.arguments },
-      })),
-    };
-  }
-  return { role: m.role, content: m.content } as OpenAI.ChatCompletionMessageParam;
+/** The delay before retry `attempt` (1, 2...): `baseMs` doubled each time, with jitter, in ms. */
+function backoffMs(baseMs: number, attempt: number): number {
+  return baseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
 }
 
-function toFinishReason(reason: string): FinishReason {
-  if (reason === "length") return "length";
-  if (reason === "tool_calls" || reason === "function_call") return "tool_calls";
-  return "stop";
-}
-
-/** A chunk's choice as our parts: text (with its logprobs) and tool-call fragments. */
-function toParts(choice: NonNullable<Chunk["choices"]>[number] | undefined): StreamPart[] {
-  if (!choice) return [];
-  const parts: StreamPart[] = [];
-  const text = choice.delta?.content ?? choice.text ?? "";
-  const wire = choice.logprobs?.content;
-  const logprobs: TokenLogprob[] | undefined = wire?.map((l) => ({
-    token: l.token,
-    bytes: l.bytes ?? [...Buffer.from(l.token)],
-    logprob: l.logprob,
-    top: (l.top_logprobs ?? []).map((t) => ({
-      token: t.token,
-      bytes: t.bytes ?? [...Buffer.from(t.token)],
-      logprob: t.logprob,
-    })),
-  }));
-  if (text || logprobs?.length)
-    parts.push({ type: "text-delta", text, ...(logprobs?.length && { logprobs }) });
-  for (const call of choice.delta?.tool_calls ?? []) {
-    parts.push({
-      type: "tool-call-delta",
-      index: call.index,
-      ...(call.id && { id: call.id }),
-      ...(call.function?.name && { name: call.function.name }),
-      argumentsDelta: call.function?.arguments ?? "",
-    });
-  }
-  return parts;
-}
-
-function toUsage(usage: Chunk["usage"], request: GenerateRequest, text: string): Usage {
-  if (usage?.prompt_tokens !== undefined && usage.completion_tokens !== undefined) {
-    return {
-      promptTokens: usage.prompt_tokens,
-      completionTokens: usage.completion_tokens,
-      cachedTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
-    };
-  }
-  // No usage from the upstream: estimate about 3 characters a token, so cost accounting stays near.
-  const promptChars =
-    request.prompt.kind === "text"
-      ? request.prompt.text.length
-      : request.prompt.messages.reduce((n, m) => n + m.content.length, 0);
-  return {
-    promptTokens: Math.ceil(promptChars / 3),
-    completionTokens: Math.ceil(text.length / 3),
-    cachedTokens: 0,
-  };
-}
-
-async function backoff(baseMs: number, attempt: number, signal: AbortSignal): Promise<void> {
-  const ms = baseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
+async function sleep(ms: number, signal: AbortSignal): Promise<void> {
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
   });
-}
-
-function truncate(text: string, max = 200): string {
-  return text.length > max ? `${text.slice(0, max)}...` : text;
 }

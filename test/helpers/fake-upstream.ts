@@ -1,6 +1,7 @@
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect, type Socket } from "node:net";
 
 /** What the scripted upstream does with one request. */
 export type Behaviour =
@@ -9,14 +10,22 @@ export type Behaviour =
   /** Answers headers and a few chunks, then destroys the connection. */
   | { kind: "die-mid-stream"; chunks?: number }
   /** Accepts the connection and never answers. */
-  | { kind: "hang" };
+  | { kind: "hang" }
+  /** Sends 200 and SSE headers, then nothing. */
+  | { kind: "headers-only" }
+  /** Sends a few chunks of text, then nothing, keeping the connection open. */
+  | { kind: "stall-mid-stream"; chunks?: number }
+  /** Answers `status` with an error whose message echoes the Authorization header and the request body. */
+  | { kind: "echo"; status: number }
+  /** Sends a few chunks of text, then an error event echoing the Authorization header and the body. */
+  | { kind: "echo-mid-stream"; chunks?: number };
 
 /**
  * A small OpenAI-compatible upstream on loopback, scripted per request, for failures a real server
  * will not produce on demand (500, 429, hanging, dying mid-stream). It records every request body.
  */
 export class FakeUpstream {
-  readonly requests: { path: string; body: Record<string, unknown> }[] = [];
+  readonly requests: { path: string; body: Record<string, unknown>; authorization?: string }[] = [];
   /** Behaviour for the next requests, in order; the last one repeats. */
   script: Behaviour[] = [{ kind: "ok" }];
   private server?: Server;
@@ -57,9 +66,19 @@ export class FakeUpstream {
     }
     let raw = "";
     for await (const chunk of req) raw += chunk;
-    this.requests.push({ path: req.url ?? "", body: JSON.parse(raw) });
+    this.requests.push({
+      path: req.url ?? "",
+      body: JSON.parse(raw),
+      authorization: req.headers.authorization,
+    });
     const behaviour = this.next();
     if (behaviour.kind === "hang") return;
+    const echo = `rejected Authorization: ${req.headers.authorization} for body ${raw}`;
+    if (behaviour.kind === "echo") {
+      res.writeHead(behaviour.status, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { message: echo, type: "invalid_request_error" } }));
+      return;
+    }
     if (behaviour.kind === "status") {
       res.writeHead(behaviour.status, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: { message: `scripted ${behaviour.status}`, type: "server_error" } }));
@@ -78,7 +97,17 @@ export class FakeUpstream {
       await new Promise((r) => setTimeout(r, behaviour.delayMs));
     if (res.destroyed) return;
     res.writeHead(200, { "content-type": "text/event-stream" });
+    if (behaviour.kind === "headers-only") {
+      res.flushHeaders();
+      return;
+    }
     res.write(chunk({ role: "assistant", content: "" }));
+    if (behaviour.kind === "stall-mid-stream" || behaviour.kind === "echo-mid-stream") {
+      for (let i = 0; i < (behaviour.chunks ?? 2); i++) res.write(chunk({ content: `part${i} ` }));
+      if (behaviour.kind === "echo-mid-stream")
+        res.end(`data: ${JSON.stringify({ error: { message: echo, type: "server_error" } })}\n\n`);
+      return;
+    }
     if (behaviour.kind === "die-mid-stream") {
       for (let i = 0; i < (behaviour.chunks ?? 2); i++) res.write(chunk({ content: `part${i} ` }));
       await new Promise((r) => setTimeout(r, 20));
@@ -102,6 +131,44 @@ export class FakeUpstream {
     }
     res.end("data: [DONE]\n\n");
   }
+}
+
+/**
+ * A loopback address where a new connection never completes: a child process listens with a backlog
+ * of one and never accepts (its event loop is blocked), and the accept queue is filled, so the kernel
+ * drops further SYNs. For connect timeouts; Linux behaviour.
+ */
+export async function startBlackhole(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const script = `const s = require("node:net").createServer();
+s.listen({ port: 0, host: "127.0.0.1", backlog: 1 }, () => {
+  process.stdout.write(s.address().port + "\\n");
+  setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0), 50);
+});`;
+  const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const [line] = (await once(child.stdout, "data")) as [Buffer];
+  const port = Number(String(line).trim());
+  await new Promise((r) => setTimeout(r, 150)); // until the child is blocked
+  const fillers: Socket[] = [];
+  // Fill the accept queue until a connection no longer completes.
+  for (let i = 0; i < 16; i++) {
+    const socket = connect(port, "127.0.0.1");
+    socket.on("error", () => {});
+    fillers.push(socket);
+    const connected = await Promise.race([
+      once(socket, "connect").then(() => true),
+      new Promise((r) => setTimeout(() => r(false), 300)),
+    ]);
+    if (!connected) break;
+    if (i === 15) throw new Error("the blackhole's accept queue never filled");
+  }
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    async stop() {
+      for (const socket of fillers) socket.destroy();
+      child.kill("SIGKILL");
+      if (child.exitCode === null && child.signalCode === null) await once(child, "exit");
+    },
+  };
 }
 
 /** A loopback port with nothing listening: connections are refused. */

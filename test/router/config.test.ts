@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +10,7 @@ import {
   loadRoutingConfig,
   resolveRoutingConfig,
 } from "../../src/router/config.js";
+import { CLI } from "../helpers/server-process.js";
 
 test("file, environment and flags merge in rising precedence", async () => {
   const dir = await mkdtemp(join(tmpdir(), "edgellm-config-"));
@@ -44,7 +46,7 @@ test("file, environment and flags merge in rising precedence", async () => {
   assert.equal(qwen.baseUrls[0], "https://dashscope.aliyuncs.com/compatible-mode/v1");
   assert.equal(qwen.apiKey, "sk-secret-1");
   assert.equal(qwen.model, "qwen-max");
-  assert.equal(qwen.timeoutMs, 5000);
+  assert.equal(qwen.firstByteTimeoutMs, 5000, "the former _TIMEOUT_MS still sets it");
   assert.equal(qwen.healthCheckMs, 0);
   assert.deepEqual(fleet.baseUrls, ["http://10.0.0.1:8080/v1", "http://10.0.0.2:8080/v1"]);
   assert.equal(fleet.apiKey, "sk-secret-2");
@@ -92,4 +94,95 @@ test("invalid configs are refused with every problem named", async () => {
     /EDGELLM_ROUTE_THRESHOLD/,
   );
   await assert.rejects(loadRoutingConfig({ file: "/nonexistent/routing.json" }), /cannot read config file/);
+});
+
+test("upstream timeouts: defaults, then upstreamDefaults, environment, flags, and each upstream's own", () => {
+  const [plain] = resolveRoutingConfig({}, { upstreams: ["a=http://x/v1"] }).upstreams;
+  assert.deepEqual(
+    [plain.connectTimeoutMs, plain.firstByteTimeoutMs, plain.idleTimeoutMs, plain.fallbackAfterMs],
+    [3000, 10_000, 30_000, 10_000],
+  );
+
+  const file = {
+    upstreamDefaults: { connectTimeoutMs: 1000, firstByteTimeoutMs: 20_000, idleTimeoutMs: 5000, retries: 2 },
+    upstreams: {
+      shared: { baseUrl: "http://x/v1" },
+      own: { baseUrl: "http://y/v1", firstByteTimeoutMs: 60_000, fallbackAfterMs: 90_000 },
+      former: { baseUrl: "http://z/v1", timeoutMs: 45_000 },
+    },
+  };
+  const fromFile = resolveRoutingConfig(file, {}).upstreams;
+  assert.deepEqual(
+    fromFile.map((u) => [
+      u.connectTimeoutMs,
+      u.firstByteTimeoutMs,
+      u.idleTimeoutMs,
+      u.fallbackAfterMs,
+      u.retries,
+    ]),
+    [
+      [1000, 20_000, 5000, 20_000, 2],
+      [1000, 60_000, 5000, 90_000, 2],
+      [1000, 45_000, 5000, 45_000, 2], // timeoutMs is firstByteTimeoutMs's former name
+    ],
+  );
+
+  const env = { EDGELLM_UPSTREAM_CONNECT_TIMEOUT: "2", EDGELLM_UPSTREAM_FIRST_BYTE_TIMEOUT: "15" };
+  const fromEnv = resolveRoutingConfig(file, { env }).upstreams;
+  assert.deepEqual(
+    fromEnv.map((u) => [u.connectTimeoutMs, u.firstByteTimeoutMs]),
+    [
+      [2000, 15_000],
+      [2000, 60_000],
+      [2000, 45_000],
+    ],
+  );
+  const flags = { connect: "0.25", firstByte: "12.5", idle: "7" };
+  const fromFlags = resolveRoutingConfig(file, { env, timeouts: flags }).upstreams;
+  assert.deepEqual(
+    fromFlags.map((u) => [u.connectTimeoutMs, u.firstByteTimeoutMs, u.idleTimeoutMs]),
+    [
+      [250, 12_500, 7000],
+      [250, 60_000, 7000],
+      [250, 45_000, 7000],
+    ],
+  );
+  const perUpstreamEnv = { ...env, EDGELLM_UPSTREAM_SHARED_FIRST_BYTE_TIMEOUT_MS: "30000" };
+  const [shared] = resolveRoutingConfig(file, { env: perUpstreamEnv, timeouts: flags }).upstreams;
+  assert.equal(shared.firstByteTimeoutMs, 30_000);
+  assert.equal(shared.fallbackAfterMs, 30_000, "the wait before fallback follows the first-byte timeout");
+});
+
+test("bad timeout settings are refused, naming where they came from", () => {
+  const one = { upstreams: ["a=http://x/v1"] };
+  for (const value of ["abc", "0", "-1", "1e9"])
+    assert.throws(
+      () => resolveRoutingConfig({}, { ...one, timeouts: { firstByte: value } }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.message ===
+          `--upstream-first-byte-timeout must be a number of seconds above 0 (up to 86400), got "${value}"`,
+    );
+  assert.throws(
+    () => resolveRoutingConfig({}, { ...one, env: { EDGELLM_UPSTREAM_IDLE_TIMEOUT: "soon" } }),
+    /EDGELLM_UPSTREAM_IDLE_TIMEOUT must be a number of seconds/,
+  );
+  assert.throws(
+    () => resolveRoutingConfig({ upstreamDefaults: { connectTimeoutMs: 0 } }, one),
+    /upstreamDefaults\.connectTimeoutMs/,
+  );
+  assert.throws(
+    () => resolveRoutingConfig({ upstreamDefaults: { baseUrl: "http://x/v1" } }, one),
+    /upstreamDefaults: Unrecognized key/,
+  );
+});
+
+test("serve refuses a bad timeout flag before loading anything", () => {
+  const run = spawnSync(
+    process.execPath,
+    [CLI, "serve", "--model", "/nonexistent.gguf", "--upstream-connect-timeout", "never"],
+    { encoding: "utf8", timeout: 30_000 },
+  );
+  assert.equal(run.status, 2, run.stderr);
+  assert.match(run.stderr, /--upstream-connect-timeout must be a number of seconds above 0/);
 });

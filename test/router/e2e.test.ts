@@ -39,7 +39,13 @@ before(async () => {
       upstreams: {
         // Base URLs come from --upstream; the file adds the rest. Health checks are left to the
         // in-process tests so that killing a replica below exercises retry and fallback.
-        fleet: { model: "local", timeoutMs: 10_000, retries: 1, retryBackoffMs: 20, healthCheckMs: 0 },
+        fleet: {
+          model: "local",
+          firstByteTimeoutMs: 10_000,
+          retries: 1,
+          retryBackoffMs: 20,
+          healthCheckMs: 0,
+        },
         flaky: { baseUrl: flaky.url, retries: 0 },
       },
       auto: { upstream: "fleet" },
