@@ -22,6 +22,21 @@ export class EdgeError extends Error {
   }
 }
 
+/** Longest piece of client input quoted in an error message, in UTF-16 code units. */
+const QUOTE_LIMIT = 100;
+
+/**
+ * Client input as an error message quotes it: its first 100 characters and "…", so a megabyte-long model
+ * name, tool name or URL is never echoed back whole.
+ */
+export function clip(text: string, max = QUOTE_LIMIT): string {
+  if (text.length <= max) return text;
+  const code = text.charCodeAt(max - 1);
+  // Never end on the first half of a surrogate pair: that would be invalid UTF-16 in the JSON.
+  const end = code >= 0xd800 && code <= 0xdbff ? max - 1 : max;
+  return `${text.slice(0, end)}…`;
+}
+
 /** A request parameter is missing, malformed or out of range (400). */
 export class InvalidRequestError extends EdgeError {
   constructor(message: string, param: string | null = null, code: string | null = "invalid_value") {
@@ -39,12 +54,15 @@ export class ContextOverflowError extends EdgeError {
 /** The named model is not served here (404). */
 export class ModelNotFoundError extends EdgeError {
   constructor(model: string) {
-    super(`The model '${model}' does not exist or is not served here. GET /v1/models lists the models.`, {
-      status: 404,
-      type: "invalid_request_error",
-      code: "model_not_found",
-      param: "model",
-    });
+    super(
+      `The model '${clip(model)}' does not exist or is not served here. GET /v1/models lists the models.`,
+      {
+        status: 404,
+        type: "invalid_request_error",
+        code: "model_not_found",
+        param: "model",
+      },
+    );
   }
 }
 
@@ -103,6 +121,62 @@ export class PayloadTooLargeError extends EdgeError {
       status: 413,
       type: "invalid_request_error",
       code: "payload_too_large",
+    });
+  }
+}
+
+/** No route has this path (404). */
+export class NotFoundError extends EdgeError {
+  constructor(method: string, url: string) {
+    super(`No route for ${clip(method, 16)} ${clip(url)}.`, {
+      status: 404,
+      type: "invalid_request_error",
+      code: "not_found",
+    });
+  }
+}
+
+/** The path exists, but not for this method (405, with an Allow header listing `allowed`). */
+export class MethodNotAllowedError extends EdgeError {
+  readonly allowed: readonly string[];
+  constructor(method: string, url: string, allowed: readonly string[]) {
+    super(`${clip(url)} does not answer ${clip(method, 16)}; it answers ${allowed.join(", ")}.`, {
+      status: 405,
+      type: "invalid_request_error",
+      code: "method_not_allowed",
+    });
+    this.allowed = allowed;
+  }
+}
+
+/**
+ * The request line or headers cannot be understood: a malformed URL (400 `invalid_url`), a path segment
+ * over the router's limit (414 `uri_too_long`), or bytes that are not HTTP (400 `invalid_http_request`).
+ */
+export class BadHttpRequestError extends EdgeError {
+  constructor(message: string, code: "invalid_url" | "uri_too_long" | "invalid_http_request", status = 400) {
+    super(message, { status, type: "invalid_request_error", code });
+  }
+}
+
+/** The request's headers and body did not arrive within the body timeout (408). */
+export class RequestTimeoutError extends EdgeError {
+  constructor(timeoutMs: number) {
+    super(`The request did not arrive within ${timeoutMs / 1000} s; send the whole body without pausing.`, {
+      status: 408,
+      type: "invalid_request_error",
+      code: "request_timeout",
+    });
+  }
+}
+
+/** The request line and headers together exceed the server's limit (431). */
+export class HeadersTooLargeError extends EdgeError {
+  constructor(limitBytes: number) {
+    super(`The request line and headers are larger than the limit of ${limitBytes} bytes.`, {
+      status: 431,
+      type: "invalid_request_error",
+      code: "headers_too_large",
     });
   }
 }

@@ -106,9 +106,9 @@ export class MeteredProvider extends WrappingProvider {
         if (part.type === "finish") {
           outcome = "ok";
           const { usage } = part;
-          m.promptTokens.inc({ route }, usage.promptTokens);
-          m.completionTokens.inc({ route }, usage.completionTokens);
-          m.cachedPromptTokens.inc(usage.cachedTokens);
+          m.promptTokens.inc({ route }, count(usage.promptTokens));
+          m.completionTokens.inc({ route }, count(usage.completionTokens));
+          m.cachedPromptTokens.inc(count(usage.cachedTokens));
           if (firstTokenAt !== undefined && usage.completionTokens > 1) {
             m.timePerToken.observe(
               { route },
@@ -125,4 +125,12 @@ export class MeteredProvider extends WrappingProvider {
       m.requests.inc({ endpoint, route, outcome });
     }
   }
+}
+
+/**
+ * A token count fit for a counter. prom-client throws on a negative increment, and a bad count from
+ * any provider (an upstream's usage, an engine edge case) must cost a metric, never the request.
+ */
+function count(n: number): number {
+  return Number.isFinite(n) && n > 0 ? n : 0;
 }

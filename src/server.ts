@@ -34,6 +34,8 @@ export interface EdgeServerOptions {
   mmap?: boolean;
   /** Largest request body in bytes. Default 8 MiB. */
   bodyLimit?: number;
+  /** Longest time for a request's headers and body to arrive, in ms (then 408); 0 waits forever. Default 30 000. */
+  bodyTimeoutMs?: number;
   /** Log level for the HTTP log, or false for none. Default false. */
   logLevel?: string | false;
   /** Upstreams and routing policy (src/router/config.ts). Default: local only. */
@@ -79,6 +81,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     provider: new MeteredProvider(router, metrics),
     metrics,
     bodyLimit: options.bodyLimit,
+    bodyTimeoutMs: options.bodyTimeoutMs,
     logger: options.logLevel ? { level: options.logLevel } : false,
   });
   await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 8080 });

@@ -1,27 +1,67 @@
 import { z } from "zod";
+import {
+  MAX_CONTENT_BYTES,
+  MAX_ID_LENGTH,
+  MAX_MESSAGES,
+  MAX_NAME_LENGTH,
+  MAX_STOP_LENGTH,
+  MAX_STOP_STRINGS,
+  MAX_TOOLS,
+  MAX_TOOLS_JSON_BYTES,
+} from "./limits.js";
 
 /**
  * Request schemas for the OpenAI-compatible endpoints. Parameters we do not implement yet are declared
  * so that a request using them is refused with a 400 naming them, instead of being silently ignored;
- * unknown extra fields are ignored, as llama-server and vLLM do.
+ * unknown extra fields are ignored, as llama-server and vLLM do. Sizes are bounded here (limits.ts), so
+ * an oversized field is refused by name before any work is spent on it.
  */
 
-const contentPart = z.object({ type: z.string() }).passthrough();
+/** At most `max` UTF-8 bytes. A UTF-16 unit is 1 to 3 bytes, so bytes are only counted when it matters. */
+function utf8Text(max: number) {
+  return z
+    .string()
+    .refine(
+      (s) => s.length <= max && (s.length * 3 <= max || Buffer.byteLength(s) <= max),
+      `must be at most ${max} bytes of UTF-8 text`,
+    );
+}
 
-const messageContent = z.union([z.string(), z.array(contentPart)]);
+const contentPart = z
+  .object({ type: z.string(), text: utf8Text(MAX_CONTENT_BYTES).optional() })
+  .passthrough();
+
+function textBytes(parts: readonly { text?: string }[]): number {
+  let bytes = 0;
+  for (const part of parts) bytes += part.text ? Buffer.byteLength(part.text) : 0;
+  return bytes;
+}
+
+const messageContent = z.union([
+  utf8Text(MAX_CONTENT_BYTES),
+  z
+    .array(contentPart)
+    .refine(
+      (parts) => textBytes(parts) <= MAX_CONTENT_BYTES,
+      `its text parts together must be at most ${MAX_CONTENT_BYTES} bytes of UTF-8 text`,
+    ),
+]);
 
 const toolCallSchema = z.object({
-  id: z.string(),
+  id: z.string().max(MAX_ID_LENGTH),
   type: z.literal("function").optional(),
-  function: z.object({ name: z.string().min(1), arguments: z.string() }),
+  function: z.object({
+    name: z.string().min(1).max(MAX_NAME_LENGTH),
+    arguments: utf8Text(MAX_CONTENT_BYTES),
+  }),
 });
 
 export const chatMessageSchema = z.object({
   role: z.enum(["system", "developer", "user", "assistant", "tool"]),
   content: messageContent.nullable().optional(),
-  name: z.string().optional(),
-  tool_calls: z.array(toolCallSchema).nullable().optional(),
-  tool_call_id: z.string().optional(),
+  name: z.string().max(MAX_NAME_LENGTH).optional(),
+  tool_calls: z.array(toolCallSchema).max(MAX_TOOLS).nullable().optional(),
+  tool_call_id: z.string().max(MAX_ID_LENGTH).optional(),
 });
 
 const jsonSchema = z.union([z.record(z.string(), z.unknown()), z.boolean()]);
@@ -53,11 +93,20 @@ const toolSchema = z.object({
 
 const toolChoiceSchema = z.union([
   z.enum(["auto", "none", "required"]),
-  z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) }),
+  z.object({ type: z.literal("function"), function: z.object({ name: z.string().max(MAX_NAME_LENGTH) }) }),
 ]);
 
+const tools = z
+  .array(toolSchema)
+  .max(MAX_TOOLS)
+  .refine(
+    (list) => Buffer.byteLength(JSON.stringify(list)) <= MAX_TOOLS_JSON_BYTES,
+    `must be at most ${MAX_TOOLS_JSON_BYTES} bytes as JSON`,
+  );
+
+const stopString = z.string().max(MAX_STOP_LENGTH);
 const stop = z
-  .union([z.string(), z.array(z.string()).max(16)])
+  .union([stopString, z.array(stopString).max(MAX_STOP_STRINGS)])
   .nullable()
   .optional();
 const positiveInt = z.number().int().min(1);
@@ -84,19 +133,25 @@ const sampling = {
 
 export const chatRequestSchema = z.object({
   ...sampling,
-  messages: z.array(chatMessageSchema).min(1),
+  messages: z.array(chatMessageSchema).min(1).max(MAX_MESSAGES),
   max_completion_tokens: positiveInt.nullable().optional(),
   response_format: responseFormatSchema.nullable().optional(),
-  tools: z.array(toolSchema).max(128).nullable().optional(),
+  tools: tools.nullable().optional(),
   tool_choice: toolChoiceSchema.nullable().optional(),
   parallel_tool_calls: z.boolean().nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
 });
 
+/**
+ * An empty prompt has no token to predict from (Qwen adds no BOS). llama-server refuses an empty list
+ * and answers an empty string with an empty completion; we refuse both, by name.
+ */
+const promptText = utf8Text(MAX_CONTENT_BYTES).min(1, "must not be empty");
+
 export const completionRequestSchema = z.object({
   ...sampling,
-  prompt: z.union([z.string(), z.array(z.string()).min(1)]),
+  prompt: z.union([promptText, z.array(promptText).min(1)]),
   echo: z.boolean().nullable().optional(),
   suffix: z.string().nullable().optional(),
   best_of: z.number().int().nullable().optional(),

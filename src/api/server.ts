@@ -1,9 +1,11 @@
 import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { ModelProvider } from "../engine/types.js";
-import { EdgeError, InvalidRequestError, ModelLoadingError } from "../errors.js";
+import { clip, EdgeError, InvalidRequestError, ModelLoadingError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import { toErrorResponse } from "./errors.js";
+import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
+import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
 import { serveGeneration } from "./routes/generate.js";
 import { webPage } from "./static.js";
 import { fromChatRequest, fromCompletionRequest } from "./translate.js";
@@ -12,6 +14,12 @@ export interface ServerOptions {
   provider: ModelProvider;
   /** Largest accepted request body, in bytes. Default 8 MiB. */
   bodyLimit?: number;
+  /**
+   * Longest time for a request's headers and body to arrive, in ms, after which it gets 408
+   * `request_timeout`; 0 waits forever. It bounds receiving only: a long answer is never cut.
+   * Default 30 000.
+   */
+  bodyTimeoutMs?: number;
   /** Served at GET /metrics in Prometheus text format when given. */
   metrics?: Metrics;
   /** Pino logger options, or false for none. Default false. */
@@ -20,14 +28,34 @@ export interface ServerOptions {
   webRoot?: string | false;
 }
 
-const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
+/** Node's default wait for a request's headers, in ms. */
+const NODE_HEADERS_TIMEOUT_MS = 60_000;
 
 /** Builds the HTTP app: OpenAI-compatible routes in front of a ModelProvider. Not yet listening. */
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
-  const limits = { bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT };
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: limits.bodyLimit });
+  const limits: EdgeLimits = {
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    bodyTimeoutMs: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
+  };
+  const timeout = limits.bodyTimeoutMs;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: limits.bodyLimit,
+    // Node's requestTimeout covers receiving a request (headers and body), never sending the answer.
+    requestTimeout: timeout,
+    http: {
+      requestTimeout: timeout,
+      // Node refuses a headers timeout longer than the request timeout.
+      headersTimeout: timeout > 0 ? Math.min(timeout, NODE_HEADERS_TIMEOUT_MS) : NODE_HEADERS_TIMEOUT_MS,
+      // Node looks for expired requests this often; its default of 30 s could double a 30 s timeout.
+      connectionsCheckingInterval: timeout > 0 ? Math.min(1000, Math.max(50, Math.floor(timeout / 4))) : 1000,
+    },
+    clientErrorHandler: clientErrorHandler(limits),
+    frameworkErrors: frameworkErrors(limits),
+  });
   const { provider } = options;
-  await app.register(cors, { origin: true });
+  // A strict preflight check answers a bare OPTIONS with a text/plain 400; an OPTIONS is harmless.
+  await app.register(cors, { origin: true, strictPreflight: false });
 
   // Every body is read as JSON whatever its content type: `curl -d '{...}'` sends form encoding.
   app.removeAllContentTypeParsers();
@@ -39,7 +67,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     } catch (error) {
       done(
         new InvalidRequestError(
-          `The request body is not valid JSON: ${(error as Error).message}`,
+          `The request body is not valid JSON: ${clip((error as Error).message, 200)}`,
           null,
           "invalid_json",
         ),
@@ -54,16 +82,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       request.log.error({ err: error }, "request failed");
     return reply.code(response.status).headers(response.headers).send(response.body);
   });
-  app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({
-      error: {
-        message: `No route for ${request.method} ${request.url}.`,
-        type: "invalid_request_error",
-        param: null,
-        code: "not_found",
-      },
-    });
-  });
+  app.setNotFoundHandler(notFoundHandler(app, limits));
 
   await app.register(webPage, { root: options.webRoot });
 

@@ -1,5 +1,12 @@
-import type { ResponseFormat, TokenLogprob, ToolCall, ToolChoice, ToolDefinition } from "../engine/types.js";
-import { InvalidRequestError } from "../errors.js";
+import type {
+  FinishReason,
+  ResponseFormat,
+  TokenLogprob,
+  ToolCall,
+  ToolChoice,
+  ToolDefinition,
+} from "../engine/types.js";
+import { clip, InvalidRequestError } from "../errors.js";
 import type { ChatRequestBody, ResponseFormatBody } from "./schemas.js";
 
 /**
@@ -42,16 +49,35 @@ export function toToolRequest(req: ChatRequestBody): ToolRequest {
   const names = new Set<string>();
   tools.forEach((tool, i) => {
     if (names.has(tool.name))
-      throw new InvalidRequestError(`Duplicate tool name '${tool.name}'.`, `tools[${i}].function.name`);
+      throw new InvalidRequestError(`Duplicate tool name '${clip(tool.name)}'.`, `tools[${i}].function.name`);
     names.add(tool.name);
   });
   if (typeof toolChoice === "object" && !names.has(toolChoice.name)) {
     throw new InvalidRequestError(
-      `tool_choice names '${toolChoice.name}', which is not one of the tools.`,
+      `tool_choice names '${clip(toolChoice.name)}', which is not one of the tools.`,
       "tool_choice.function.name",
     );
   }
   return { tools, toolChoice, parallelToolCalls: req.parallel_tool_calls ?? undefined };
+}
+
+/**
+ * The calls of a whole (non-streaming) answer, without a last call that generation stopped inside
+ * (max_tokens): its arguments are not JSON yet and no client could run it. finish_reason tells why.
+ */
+export function completeCalls(calls: readonly ToolCall[], finishReason: FinishReason): readonly ToolCall[] {
+  const last = calls.at(-1);
+  if (!last || finishReason === "tool_calls" || isJson(last.arguments)) return calls;
+  return calls.slice(0, -1);
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** OpenAI `message.tool_calls`. */

@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import type { z } from "zod";
 import {
   type ChatMessage,
   DEFAULT_SAMPLING,
@@ -11,7 +10,7 @@ import {
   type ToolCall,
   type Usage,
 } from "../engine/types.js";
-import { InvalidRequestError } from "../errors.js";
+import { clip, InvalidRequestError } from "../errors.js";
 import {
   type ChatMessageBody,
   type ChatRequestBody,
@@ -19,7 +18,15 @@ import {
   chatRequestSchema,
   completionRequestSchema,
 } from "./schemas.js";
-import { toLogprobs, toResponseFormat, toToolCallDelta, toToolCalls, toToolRequest } from "./tools.js";
+import {
+  completeCalls,
+  toLogprobs,
+  toResponseFormat,
+  toToolCallDelta,
+  toToolCalls,
+  toToolRequest,
+} from "./tools.js";
+import { validate } from "./validation.js";
 
 /**
  * OpenAI wire format <-> internal types, as pure functions. Nothing else in the code base knows
@@ -152,10 +159,17 @@ function toChatMessage(message: ChatMessageBody, index: number): ChatMessage {
   }
   if (content == null) {
     if (role === "assistant") return { role, content: "" };
-    throw new InvalidRequestError(
-      `${param}.content is required for role '${message.role}'.`,
-      `${param}.content`,
-    );
+    throw content === null
+      ? new InvalidRequestError(
+          `Invalid type for '${param}.content': expected string or array, got null (only assistant content may be null).`,
+          `${param}.content`,
+          "invalid_type",
+        )
+      : new InvalidRequestError(
+          `Missing required parameter: '${param}.content' (required for role '${message.role}').`,
+          `${param}.content`,
+          "missing_required_parameter",
+        );
   }
   if (typeof content === "string") return { role, content };
   return { role, content: joinText(content, param) };
@@ -166,10 +180,18 @@ function joinText(
   param: string,
 ): string {
   const texts = content.map((part, j) => {
-    if (part.type !== "text" || typeof part.text !== "string") {
+    const where = `${param}.content[${j}]`;
+    if (part.type !== "text") {
       throw new InvalidRequestError(
-        `Only text content parts are supported; this model cannot read a '${part.type}' part.`,
-        `${param}.content[${j}]`,
+        `Invalid value for '${where}': only text parts are supported; this model cannot read '${clip(part.type)}' parts.`,
+        where,
+      );
+    }
+    if (typeof part.text !== "string") {
+      throw new InvalidRequestError(
+        `Missing required parameter: '${where}.text'.`,
+        `${where}.text`,
+        "missing_required_parameter",
       );
     }
     return part.text;
@@ -179,31 +201,6 @@ function joinText(
 
 function refuseUnsupported(condition: boolean, param: string, message: string): void {
   if (condition) throw new InvalidRequestError(message, param, "unsupported_parameter");
-}
-
-function validate<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
-  if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw new InvalidRequestError("The request body must be a JSON object.", null, "invalid_json");
-  }
-  const result = schema.safeParse(body);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const param = formatPath(issue.path);
-  const message =
-    issue.code === "invalid_type" && issue.input === undefined
-      ? `Missing required parameter: '${param}'.`
-      : `Invalid value for '${param}': ${issue.message}.`;
-  throw new InvalidRequestError(
-    message,
-    param,
-    issue.input === undefined ? "missing_required_parameter" : "invalid_value",
-  );
-}
-
-function formatPath(path: readonly PropertyKey[]): string {
-  return path
-    .map((part, i) => (typeof part === "number" ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`))
-    .join("");
 }
 
 // ---- responses ----
@@ -247,7 +244,8 @@ export function toChatCompletion(
   usage: Usage,
   extras: ChatExtras = {},
 ) {
-  const calls = extras.toolCalls?.length ? toToolCalls(extras.toolCalls) : undefined;
+  const finished = completeCalls(extras.toolCalls ?? [], finishReason);
+  const calls = finished.length > 0 ? toToolCalls(finished) : undefined;
   return {
     ...envelope(meta, "chat.completion"),
     choices: [

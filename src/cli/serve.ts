@@ -14,6 +14,7 @@ interface ServeFlags {
   parallel: number;
   maxQueue: number;
   queueTimeout: number;
+  bodyTimeout: number;
   cacheSize: number;
   responseCache: boolean;
   lookupDecoding: boolean;
@@ -48,6 +49,12 @@ export function serveCommand(): Command {
     .option("-P, --parallel <n>", "parallel slots, decoded together in one batch", intOption(1, 64), 4)
     .option("--max-queue <n>", "requests allowed to wait for a slot before 429", intOption(0), 64)
     .option("--queue-timeout <seconds>", "longest wait for a slot before 503 (0: forever)", intOption(0), 120)
+    .option(
+      "--body-timeout <seconds>",
+      "longest wait for a request's headers and body before 408 (0: forever); answers are never cut",
+      intOption(0),
+      30,
+    )
     .option("--cache-size <MiB>", "memory for the response cache of deterministic requests", intOption(0), 64)
     .option("--no-response-cache", "turn the response cache off")
     .option(
@@ -119,6 +126,7 @@ export function serveCommand(): Command {
         parallel: flags.parallel,
         maxQueue: flags.maxQueue,
         queueTimeoutMs: flags.queueTimeout * 1000,
+        bodyTimeoutMs: flags.bodyTimeout * 1000,
         responseCacheBytes: flags.responseCache ? flags.cacheSize * 1024 * 1024 : 0,
         lookupDecoding: flags.lookupDecoding,
         mmap: flags.mmap,

@@ -5,6 +5,12 @@ import { randomBytes } from "node:crypto";
  *   <tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>
  * parsed out of streamed text. Text that might be the start of `<tool_call>` is held back; a call's
  * arguments are released as they arrive, minus a tail that might be the closing `}` and `</tool_call>`.
+ *
+ * Generation may stop inside a block (max_tokens, or the model ending early). flush() then never shows
+ * the block's markup as text: a call whose arguments are complete JSON is kept; any other is dropped and
+ * not counted. Argument deltas of a dropped call may already have been released (a streaming client has
+ * seen them; the finish reason, "length" when cut, says the answer is incomplete); a non-streaming
+ * answer leaves the call out.
  */
 
 export const TOOL_CALL_OPEN = "<tool_call>";
@@ -26,10 +32,12 @@ export class ToolCallParser {
   private buffer = "";
   private state: "text" | "header" | "arguments" = "text";
   private calls = 0;
+  /** Arguments released so far for the call being parsed. */
+  private args = "";
 
   constructor(private readonly newId: () => string = newCallId) {}
 
-  /** Calls started so far. */
+  /** Calls started so far; after flush(), the complete ones. */
   get callCount(): number {
     return this.calls;
   }
@@ -41,18 +49,29 @@ export class ToolCallParser {
     return events;
   }
 
-  /** At the end of generation: whatever is held is released as it stands. */
+  /** At the end of generation: held text is released; an unfinished call is completed or dropped. */
   flush(): ToolParseEvent[] {
     const events: ToolParseEvent[] = [];
     const rest = this.buffer;
     this.buffer = "";
     if (this.state === "arguments") {
-      if (rest) events.push({ type: "call-arguments", index: this.calls - 1, text: rest });
+      // What is held can only be `}`, whitespace and part of `</tool_call>`: the `}` closes either the
+      // arguments or the call object around them.
+      const held = rest.slice(0, rest.length - partialSuffix(rest, TOOL_CALL_CLOSE)).trim();
+      if (!isJson(this.args)) {
+        if (held === "}" && isJson(`${this.args}}`)) {
+          events.push({ type: "call-arguments", index: this.calls - 1, text: "}" });
+        } else {
+          this.calls--;
+        }
+      }
     } else if (this.state === "header") {
-      events.push({ type: "text", text: TOOL_CALL_OPEN + rest });
+      // The start of a call object is a cut call, dropped; anything else after `<tool_call>` was never one.
+      if (!/^\s*(\{[\s\S]*)?$/.test(rest)) events.push({ type: "text", text: TOOL_CALL_OPEN + rest });
     } else if (rest && !(this.calls > 0 && rest.trim() === "")) {
       events.push({ type: "text", text: rest });
     }
+    this.state = "text";
     return events;
   }
 
@@ -92,6 +111,7 @@ export class ToolCallParser {
         name = header[1].slice(1, -1);
       }
       events.push({ type: "call-start", index: this.calls++, id: this.newId(), name });
+      this.args = "";
       this.buffer = this.buffer.slice(header[0].length);
       this.state = "arguments";
       return true;
@@ -120,6 +140,7 @@ export class ToolCallParser {
       // The call object's own closing brace ends just before `</tool_call>`.
       const text = this.buffer.slice(0, close).replace(/\}\s*$/, "");
       if (text) events.push({ type: "call-arguments", index, text });
+      this.args = "";
       this.buffer = this.buffer.slice(close + TOOL_CALL_CLOSE.length);
       this.state = "text";
       return true;
@@ -127,6 +148,7 @@ export class ToolCallParser {
     const hold = heldTail(this.buffer);
     const ready = this.buffer.slice(0, hold);
     if (ready) events.push({ type: "call-arguments", index, text: ready });
+    this.args += ready;
     this.buffer = this.buffer.slice(hold);
     return false;
   }
@@ -147,6 +169,15 @@ function heldTail(buffer: string): number {
   while (start > 0 && /\s/.test(buffer[start - 1])) start--;
   if (start > 0 && buffer[start - 1] === "}") start--;
   return start;
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function parseCallObject(block: string): { name: string; arguments: string } | undefined {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { buildServer } from "../../src/api/server.js";
+import { MeteredProvider, Metrics } from "../../src/metrics.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 
@@ -197,4 +198,29 @@ test("a full queue answers 429 with Retry-After", async () => {
   assert.ok(Number(res.headers["retry-after"]) >= 1);
   assertOpenAIError(res.json(), { type: "rate_limit_error", code: "queue_full" });
   assert.equal((await running).statusCode, 200);
+});
+
+test("an empty prompt is a 400 naming it, and the server and its metrics stay sound", async () => {
+  // The fake engine, like Qwen, gives an empty prompt no token at all: generating from it went wrong.
+  const engine = new FakeEngine(1, 256);
+  const scheduler = new Scheduler();
+  scheduler.attach(engine);
+  const metrics = new Metrics();
+  const app = await buildServer({ provider: new MeteredProvider(scheduler, metrics), metrics });
+  for (const prompt of ["", [""]]) {
+    for (const stream of [false, true]) {
+      const res = await app.inject({ method: "POST", url: "/v1/completions", payload: { prompt, stream } });
+      assert.equal(res.statusCode, 400, res.body);
+      assertOpenAIError(res.json(), {
+        code: "invalid_value",
+        param: Array.isArray(prompt) ? "prompt[0]" : "prompt",
+      });
+    }
+  }
+  assert.equal(engine.calls.length, 0);
+  const ok = await app.inject({ method: "POST", url: "/v1/completions", payload: { prompt: "ab" } });
+  assert.equal(ok.statusCode, 200);
+  const text = (await app.inject({ method: "GET", url: "/metrics" })).body;
+  assert.match(text, /edgellm_prompt_tokens_total\{route="local"\} 2\n/);
+  assert.doesNotMatch(text, /outcome="internal_error"/);
 });
