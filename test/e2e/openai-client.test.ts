@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import http from "node:http";
+import net from "node:net";
 import { test } from "node:test";
 import OpenAI from "openai";
 import { tinyServerFixture } from "../helpers/server-process.js";
@@ -235,10 +235,7 @@ test("errors are OpenAI-shaped with the right status", async () => {
   assert.equal(malformed.status, 400);
   assert.equal(((await malformed.json()) as { error: { code: string } }).error.code, "invalid_json");
 
-  const huge = await postIgnoringUploadErrors(
-    `${e2e.server.url}/v1/chat/completions`,
-    JSON.stringify({ messages: [{ role: "user", content: "x".repeat(9 * 1024 * 1024) }] }),
-  );
+  const huge = await postOversized(`${e2e.server.url}/v1/chat/completions`, 9 * 1024 * 1024);
   assert.equal(huge.status, 413);
   assert.equal((JSON.parse(huge.body) as { error: { code: string } }).error.code, "payload_too_large");
 
@@ -248,31 +245,44 @@ test("errors are OpenAI-shaped with the right status", async () => {
 });
 
 /**
- * POSTs a body and resolves with the response even if the server answers (and closes) before the upload
- * ends, as it may for a body over the limit; fetch would report only "fetch failed" then.
+ * Streams a chunked JSON body of about `bytes` over a raw socket until the server answers, then reads that
+ * answer. A server refusing an oversized body answers and closes mid-upload; a client still writing then gets
+ * EPIPE or ECONNRESET, sometimes before it has read the answer, so writing stops as soon as any answer arrives.
  */
-function postIgnoringUploadErrors(url: string, body: string): Promise<{ status: number; body: string }> {
+function postOversized(url: string, bytes: number): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      { method: "POST", headers: { "content-type": "application/json" } },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk) => {
-          text += chunk;
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-        res.on("error", reject);
-      },
-    );
-    let answered = false;
-    req.on("response", () => {
-      answered = true;
+    const socket = net.connect(Number(port), hostname);
+    let answer = "";
+    const finish = () => {
+      const match = /^HTTP\/1\.1 (\d{3})[^]*?\r\n\r\n([^]*)$/.exec(answer);
+      if (!match) return reject(new Error(`no HTTP answer: ${JSON.stringify(answer.slice(0, 200))}`));
+      // The body may be chunked: keep what lies between the first "{" and the last "}".
+      resolve({
+        status: Number(match[1]),
+        body: match[2].slice(match[2].indexOf("{"), match[2].lastIndexOf("}") + 1),
+      });
+    };
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk) => {
+      answer += chunk;
     });
-    req.on("error", (error) => {
-      if (!answered) reject(error);
+    socket.on("error", () => {}); // EPIPE/ECONNRESET once the server has answered and closed
+    socket.on("close", finish);
+    socket.on("connect", async () => {
+      socket.write(
+        `POST ${new URL(url).pathname} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
+          "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+      );
+      const piece = "x".repeat(64 * 1024);
+      const chunk = `${piece.length.toString(16)}\r\n${piece}\r\n`;
+      socket.write(
+        `${'{"messages": [{"role": "user", "content": "'.length.toString(16)}\r\n{"messages": [{"role": "user", "content": "\r\n`,
+      );
+      for (let sent = 0; sent < bytes && answer === "" && !socket.destroyed; sent += piece.length) {
+        if (!socket.write(chunk)) await new Promise((r) => socket.once("drain", r));
+      }
+      if (answer === "" && !socket.destroyed) socket.end('8\r\n"}]}    \r\n0\r\n\r\n');
     });
-    req.end(body);
   });
 }
