@@ -1,7 +1,7 @@
 import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { ModelProvider } from "../engine/types.js";
-import { EdgeError, InvalidRequestError, ModelLoadingError } from "../errors.js";
+import { EdgeError, InvalidRequestError, ModelLoadingError, ShuttingDownError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import { toErrorResponse } from "./errors.js";
 import { serveGeneration } from "./routes/generate.js";
@@ -18,6 +18,11 @@ export interface ServerOptions {
   logger?: boolean | { level: string };
   /** Directory of the built chat page served at `/`, or false for none. Default: dist/web. */
   webRoot?: string | false;
+  /**
+   * True once graceful shutdown has begun: /health answers 503 `shutting_down` and each response closes its
+   * connection. Default: never.
+   */
+  shuttingDown?: () => boolean;
 }
 
 const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
@@ -25,8 +30,19 @@ const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
 /** Builds the HTTP app: OpenAI-compatible routes in front of a ModelProvider. Not yet listening. */
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const limits = { bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT };
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: limits.bodyLimit });
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: limits.bodyLimit,
+    // close() ends idle keep-alive connections instead of waiting out their timeout: Fastify's default,
+    // spelled out because graceful shutdown relies on it.
+    forceCloseConnections: "idle",
+  });
   const { provider } = options;
+  const shuttingDown = options.shuttingDown ?? (() => false);
+  // While draining, a keep-alive client is sent elsewhere for its next request instead of back to us.
+  app.addHook("onRequest", async (_request, reply) => {
+    if (shuttingDown()) reply.header("connection", "close");
+  });
   await app.register(cors, { origin: true });
 
   // Every body is read as JSON whatever its content type: `curl -d '{...}'` sends form encoding.
@@ -68,9 +84,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(webPage, { root: options.webRoot });
 
   app.get("/health", async (_request, reply) => {
-    if (provider.state === "ready") return { status: "ok" };
-    const error =
-      provider.state === "failed"
+    if (provider.state === "ready" && !shuttingDown()) return { status: "ok" };
+    const error = shuttingDown()
+      ? new ShuttingDownError()
+      : provider.state === "failed"
         ? new EdgeError("The model failed to load; see the server log.", {
             status: 503,
             type: "server_error",
