@@ -114,6 +114,16 @@ export class QueueTimeoutError extends EdgeError {
   }
 }
 
+/**
+ * The server is shutting down (503, with Retry-After): new requests are refused at once, and a request still
+ * running when the shutdown grace period ends is cut short with this error.
+ */
+export class ShuttingDownError extends EdgeError {
+  constructor(message = "The server is shutting down; retry on another instance or once it has restarted.") {
+    super(message, { status: 503, type: "server_error", code: "shutting_down" });
+  }
+}
+
 /** The request body exceeds the configured limit (413). */
 export class PayloadTooLargeError extends EdgeError {
   constructor(limitBytes: number) {

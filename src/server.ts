@@ -8,6 +8,7 @@ import { MeteredProvider, Metrics } from "./metrics.js";
 import { type RoutingConfig, resolveRoutingConfig } from "./router/config.js";
 import { Router } from "./router/router.js";
 import { Scheduler } from "./scheduler/scheduler.js";
+import { DrainingProvider } from "./shutdown.js";
 
 export interface EdgeServerOptions {
   /** Resolves to the GGUF path; called after the port is open so /health answers 503 meanwhile. */
@@ -40,6 +41,11 @@ export interface EdgeServerOptions {
   logLevel?: string | false;
   /** Upstreams and routing policy (src/router/config.ts). Default: local only. */
   routing?: RoutingConfig;
+  /**
+   * How long `close()` lets requests in flight run on before it cuts them short with 503 `shutting_down`,
+   * in ms. Default 10 000.
+   */
+  shutdownGraceMs?: number;
 }
 
 export interface EdgeServer {
@@ -52,6 +58,11 @@ export interface EdgeServer {
   url: string;
   /** Settles when the model is loaded (rejects if loading failed). */
   ready: Promise<void>;
+  /**
+   * Graceful shutdown: at once /health and new requests answer 503 `shutting_down` and queued requests fail;
+   * requests in flight get `shutdownGraceMs` to finish before they are cut short; then the port closes and
+   * the model is disposed. Calling it again returns the same promise.
+   */
   close(): Promise<void>;
 }
 
@@ -77,8 +88,11 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     // The HTTP app's logger: the app is built below, before any request can be routed.
     logger: () => app.log,
   });
+  // Inside the metrics, so requests refused or cut short by a shutdown are counted with their code.
+  const draining = new DrainingProvider(router);
   const app = await buildServer({
-    provider: new MeteredProvider(router, metrics),
+    provider: new MeteredProvider(draining, metrics),
+    shuttingDown: () => draining.shuttingDown,
     metrics,
     bodyLimit: options.bodyLimit,
     bodyTimeoutMs: options.bodyTimeoutMs,
@@ -106,6 +120,21 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   })();
   ready.catch(() => {}); // observed by the caller; never an unhandled rejection
 
+  let closing: Promise<void> | undefined;
+  const shutdown = async () => {
+    draining.begin();
+    scheduler.drain();
+    // The port stays open through the drain. Kubernetes takes a terminating pod out of its Service
+    // asynchronously, so connections keep arriving for a moment after SIGTERM: a 503 `shutting_down` with
+    // Retry-After (and a failing readiness probe) tells clients and balancers to go elsewhere, where a
+    // closed port would refuse them. llama-server and vLLM close at once; we close as soon as the drain ends.
+    await draining.drain(options.shutdownGraceMs ?? 10_000);
+    await closeHttp(app);
+    router.dispose();
+    await ready.catch(() => {});
+    await scheduler.dispose();
+  };
+
   return {
     app,
     scheduler,
@@ -113,11 +142,23 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     router,
     url: `http://${host}:${address.port}`,
     ready,
-    async close() {
-      await app.close();
-      router.dispose();
-      await ready.catch(() => {});
-      await scheduler.dispose();
+    close() {
+      closing ??= shutdown();
+      return closing;
     },
   };
+}
+
+/**
+ * Closes the listener and then every connection as soon as its response has ended. Fastify closes the
+ * connections idle when it starts closing; one whose response ends a moment later would stay open (and
+ * keep `close` waiting) until the client's own keep-alive timeout, so idle ones are swept until it is done.
+ */
+async function closeHttp(app: FastifyInstance): Promise<void> {
+  const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(sweep);
+  }
 }

@@ -1,7 +1,7 @@
 import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { ModelProvider } from "../engine/types.js";
-import { clip, EdgeError, InvalidRequestError, ModelLoadingError } from "../errors.js";
+import { clip, EdgeError, InvalidRequestError, ModelLoadingError, ShuttingDownError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import { toErrorResponse } from "./errors.js";
 import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
@@ -26,6 +26,11 @@ export interface ServerOptions {
   logger?: boolean | { level: string };
   /** Directory of the built chat page served at `/`, or false for none. Default: dist/web. */
   webRoot?: string | false;
+  /**
+   * True once graceful shutdown has begun: /health answers 503 `shutting_down` and each response closes its
+   * connection. Default: never.
+   */
+  shuttingDown?: () => boolean;
 }
 
 /** Node's default wait for a request's headers, in ms. */
@@ -50,10 +55,18 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       // Node looks for expired requests this often; its default of 30 s could double a 30 s timeout.
       connectionsCheckingInterval: timeout > 0 ? Math.min(1000, Math.max(50, Math.floor(timeout / 4))) : 1000,
     },
+    // close() ends idle keep-alive connections instead of waiting out their timeout: Fastify's default,
+    // spelled out because graceful shutdown relies on it.
+    forceCloseConnections: "idle",
     clientErrorHandler: clientErrorHandler(limits),
     frameworkErrors: frameworkErrors(limits),
   });
   const { provider } = options;
+  const shuttingDown = options.shuttingDown ?? (() => false);
+  // While draining, a keep-alive client is sent elsewhere for its next request instead of back to us.
+  app.addHook("onRequest", async (_request, reply) => {
+    if (shuttingDown()) reply.header("connection", "close");
+  });
   // A strict preflight check answers a bare OPTIONS with a text/plain 400; an OPTIONS is harmless.
   await app.register(cors, { origin: true, strictPreflight: false });
 
@@ -87,9 +100,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await app.register(webPage, { root: options.webRoot });
 
   app.get("/health", async (_request, reply) => {
-    if (provider.state === "ready") return { status: "ok" };
-    const error =
-      provider.state === "failed"
+    if (provider.state === "ready" && !shuttingDown()) return { status: "ok" };
+    const error = shuttingDown()
+      ? new ShuttingDownError()
+      : provider.state === "failed"
         ? new EdgeError("The model failed to load; see the server log.", {
             status: 503,
             type: "server_error",

@@ -1,3 +1,4 @@
+import { constants } from "node:os";
 import { Command, Option } from "commander";
 import { DEFAULT_MODEL, ensureModel, MODEL_SOURCES, type ModelSource } from "../models/registry.js";
 import { ConfigError, describeRouting, loadRoutingConfig, type RoutingConfig } from "../router/config.js";
@@ -27,7 +28,11 @@ interface ServeFlags {
   upstreamConnectTimeout?: string;
   upstreamFirstByteTimeout?: string;
   upstreamIdleTimeout?: string;
+  shutdownGrace: number;
 }
+
+/** Time the process may take, past the grace period, to end what is left and dispose the model. */
+const DISPOSE_BUDGET_MS = 1500;
 
 export function serveCommand(): Command {
   return new Command("serve")
@@ -98,6 +103,16 @@ export function serveCommand(): Command {
       "--upstream-idle-timeout <seconds>",
       "longest silence of an upstream mid-answer before the stream ends with an error (default: EDGELLM_UPSTREAM_IDLE_TIMEOUT or 30)",
     )
+    .addOption(
+      new Option(
+        "--shutdown-grace <seconds>",
+        "on SIGTERM/SIGINT, how long requests in flight may finish before they are cut short",
+      )
+        .env("EDGELLM_SHUTDOWN_GRACE")
+        // A day is plenty, and keeps the timer below setTimeout's limit of 24.8 days.
+        .argParser(intOption(0, 86_400))
+        .default(10),
+    )
     .action(async (flags: ServeFlags) => {
       let routing: RoutingConfig;
       try {
@@ -130,6 +145,7 @@ export function serveCommand(): Command {
         responseCacheBytes: flags.responseCache ? flags.cacheSize * 1024 * 1024 : 0,
         lookupDecoding: flags.lookupDecoding,
         mmap: flags.mmap,
+        shutdownGraceMs: flags.shutdownGrace * 1000,
         logLevel: flags.logLevel === "silent" ? false : flags.logLevel,
         modelPath: async () => {
           const reporter = progressReporter();
@@ -142,12 +158,47 @@ export function serveCommand(): Command {
       });
       // This line is what scripts and tests wait for; keep its shape.
       process.stdout.write(`edgellm listening on ${server.url} (loading ${flags.model})\n`);
-      const shutdown = async () => {
-        await server.close();
-        process.exit(0);
+      let stopping = false;
+      const shutdown = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          // A second signal means now: exit as a shell reports a process the signal killed (130, 143).
+          process.stderr.write(`edgellm: ${signal} again: exiting now\n`);
+          process.exit(128 + constants.signals[signal]);
+        }
+        stopping = true;
+        if (server.scheduler.state === "loading") {
+          // Nothing is served yet, and a download or load cannot be cancelled midway: no drain to wait for.
+          process.stdout.write(`edgellm: ${signal} while loading: exiting\n`);
+          process.exit(0);
+        }
+        process.stdout.write(
+          `edgellm: ${signal}: shutting down; requests in flight have ${flags.shutdownGrace} s to finish ` +
+            `(${signal} again exits at once)\n`,
+        );
+        // A generation that does not heed its abort in time (say, a long prompt still evaluating) must not
+        // hold the process past what an orchestrator was promised.
+        setTimeout(
+          () => {
+            process.stderr.write("edgellm: shutdown did not finish in time; exiting\n");
+            process.exit(1);
+          },
+          flags.shutdownGrace * 1000 + DISPOSE_BUDGET_MS,
+        );
+        server.close().then(
+          () => {
+            process.stdout.write("edgellm: stopped\n");
+            process.exit(0);
+          },
+          (error: unknown) => {
+            process.stderr.write(
+              `edgellm: shutdown failed: ${error instanceof Error ? error.message : error}\n`,
+            );
+            process.exit(1);
+          },
+        );
       };
-      process.once("SIGINT", shutdown);
-      process.once("SIGTERM", shutdown);
+      process.on("SIGINT", shutdown);
+      process.on("SIGTERM", shutdown);
       try {
         await server.ready;
       } catch (error) {

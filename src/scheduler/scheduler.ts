@@ -14,6 +14,7 @@ import {
   ModelNotFoundError,
   QueueFullError,
   QueueTimeoutError,
+  ShuttingDownError,
 } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 
@@ -58,6 +59,8 @@ export interface SchedulerOptions {
 interface Waiter {
   tokens: readonly number[];
   resolve(slot: number): void;
+  /** Takes the request out of the queue and fails it. */
+  fail(error: Error): void;
 }
 
 /**
@@ -76,6 +79,10 @@ export class Scheduler implements ModelProvider {
   private readonly aliases: Set<string>;
   private readonly created = Math.floor(Date.now() / 1000);
   private clock = 0;
+  /** Set by drain(): no request is admitted any more. */
+  private draining = false;
+  /** Resolved when the last busy slot is released. */
+  private readonly idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: SchedulerOptions = {}) {
     this.maxQueue = options.maxQueue ?? 64;
@@ -122,6 +129,7 @@ export class Scheduler implements ModelProvider {
   }
 
   async *stream(request: GenerateRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
+    if (this.draining) throw new ShuttingDownError();
     const engine = this.requireEngine();
     const tokens = await engine.tokenize(request.prompt, engine.contextSize);
     const { maxTokens } = request.sampling;
@@ -151,15 +159,30 @@ export class Scheduler implements ModelProvider {
     }
   }
 
-  /** Disposes the engine once no request holds a slot. */
+  /**
+   * Stops admitting work: new requests and every request waiting in the queue fail at once with
+   * ShuttingDownError (503); requests holding a slot run on.
+   */
+  drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    for (const waiter of [...this.queue]) waiter.fail(new ShuttingDownError());
+  }
+
+  /**
+   * Drains, waits until no request holds a slot, then disposes the engine (its sequences, context and model,
+   * in that order). Ending the requests still running is the caller's job: abort their signals.
+   */
   async dispose(): Promise<void> {
+    this.drain();
+    while (this.activeSlots > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     const engine = this.engine;
     this.engine = undefined;
     await engine?.dispose();
   }
 
   private requireEngine(): SlotEngine {
-    if (!this.engine) throw new ModelLoadingError();
+    if (!this.engine) throw this.draining ? new ShuttingDownError() : new ModelLoadingError();
     return this.engine;
   }
 
@@ -217,6 +240,7 @@ export class Scheduler implements ModelProvider {
           cleanup();
           resolve(slot);
         },
+        fail: leave,
       };
       signal.addEventListener("abort", onAbort, { once: true });
       this.queue.push(waiter);
@@ -233,6 +257,7 @@ export class Scheduler implements ModelProvider {
       next.resolve(chosen);
     }
     this.report();
+    if (this.activeSlots === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   private claim(slot: number): void {

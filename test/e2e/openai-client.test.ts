@@ -255,7 +255,7 @@ function postOversized(url: string, bytes: number): Promise<{ status: number; bo
     const socket = net.connect(Number(port), hostname);
     let answer = "";
     const finish = () => {
-      const match = /^HTTP\/1\.1 (\d{3})[^]*?\r\n\r\n([^]*)$/.exec(answer);
+      const match = /^HTTP\/1\.1 (\d{3}).*?\r\n\r\n(.*)$/s.exec(answer);
       if (!match) return reject(new Error(`no HTTP answer: ${JSON.stringify(answer.slice(0, 200))}`));
       // The body may be chunked: keep what lies between the first "{" and the last "}".
       resolve({

@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
 import path from "node:path";
 import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -14,20 +13,29 @@ export interface ServerProcess {
   process: ChildProcess;
   /** Everything the process wrote, for assertions and failure messages. */
   output: () => string;
+  /** Resolves when the output matches `pattern`; rejects after `timeoutMs` or if the process exits first. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  /** Settles when the process exits. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(): Promise<void>;
 }
 
 /**
- * Starts the real `edgellm serve` in a child process on port 0 and waits until /health says ready.
+ * Starts the real `edgellm serve` in a child process on port 0 and waits until /health says ready (or,
+ * with `ready: false`, only until the port is open).
  */
 export async function startServerProcess(
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  { ready = true }: { ready?: boolean } = {},
 ): Promise<ServerProcess> {
   const child = spawn(process.execPath, [CLI, "serve", "--port", "0", "--log-level", "warn", ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   let output = "";
   child.stdout.on("data", (chunk) => {
     output += chunk;
@@ -51,7 +59,7 @@ export async function startServerProcess(
       reject(new Error(`server exited with ${code}:\n${output}`));
     });
   });
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0; ready; attempt++) {
     const res = await fetch(`${url}/health`).catch(() => undefined);
     if (res?.status === 200) break;
     if (attempt > 600 || child.exitCode !== null) throw new Error(`server never became ready:\n${output}`);
@@ -61,10 +69,20 @@ export async function startServerProcess(
     url,
     process: child,
     output: () => output,
+    exited,
+    async waitForOutput(pattern, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(output)) {
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`server exited before printing ${pattern}:\n${output}`);
+        if (Date.now() > deadline) throw new Error(`server did not print ${pattern}:\n${output}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
     async stop() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGTERM");
-      await once(child, "exit");
+      await exited;
     },
   };
 }

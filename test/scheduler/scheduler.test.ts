@@ -8,6 +8,7 @@ import {
   ModelNotFoundError,
   QueueFullError,
   QueueTimeoutError,
+  ShuttingDownError,
 } from "../../src/errors.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
@@ -24,6 +25,10 @@ async function collect(stream: AsyncIterable<StreamPart>): Promise<{ text: strin
   const parts: StreamPart[] = [];
   for await (const part of stream) parts.push(part);
   return { text: parts.map((p) => (p.type === "text-delta" ? p.text : "")).join(""), parts };
+}
+
+function neverAborted(): AbortSignal {
+  return new AbortController().signal;
 }
 
 function setup(slots = 1, maxQueue = 64, contextSize = 256) {
@@ -159,6 +164,55 @@ test("dispose releases the engine", async () => {
   const { scheduler, engine } = setup(1);
   await scheduler.dispose();
   assert.equal(engine.disposed, true);
+});
+
+test("dispose waits until no request holds a slot before disposing the engine", async () => {
+  const engine = new (class extends FakeEngine {
+    activeAtDispose?: number;
+    override async dispose(): Promise<void> {
+      this.activeAtDispose = this.active;
+      await super.dispose();
+    }
+  })(1, 256);
+  engine.stepDelayMs = 2;
+  const scheduler = new Scheduler();
+  scheduler.attach(engine);
+  const running = collect(
+    scheduler.stream(textRequest("a generation in flight"), { signal: neverAborted() }),
+  );
+  await new Promise((r) => setImmediate(r));
+  assert.equal(scheduler.activeSlots, 1);
+  const disposing = scheduler.dispose();
+  const { parts } = await running;
+  assert.equal(parts.at(-1)?.type, "finish", "the request in flight ran to its end");
+  await disposing;
+  assert.equal(engine.activeAtDispose, 0, "no slot was in use when the engine was disposed");
+  assert.equal(engine.disposed, true);
+  assert.throws(() => scheduler.listModels(), ShuttingDownError);
+});
+
+test("drain fails queued requests and refuses new ones with ShuttingDownError; running ones finish", async () => {
+  const { scheduler, engine } = setup(1);
+  engine.stepDelayMs = 2;
+  const running = collect(scheduler.stream(textRequest("running"), { signal: neverAborted() }));
+  const queued = collect(scheduler.stream(textRequest("queued"), { signal: neverAborted() }));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(scheduler.queueLength, 1);
+  scheduler.drain();
+  assert.equal(scheduler.queueLength, 0);
+  await assert.rejects(
+    queued,
+    (error: unknown) => error instanceof ShuttingDownError && error.status === 503,
+  );
+  await assert.rejects(
+    collect(scheduler.stream(textRequest("new"), { signal: neverAborted() })),
+    ShuttingDownError,
+  );
+  assert.equal((await running).text, "gninnur");
+  assert.deepEqual(
+    engine.calls.map((c) => c.prompt),
+    ["running"],
+  );
 });
 
 test("a request that waits longer than the queue timeout fails with 503 queue_timeout", async () => {

@@ -131,8 +131,10 @@ export async function serveGeneration(
     }
     sse.done();
   } catch (error) {
-    request.log.error({ err: error }, "generation failed mid-stream");
-    sse.fail(toErrorResponse(error, limits).body);
+    const response = toErrorResponse(error, limits);
+    // A 503 (a shutdown cutting the stream short) is expected, as in the app's error handler.
+    if (response.status !== 503) request.log.error({ err: error }, "generation failed mid-stream");
+    sse.fail(response.body);
   }
 }
 
