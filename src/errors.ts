@@ -124,6 +124,51 @@ export class ShuttingDownError extends EdgeError {
   }
 }
 
+/**
+ * A browser request from a web page this server does not trust (403), refused before any work is done: any
+ * other site could otherwise make the user's browser spend the model (and a configured cloud key).
+ */
+export class OriginNotAllowedError extends EdgeError {
+  constructor(message: string) {
+    super(message, { status: 403, type: "invalid_request_error", code: "origin_not_allowed" });
+  }
+}
+
+/** A `Host` header naming a host this server does not answer for (403): the mark of DNS rebinding. */
+export class HostNotAllowedError extends EdgeError {
+  constructor(message: string) {
+    super(message, { status: 403, type: "invalid_request_error", code: "host_not_allowed" });
+  }
+}
+
+/**
+ * No API key, or one this server does not know (401, with `WWW-Authenticate: Bearer`). The shape is OpenAI's;
+ * OpenAI gives a missing key `code: null`, but one code for both lets a client (the chat page) recognise
+ * either and ask for a key. The message never quotes what was sent.
+ */
+export class InvalidApiKeyError extends EdgeError {
+  constructor(missing: boolean) {
+    super(
+      missing
+        ? "This server needs an API key: send it as `Authorization: Bearer KEY` (or `x-api-key: KEY`)."
+        : "The API key is not valid for this server.",
+      { status: 401, type: "invalid_request_error", code: "invalid_api_key" },
+    );
+  }
+}
+
+/**
+ * An API key used up its requests per minute or tokens per day (429, with Retry-After). The type is
+ * OpenAI's: `requests` or `tokens`, after the limit that was reached.
+ */
+export class RateLimitExceededError extends EdgeError {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, limit: "requests" | "tokens", retryAfterSeconds: number) {
+    super(message, { status: 429, type: limit, code: "rate_limit_exceeded" });
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 /** The request body exceeds the configured limit (413). */
 export class PayloadTooLargeError extends EdgeError {
   constructor(limitBytes: number) {

@@ -69,6 +69,35 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Per API key, labelled by the key's name (from the key file) or a short hash: never the key. */
+  readonly keyRequests = new Counter({
+    name: "edgellm_key_requests_total",
+    help: "Generation requests admitted, by API key label",
+    labelNames: ["key"] as const,
+    registers: [this.registry],
+  });
+
+  readonly keyTokens = new Counter({
+    name: "edgellm_key_tokens_total",
+    help: "Prompt and completion tokens used, by API key label",
+    labelNames: ["key", "kind"] as const,
+    registers: [this.registry],
+  });
+
+  readonly keyRateLimited = new Counter({
+    name: "edgellm_key_rate_limited_total",
+    help: "Requests refused with 429 rate_limit_exceeded, by API key label and limit (rpm, tpd)",
+    labelNames: ["key", "limit"] as const,
+    registers: [this.registry],
+  });
+
+  readonly refusedRequests = new Counter({
+    name: "edgellm_refused_requests_total",
+    help: "Requests refused before any work: origin_not_allowed, host_not_allowed, invalid_api_key",
+    labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
+
   readonly responseCache = new Counter({
     name: "edgellm_response_cache_total",
     help: "Response cache lookups, by result",

@@ -3,9 +3,11 @@ import {
   clip,
   EdgeError,
   InternalError,
+  InvalidApiKeyError,
   MethodNotAllowedError,
   PayloadTooLargeError,
   QueueFullError,
+  RateLimitExceededError,
 } from "../errors.js";
 
 export interface ErrorResponse {
@@ -22,7 +24,9 @@ const MAX_PARAM_LENGTH = 200;
 export function toErrorResponse(error: unknown, limits: { bodyLimit: number }): ErrorResponse {
   const edge = toEdgeError(error, limits);
   const headers: Record<string, string> = {};
-  if (edge instanceof QueueFullError) headers["retry-after"] = String(edge.retryAfterSeconds);
+  if (edge instanceof QueueFullError || edge instanceof RateLimitExceededError)
+    headers["retry-after"] = String(edge.retryAfterSeconds);
+  if (edge instanceof InvalidApiKeyError) headers["www-authenticate"] = 'Bearer realm="edgellm"';
   if (edge.status === 503) headers["retry-after"] = "1";
   if (edge instanceof MethodNotAllowedError) headers.allow = edge.allowed.join(", ");
   return {

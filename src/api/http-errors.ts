@@ -75,6 +75,7 @@ export function clientErrorHandler(limits: EdgeLimits) {
       "Content-Type: application/json; charset=utf-8",
       `Content-Length: ${Buffer.byteLength(json)}`,
       "Connection: close",
+      "X-Content-Type-Options: nosniff",
       ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
     ];
     socket.end(`${head.join("\r\n")}\r\n\r\n${json}`);

@@ -1,4 +1,3 @@
-import cors from "@fastify/cors";
 import Fastify, { type FastifyInstance } from "fastify";
 import type { ModelProvider } from "../engine/types.js";
 import { clip, EdgeError, InvalidRequestError, ModelLoadingError, ShuttingDownError } from "../errors.js";
@@ -7,6 +6,7 @@ import { toErrorResponse } from "./errors.js";
 import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
 import { serveGeneration } from "./routes/generate.js";
+import { installSecurity, markPublic, type SecurityOptions } from "./security/guard.js";
 import { webPage } from "./static.js";
 import { fromChatRequest, fromCompletionRequest } from "./translate.js";
 
@@ -31,7 +31,19 @@ export interface ServerOptions {
    * connection. Default: never.
    */
   shuttingDown?: () => boolean;
+  /**
+   * Origin and Host checks, API keys and per-key limits. Default: pages on loopback origins and the
+   * server's own may call it, it answers loopback names only (as a loopback bind should), no key.
+   */
+  security?: SecurityOptions;
 }
+
+/** Headers that carry a client's key: never written to the log, whatever a serializer or a debug line does. */
+const SECRET_HEADERS = [
+  "req.headers.authorization",
+  'req.headers["x-api-key"]',
+  'req.headers["proxy-authorization"]',
+];
 
 /** Node's default wait for a request's headers, in ms. */
 const NODE_HEADERS_TIMEOUT_MS = 60_000;
@@ -44,7 +56,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   };
   const timeout = limits.bodyTimeoutMs;
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger:
+      typeof options.logger === "object"
+        ? { ...options.logger, redact: SECRET_HEADERS }
+        : (options.logger ?? false),
     bodyLimit: limits.bodyLimit,
     // Node's requestTimeout covers receiving a request (headers and body), never sending the answer.
     requestTimeout: timeout,
@@ -67,10 +82,19 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   app.addHook("onRequest", async (_request, reply) => {
     if (shuttingDown()) reply.header("connection", "close");
   });
-  // A strict preflight check answers a bare OPTIONS with a text/plain 400; an OPTIONS is harmless.
-  await app.register(cors, { origin: true, strictPreflight: false });
+  // Set before any plugin adds a route: a route keeps the error handler of the moment it was added.
+  app.setErrorHandler((error, request, reply) => {
+    const response = toErrorResponse(error, limits);
+    if (response.status >= 500 && response.status !== 503)
+      request.log.error({ err: error }, "request failed");
+    return reply.code(response.status).headers(response.headers).send(response.body);
+  });
+  app.setNotFoundHandler(notFoundHandler(app, limits));
 
-  // Every body is read as JSON whatever its content type: `curl -d '{...}'` sends form encoding.
+  const providerFor = await installSecurity(app, options.security ?? {}, options.metrics);
+
+  // Every body is read as JSON whatever its content type: `curl -d '{...}'` sends form encoding. A web page
+  // could send such a body without a preflight, which is why the Origin check above runs before any parsing.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
     const text = body as string;
@@ -89,17 +113,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     }
   });
 
-  app.setErrorHandler((error, request, reply) => {
-    const response = toErrorResponse(error, limits);
-    if (response.status >= 500 && response.status !== 503)
-      request.log.error({ err: error }, "request failed");
-    return reply.code(response.status).headers(response.headers).send(response.body);
+  // The page's files load without a key; the page then asks for one, and only its API calls carry it.
+  await app.register(async (scope) => {
+    markPublic(scope);
+    await scope.register(webPage, { root: options.webRoot });
   });
-  app.setNotFoundHandler(notFoundHandler(app, limits));
 
-  await app.register(webPage, { root: options.webRoot });
-
-  app.get("/health", async (_request, reply) => {
+  app.get("/health", { config: { public: true } }, async (_request, reply) => {
     if (provider.state === "ready" && !shuttingDown()) return { status: "ok" };
     const error = shuttingDown()
       ? new ShuttingDownError()
@@ -137,11 +157,26 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       const m = provider.listModels().find((info) => info.id === id);
       return { id, object: "model", created: m?.created, owned_by: m?.ownedBy };
     });
-    app.post(`${prefix}/chat/completions`, (request, reply) =>
-      serveGeneration(provider, "chat", fromChatRequest(request.body), request, reply, limits),
+    const generation = { config: { generation: true } };
+    app.post(`${prefix}/chat/completions`, generation, (request, reply) =>
+      serveGeneration(
+        providerFor(request, provider),
+        "chat",
+        fromChatRequest(request.body),
+        request,
+        reply,
+        limits,
+      ),
     );
-    app.post(`${prefix}/completions`, (request, reply) =>
-      serveGeneration(provider, "text", fromCompletionRequest(request.body), request, reply, limits),
+    app.post(`${prefix}/completions`, generation, (request, reply) =>
+      serveGeneration(
+        providerFor(request, provider),
+        "text",
+        fromCompletionRequest(request.body),
+        request,
+        reply,
+        limits,
+      ),
     );
   }
   return app;

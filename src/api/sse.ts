@@ -1,10 +1,10 @@
-import type { ServerResponse } from "node:http";
+import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
 
 /** Server-sent events framing, as OpenAI streams it: `data: <json>\n\n`, ended by `data: [DONE]`. */
 export class SseWriter {
   constructor(private readonly res: ServerResponse) {}
 
-  open(headers: Record<string, string> = {}): void {
+  open(headers: OutgoingHttpHeaders = {}): void {
     this.res.writeHead(200, {
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",

@@ -102,7 +102,9 @@ test("--body-timeout: a body that stops arriving gets 408 request_timeout", asyn
   const { port, hostname } = new URL(e2e.server.url);
   const response = await new Promise<string>((resolve) => {
     const socket = net.connect(Number(port), hostname, () => {
-      socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"messages"');
+      socket.write(
+        'POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n{"messages"',
+      );
     });
     let received = "";
     socket.on("data", (data) => {

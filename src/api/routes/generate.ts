@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type {
   FinishReason,
@@ -112,9 +113,12 @@ export async function serveGeneration(
     return;
   }
 
+  // Headers the hooks set (CORS, nosniff, `connection: close` while draining) live on the reply, which a
+  // hijacked response bypasses: they are written with the stream's own.
+  const hooked = reply.getHeaders() as OutgoingHttpHeaders;
   reply.hijack();
   const sse = new SseWriter(reply.raw);
-  sse.open(headers);
+  sse.open({ ...hooked, ...headers });
   if (shape.opening) sse.send(shape.opening(meta));
   try {
     for (let step = first; !step.done; step = await parts.next()) {
