@@ -1,5 +1,6 @@
 import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
+import { type AccessInfo, resolveSecurity, type SecuritySources } from "./api/security/config.js";
 import { buildServer } from "./api/server.js";
 import { CachingProvider } from "./cache/response-cache.js";
 import { LocalEngine } from "./engine/local-engine.js";
@@ -46,6 +47,11 @@ export interface EdgeServerOptions {
    * in ms. Default 10 000.
    */
   shutdownGraceMs?: number;
+  /**
+   * API keys, origins, hosts and per-key limits (src/api/security/config.ts). Default: on a loopback `host`
+   * no key and loopback pages only; on any other a generated key kept in the edgellm home folder.
+   */
+  security?: Omit<SecuritySources, "host">;
 }
 
 export interface EdgeServer {
@@ -56,6 +62,8 @@ export interface EdgeServer {
   router: Router;
   /** e.g. http://127.0.0.1:8080 */
   url: string;
+  /** Who may use the API: key labels, and the generated key of an exposed server (for the access URL). */
+  access: AccessInfo;
   /** Settles when the model is loaded (rejects if loading failed). */
   ready: Promise<void>;
   /**
@@ -71,6 +79,9 @@ export interface EdgeServer {
  * behind it, so clients see 503 + Retry-After while loading instead of a refused connection.
  */
 export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeServer> {
+  const bindHost = options.host ?? "127.0.0.1";
+  // Before anything starts: a bad key file must stop the server, never leave it open.
+  const security = await resolveSecurity({ ...options.security, host: bindHost });
   const metrics = new Metrics();
   const scheduler = new Scheduler({
     maxQueue: options.maxQueue,
@@ -97,8 +108,9 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     bodyLimit: options.bodyLimit,
     bodyTimeoutMs: options.bodyTimeoutMs,
     logger: options.logLevel ? { level: options.logLevel } : false,
+    security: security.options,
   });
-  await app.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 8080 });
+  await app.listen({ host: bindHost, port: options.port ?? 8080 });
   const address = app.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
@@ -141,6 +153,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     metrics,
     router,
     url: `http://${host}:${address.port}`,
+    access: security.access,
     ready,
     close() {
       closing ??= shutdown();

@@ -1,5 +1,7 @@
-import { constants } from "node:os";
+import { constants, hostname } from "node:os";
 import { Command, Option } from "commander";
+import { accessUrls } from "../api/security/access-key.js";
+import type { AccessInfo } from "../api/security/config.js";
 import { DEFAULT_MODEL, ensureModel, MODEL_SOURCES, type ModelSource } from "../models/registry.js";
 import { ConfigError, describeRouting, loadRoutingConfig, type RoutingConfig } from "../router/config.js";
 import { startEdgeServer } from "../server.js";
@@ -29,7 +31,23 @@ interface ServeFlags {
   upstreamFirstByteTimeout?: string;
   upstreamIdleTimeout?: string;
   shutdownGrace: number;
+  apiKey: string[];
+  apiKeyFile?: string;
+  auth: boolean;
+  corsOrigins: string[];
+  allowedHosts: string[];
+  keyRpm: number;
+  keyTpd: number;
 }
+
+/** Commander parser for a repeatable, comma-separated list (a flag given twice, or one variable). */
+const list = (value: string, previous: string[]) => [
+  ...previous,
+  ...value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
 
 /** Time the process may take, past the grace period, to end what is left and dispose the model. */
 const DISPOSE_BUDGET_MS = 1500;
@@ -113,6 +131,52 @@ export function serveCommand(): Command {
         .argParser(intOption(0, 86_400))
         .default(10),
     )
+    .addOption(
+      new Option(
+        "--api-key <key[,key...]>",
+        "an API key clients must send (Authorization: Bearer KEY); repeatable. Visible to `ps`: prefer the file",
+      )
+        .env("EDGELLM_API_KEY")
+        .argParser(list)
+        .default([]),
+    )
+    .addOption(
+      new Option(
+        "--api-key-file <file>",
+        "API keys, one a line: [LABEL:] KEY [rpm=N] [tpd=N]; # comments",
+      ).env("EDGELLM_API_KEY_FILE"),
+    )
+    .option("--no-auth", "serve a non-loopback --host without any API key (anyone who reaches it may use it)")
+    .addOption(
+      new Option(
+        "--cors-origins <origin[,origin...]>",
+        "web pages (scheme://host[:port], *.domain and :* allowed; '*' for any) that may call the API besides its own and localhost",
+      )
+        .env("EDGELLM_CORS_ORIGINS")
+        .argParser(list)
+        .default([]),
+    )
+    .addOption(
+      new Option(
+        "--allowed-hosts <host[,host...]>",
+        "Host names answered besides localhost and loopback addresses (.domain for subdomains; '*' for any)",
+      )
+        .env("EDGELLM_ALLOWED_HOSTS")
+        .argParser(list)
+        .default([]),
+    )
+    .addOption(
+      new Option("--key-rpm <n>", "generation requests per API key per minute (0: no limit)")
+        .env("EDGELLM_KEY_RPM")
+        .argParser(intOption(0))
+        .default(0),
+    )
+    .addOption(
+      new Option("--key-tpd <n>", "prompt + completion tokens per API key per day (0: no limit)")
+        .env("EDGELLM_KEY_TPD")
+        .argParser(intOption(0))
+        .default(0),
+    )
     .action(async (flags: ServeFlags) => {
       let routing: RoutingConfig;
       try {
@@ -132,32 +196,49 @@ export function serveCommand(): Command {
         process.stderr.write(`edgellm: ${error.message}\n`);
         process.exit(2);
       }
-      const server = await startEdgeServer({
-        routing,
-        host: flags.host,
-        port: flags.port,
-        contextSize: flags.ctxSize,
-        threads: flags.threads,
-        parallel: flags.parallel,
-        maxQueue: flags.maxQueue,
-        queueTimeoutMs: flags.queueTimeout * 1000,
-        bodyTimeoutMs: flags.bodyTimeout * 1000,
-        responseCacheBytes: flags.responseCache ? flags.cacheSize * 1024 * 1024 : 0,
-        lookupDecoding: flags.lookupDecoding,
-        mmap: flags.mmap,
-        shutdownGraceMs: flags.shutdownGrace * 1000,
-        logLevel: flags.logLevel === "silent" ? false : flags.logLevel,
-        modelPath: async () => {
-          const reporter = progressReporter();
-          try {
-            return await ensureModel(flags.model, { source: flags.source, onProgress: reporter.update });
-          } finally {
-            reporter.stop();
-          }
-        },
-      });
+      let server: Awaited<ReturnType<typeof startEdgeServer>>;
+      try {
+        server = await startEdgeServer({
+          routing,
+          security: {
+            apiKeys: flags.apiKey,
+            apiKeyFile: flags.apiKeyFile,
+            noAuth: !flags.auth,
+            corsOrigins: flags.corsOrigins,
+            allowedHosts: flags.allowedHosts,
+            keyRpm: flags.keyRpm,
+            keyTpd: flags.keyTpd,
+          },
+          host: flags.host,
+          port: flags.port,
+          contextSize: flags.ctxSize,
+          threads: flags.threads,
+          parallel: flags.parallel,
+          maxQueue: flags.maxQueue,
+          queueTimeoutMs: flags.queueTimeout * 1000,
+          bodyTimeoutMs: flags.bodyTimeout * 1000,
+          responseCacheBytes: flags.responseCache ? flags.cacheSize * 1024 * 1024 : 0,
+          lookupDecoding: flags.lookupDecoding,
+          mmap: flags.mmap,
+          shutdownGraceMs: flags.shutdownGrace * 1000,
+          logLevel: flags.logLevel === "silent" ? false : flags.logLevel,
+          modelPath: async () => {
+            const reporter = progressReporter();
+            try {
+              return await ensureModel(flags.model, { source: flags.source, onProgress: reporter.update });
+            } finally {
+              reporter.stop();
+            }
+          },
+        });
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        process.stderr.write(`edgellm: ${error.message}\n`);
+        process.exit(2);
+      }
       // This line is what scripts and tests wait for; keep its shape.
       process.stdout.write(`edgellm listening on ${server.url} (loading ${flags.model})\n`);
+      reportAccess(server.url, server.access);
       let stopping = false;
       const shutdown = (signal: NodeJS.Signals) => {
         if (stopping) {
@@ -210,4 +291,25 @@ export function serveCommand(): Command {
       if (routing.upstreams.length > 0 || !routing.cloud)
         process.stdout.write(`edgellm ${describeRouting(routing)}\n`);
     });
+}
+
+/** Says who may use the API. The generated key is printed here once, in the access URL; no other key ever is. */
+function reportAccess(url: string, access: AccessInfo): void {
+  const { generated } = access;
+  if (generated) {
+    const [primary, local] = accessUrls(url, generated.key, hostname());
+    process.stdout.write(`edgellm access URL (it holds the API key; keep it private): ${primary}\n`);
+    if (local) process.stdout.write(`edgellm access URL on this machine: ${local}\n`);
+    process.stdout.write(
+      `edgellm API key ${generated.created ? "generated and stored in" : "read from"} ${generated.file}; ` +
+        "API clients send it as `Authorization: Bearer KEY`\n",
+    );
+    if (generated.warning) process.stderr.write(`edgellm: warning: ${generated.warning}\n`);
+  } else if (access.keyLabels.length > 0) {
+    process.stdout.write(`edgellm API keys required: ${access.keyLabels.join(", ")}\n`);
+  }
+  if (access.openToNetwork)
+    process.stderr.write(
+      `edgellm: warning: --no-auth: the API at ${url} is open to anyone who can reach it, with no key\n`,
+    );
 }
