@@ -125,6 +125,13 @@ test("--upstream-first-byte-timeout bounds the wait for a stalled upstream", asy
 
 test("neither key appears in any header, body, event, metric or log line", async () => {
   const metrics = await fetch(`${server.url}/metrics`).then((r) => r.text());
+  // The model list and the startup output name the upstream, never its key.
+  for (const url of ["/v1/models", "/v1/models/echo"]) {
+    const res = await fetch(`${server.url}${url}`);
+    seen.push(JSON.stringify([...res.headers]), await res.text());
+  }
+  assert.ok(seen.at(-3)?.includes('"echo"'), "the upstream is listed");
+  assert.match(server.output(), /^edgellm routing: echo -> .* \(key set\)/m);
   assert.match(metrics, /edgellm_router_upstream_failures_total\{upstream="echo",code="upstream_auth"\}/);
   const log = server.output();
   assert.match(log, /"level":40.*upstream 'echo' failed: HTTP 401/, "failures are logged at warn");
