@@ -133,6 +133,12 @@ test("mistakes stop the server with a ConfigError that never quotes a key", asyn
       return true;
     });
   }
+  // An exposed server that cannot keep its key does not start open instead.
+  await assert.rejects(resolveSecurity({ host: "0.0.0.0", home: empty }), (error: Error) => {
+    assert.ok(error instanceof ConfigError);
+    assert.match(error.message, /bound to 0\.0\.0\.0 with no API key, and cannot keep a generated one/);
+    return true;
+  });
   // A generated key is a key: limits apply to it.
   const limited = await resolveSecurity({ host: "0.0.0.0", home, keyRpm: 5 });
   assert.deepEqual(limited.access.keyLabels, ["generated"]);

@@ -58,7 +58,10 @@ export async function resolveSecurity(
   let generated: GeneratedKey | undefined;
   if (!loopback && keys.length === 0 && !sources.noAuth) {
     generated = await loadOrCreateAccessKey(sources.home ?? edgellmHome()).catch((error: Error) => {
-      throw new ConfigError(`cannot keep the generated API key: ${error.message}`);
+      throw new ConfigError(
+        `bound to ${sources.host} with no API key, and cannot keep a generated one: ${error.message}. ` +
+          "Set one (--api-key-file, EDGELLM_API_KEY) or make EDGELLM_HOME writable.",
+      );
     });
     keys.push(apiKey(generated.key, { label: "generated" }));
   }
