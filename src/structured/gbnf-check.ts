@@ -29,17 +29,23 @@ export interface GrammarLimits {
 }
 
 /**
- * What llama.cpp would build: rules as flat element lists, END/ALT separating alternatives. A reference
- * is the rule id (>= 0); a run of w terminal elements (characters, class ranges) is one entry -(2 + w).
+ * What llama.cpp would build, as each rule's alternatives (llama.cpp separates them with ALT/END
+ * elements). A reference is the rule id (>= 0); a run of w terminal elements (characters, class ranges)
+ * is one entry -w.
  */
 type Element = number;
-const ALT = -1;
-const END = -2;
-const isRef = (e: Element) => e >= 0;
-/** How many elements llama.cpp stores for an entry. */
-const weight = (e: Element) => (e >= ALT - 1 ? 1 : -e - 2);
-const weightOf = (rule: Element[]) => rule.reduce((sum, e) => sum + weight(e), 0);
+type Rule = Element[][];
+/** The empty alternative of every repetition rule, shared. */
+const EMPTY: Element[] = [];
+/** A rule referred to but not (yet) defined; rules stay a dense array. */
+const UNDEFINED: Rule = [];
 const NO_MAX = Number.POSITIVE_INFINITY;
+/** Elements llama.cpp stores for an alternative, its ALT or END marker included. */
+function weightOf(alt: Element[]): number {
+  let weight = 1;
+  for (const e of alt) weight += e >= 0 ? 1 : -e;
+  return weight;
+}
 
 class LimitReached extends Error {
   constructor(readonly problem: GrammarProblem) {
@@ -52,20 +58,18 @@ export function checkGrammar(text: string, root: string, limits: GrammarLimits):
   try {
     const parsed = new LlamaParse(text, limits.maxElements);
     parsed.parse();
-    const rules = parsed.rules;
-    const names = parsed.names;
-    for (let id = 0; id < rules.length; id++)
-      if (!rules[id]) return { kind: "syntax", message: `undefined rule ${names[id]}` };
-    const rootId = parsed.idOf.get(root);
-    if (rootId === undefined) return { kind: "syntax", message: `no rule ${root}` };
-    const alts = rules.map(alternatives);
-    const nullable = fixpoint(alts, false);
-    const cycle = leftCycle(alts, nullable);
+    const { rules, names } = parsed;
+    for (let id = 0; id < names.length; id++)
+      if (rules[id] === UNDEFINED) return { kind: "syntax", message: `undefined rule ${names[id]}` };
+    if (!parsed.idOf.has(root)) return { kind: "syntax", message: `no rule ${root}` };
+    const index = indexOf(rules);
+    const nullable = fixpoint(rules, index, false);
+    const cycle = leftCycle(rules, nullable);
     if (cycle) return { kind: "left-recursion", rules: unique(cycle.map((id) => names[id])) };
-    if (!leftPathsWithin(rules, alts, limits.maxLeftWalk)) return { kind: "left-paths" };
-    const productive = fixpoint(alts, true);
-    const dead = rules.map((_, id) => id).filter((id) => !productive[id]);
-    if (dead.length > 0) return { kind: "infinite", rules: unique(dead.map((id) => names[id])) };
+    if (!leftWalkWithin(rules, limits.maxLeftWalk)) return { kind: "left-paths" };
+    const productive = fixpoint(rules, index, true);
+    const dead = names.filter((_, id) => !productive[id]);
+    if (dead.length > 0) return { kind: "infinite", rules: unique(dead) };
     return undefined;
   } catch (error) {
     if (error instanceof LimitReached) return error.problem;
@@ -77,14 +81,59 @@ function unique(list: string[]): string[] {
   return [...new Set(list)];
 }
 
-/** The alternatives of a rule, without the ALT/END markers. */
-function alternatives(rule: Element[]): Element[][] {
-  const alts: Element[][] = [[]];
-  for (const e of rule) {
-    if (e === ALT) alts.push([]);
-    else if (e !== END) alts[alts.length - 1].push(e);
+/** Every alternative, and for each rule the alternatives that refer to it (once per reference). */
+interface Index {
+  owner: Int32Array;
+  refs: Int32Array;
+  terminal: Uint8Array;
+  /** Alternatives referring to rule r: users[offsets[r] .. offsets[r + 1]). */
+  offsets: Int32Array;
+  users: Int32Array;
+}
+
+function indexOf(rules: Rule[]): Index {
+  let alts = 0;
+  let total = 0;
+  const counts = new Int32Array(rules.length + 1);
+  for (let id = 0; id < rules.length; id++) {
+    const rule = rules[id];
+    alts += rule.length;
+    for (let i = 0; i < rule.length; i++) {
+      const alt = rule[i];
+      for (let j = 0; j < alt.length; j++)
+        if (alt[j] >= 0) {
+          total++;
+          counts[alt[j] + 1]++;
+        }
+    }
   }
-  return alts;
+  const offsets = new Int32Array(rules.length + 1);
+  for (let r = 0; r < rules.length; r++) offsets[r + 1] = offsets[r] + counts[r + 1];
+  const fill = offsets.slice(0, rules.length);
+  const index: Index = {
+    owner: new Int32Array(alts),
+    refs: new Int32Array(alts),
+    terminal: new Uint8Array(alts),
+    offsets,
+    users: new Int32Array(total),
+  };
+  let a = 0;
+  for (let id = 0; id < rules.length; id++) {
+    const rule = rules[id];
+    for (let i = 0; i < rule.length; i++, a++) {
+      const alt = rule[i];
+      index.owner[a] = id;
+      for (let j = 0; j < alt.length; j++) {
+        const e = alt[j];
+        if (e < 0) index.terminal[a] = 1;
+        else {
+          index.refs[a]++;
+          index.users[fill[e]++] = a;
+        }
+      }
+    }
+  }
+  return index;
 }
 
 /**
@@ -92,71 +141,72 @@ function alternatives(rule: Element[]): Element[][] {
  * terminals, for productivity; without, an alternative with a terminal never holds, for nullability),
  * in time linear in the grammar: each alternative counts its references not yet known to hold.
  */
-function fixpoint(rules: Element[][][], withTerminals: boolean): boolean[] {
-  const known = rules.map(() => false);
-  const owners: number[] = [];
-  const missing: number[] = [];
-  const waiting: number[][] = rules.map(() => []);
-  const queue: number[] = [];
-  const settle = (rule: number) => {
-    if (known[rule]) return;
-    known[rule] = true;
-    queue.push(rule);
+function fixpoint(rules: Rule[], index: Index, withTerminals: boolean): Uint8Array {
+  const known = new Uint8Array(rules.length);
+  const missing = index.refs.slice();
+  const queue = new Int32Array(rules.length);
+  let queued = 0;
+  const settle = (alt: number) => {
+    const rule = index.owner[alt];
+    if (known[rule] || (!withTerminals && index.terminal[alt])) return;
+    known[rule] = 1;
+    queue[queued++] = rule;
   };
-  rules.forEach((alts, id) => {
-    for (const alt of alts) {
-      let refs = 0;
-      for (const e of alt) if (isRef(e)) refs++;
-      if (!withTerminals && refs < alt.length) continue;
-      if (refs === 0) settle(id);
-      else {
-        const index = owners.push(id) - 1;
-        missing.push(refs);
-        for (const e of alt) if (isRef(e)) waiting[e].push(index);
-      }
+  for (let alt = 0; alt < missing.length; alt++) if (missing[alt] === 0) settle(alt);
+  for (let done = 0; done < queued; done++) {
+    const rule = queue[done];
+    for (let u = index.offsets[rule]; u < index.offsets[rule + 1]; u++) {
+      const alt = index.users[u];
+      if (--missing[alt] === 0) settle(alt);
     }
-  });
-  while (queue.length > 0) {
-    for (const index of waiting[queue.pop() as number]) if (--missing[index] === 0) settle(owners[index]);
   }
   return known;
 }
 
-/** References each rule can start with (through nullable prefixes): llama.cpp's left positions. */
-function leftEdges(rules: Element[][][], nullable: boolean[]): number[][] {
-  return rules.map((alts) => {
-    const edges: number[] = [];
-    for (const alt of alts) {
-      for (const e of alt) {
-        if (!isRef(e)) break;
-        edges.push(e);
-        if (!nullable[e]) break;
-      }
-    }
-    return edges;
-  });
-}
-
-/** A cycle of left edges (iterative DFS), as rule ids, or undefined. */
-function leftCycle(rules: Element[][][], nullable: boolean[]): number[] | undefined {
-  const edges = leftEdges(rules, nullable);
-  const state = rules.map(() => 0); // 0 new, 1 on the path, 2 done
+/**
+ * A cycle of rules reaching one another without consuming input (through nullable prefixes), found by
+ * an iterative depth-first search; undefined if there is none.
+ */
+function leftCycle(rules: Rule[], nullable: Uint8Array): number[] | undefined {
+  const state = new Uint8Array(rules.length); // 0 new, 1 on the path, 2 done
+  const path: number[] = [];
+  const alts: number[] = [];
+  const positions: number[] = [];
   for (let start = 0; start < rules.length; start++) {
     if (state[start] !== 0) continue;
-    const path: { id: number; next: number }[] = [{ id: start, next: 0 }];
     state[start] = 1;
+    path.push(start);
+    alts.push(0);
+    positions.push(0);
     while (path.length > 0) {
-      const top = path[path.length - 1];
-      if (top.next === edges[top.id].length) {
-        state[top.id] = 2;
+      const top = path.length - 1;
+      const rule = rules[path[top]];
+      const alt = rule[alts[top]];
+      let child = -1;
+      if (alt !== undefined && positions[top] < alt.length) {
+        const e = alt[positions[top]];
+        // A terminal, or a rule that must consume, ends this alternative's left positions.
+        if (e >= 0 && (positions[top] === 0 || nullable[alt[positions[top] - 1]])) child = e;
+        if (e < 0 || child < 0) positions[top] = alt.length;
+        else positions[top]++;
+      } else if (alt !== undefined) {
+        alts[top]++;
+        positions[top] = 0;
+        continue;
+      } else {
+        state[path[top]] = 2;
         path.pop();
+        alts.pop();
+        positions.pop();
         continue;
       }
-      const child = edges[top.id][top.next++];
-      if (state[child] === 1) return path.slice(path.findIndex((f) => f.id === child)).map((f) => f.id);
+      if (child < 0) continue;
+      if (state[child] === 1) return path.slice(path.indexOf(child));
       if (state[child] === 0) {
         state[child] = 1;
-        path.push({ id: child, next: 0 });
+        path.push(child);
+        alts.push(0);
+        positions.push(0);
       }
     }
   }
@@ -168,32 +218,59 @@ function leftCycle(rules: Element[][][], nullable: boolean[]): number[] | undefi
  * without memoizing and scans each rule it enters, counting the elements scanned; false when they
  * exceed `max`. Runs after leftCycle, so the walk terminates.
  */
-function leftPathsWithin(rules: Element[][], alts: Element[][][], max: number): boolean {
-  const visited = rules.map(() => false);
-  const mayBeEmpty = alts.map((list) => list.some((alt) => alt.length === 0));
-  const weights = rules.map(weightOf);
+function leftWalkWithin(rules: Rule[], max: number): boolean {
+  const visited = new Uint8Array(rules.length);
+  const mayBeEmpty = new Uint8Array(rules.length);
+  const weights = new Float64Array(rules.length);
+  rules.forEach((rule, id) => {
+    for (const alt of rule) {
+      weights[id] += weightOf(alt);
+      if (alt.length === 0) mayBeEmpty[id] = 1;
+    }
+  });
   let steps = 0;
+  // The walk's stack: rule, alternative, position, and whether the position is still a left one.
+  const ids: number[] = [];
+  const alts: number[] = [];
+  const positions: number[] = [];
+  const left: boolean[] = [];
   for (let start = 0; start < rules.length; start++) {
     if (visited[start]) continue;
     steps += weights[start];
-    const stack: { id: number; index: number; recurse: boolean }[] = [{ id: start, index: 0, recurse: true }];
-    while (stack.length > 0) {
-      const frame = stack[stack.length - 1];
-      const rule = rules[frame.id];
-      if (frame.index === rule.length) {
-        visited[frame.id] = true;
-        stack.pop();
-        const parent = stack[stack.length - 1];
+    ids.push(start);
+    alts.push(0);
+    positions.push(0);
+    left.push(true);
+    while (ids.length > 0) {
+      const top = ids.length - 1;
+      const alt = rules[ids[top]][alts[top]];
+      if (alt === undefined) {
+        visited[ids[top]] = 1;
+        const done = ids.pop() as number;
+        alts.pop();
+        positions.pop();
+        left.pop();
         // llama.cpp keeps looking right of a child only when the child has an empty alternative.
-        if (parent && !mayBeEmpty[frame.id]) parent.recurse = false;
+        if (ids.length > 0 && !mayBeEmpty[done]) left[ids.length - 1] = false;
         continue;
       }
-      const e = rule[frame.index++];
-      if (isRef(e) && frame.recurse) {
-        steps += weights[e];
-        if (steps > max) return false;
-        stack.push({ id: e, index: 0, recurse: true });
-      } else frame.recurse = e === ALT || e === END;
+      if (!left[top] || positions[top] === alt.length) {
+        alts[top]++;
+        positions[top] = 0;
+        left[top] = true;
+        continue;
+      }
+      const e = alt[positions[top]++];
+      if (e < 0) {
+        left[top] = false;
+        continue;
+      }
+      steps += weights[e];
+      if (steps > max) return false;
+      ids.push(e);
+      alts.push(0);
+      positions.push(0);
+      left.push(true);
     }
   }
   return true;
@@ -201,7 +278,7 @@ function leftPathsWithin(rules: Element[][], alts: Element[][][], max: number): 
 
 /** llama_grammar_parser::parse, keeping only what the checks need. */
 class LlamaParse {
-  readonly rules: Element[][] = [];
+  readonly rules: Rule[] = [];
   /** Rule names by id; a rule llama.cpp generates (group, repetition) carries its named rule's name. */
   readonly names: string[] = [];
   readonly idOf = new Map<string, number>();
@@ -240,18 +317,22 @@ class LlamaParse {
       id = this.names.length;
       this.idOf.set(name, id);
       this.names.push(name);
+      this.rules.push(UNDEFINED);
     }
     return id;
   }
 
   private generate(owner: string): number {
     this.names.push(owner);
+    this.rules.push(UNDEFINED);
     return this.names.length - 1;
   }
 
-  private add(id: number, rule: Element[], owner: string): void {
+  private add(id: number, rule: Rule, owner: string): void {
     this.rules[id] = rule;
-    this.count(weightOf(rule), owner);
+    let weight = 0;
+    for (const alt of rule) weight += weightOf(alt);
+    this.count(weight, owner);
   }
 
   /** Adds `elements` to the total, or throws a size problem before anything that large is built. */
@@ -285,15 +366,14 @@ class LlamaParse {
   }
 
   private alternates(owner: string, id: number, nested: boolean): void {
-    const rule: Element[] = [];
-    this.sequence(owner, rule, nested);
+    const rule: Rule = [[]];
+    this.sequence(owner, rule[0], nested);
     while (this.src[this.pos] === "|") {
-      rule.push(ALT);
       this.pos++;
       this.space(true);
-      this.sequence(owner, rule, nested);
+      rule.push([]);
+      this.sequence(owner, rule[rule.length - 1], nested);
     }
-    rule.push(END);
     this.add(id, rule, owner);
   }
 
@@ -307,17 +387,19 @@ class LlamaParse {
       if (prevRules * total > LLAMA_REPETITION_THRESHOLD)
         throw new LimitReached({ kind: "repetition", rule: owner });
       const copies = min === 0 ? 0 : min - 1;
+      const optional = max === NO_MAX ? 1 : max - min;
+      // Counted at once, before anything is built: each optional copy is a rule of prev, a reference and an
+      // empty alternative.
       this.count(weightOf(rule) + copies * weightOf(prev), owner, false);
+      this.count(optional * (weightOf(prev) + 2), owner);
       if (min === 0) rule.length = lastStart;
       for (let i = 0; i < copies; i++) rule.push(...prev);
       let last = 0;
-      const optional = max === NO_MAX ? 1 : max - min;
       for (let i = 0; i < optional; i++) {
         const id = this.generate(owner);
         const rec: Element[] = [...prev];
         if (i > 0 || max === NO_MAX) rec.push(max === NO_MAX ? id : last);
-        rec.push(ALT, END);
-        this.add(id, rec, owner);
+        this.rules[id] = [rec, EMPTY];
         last = id;
       }
       if (optional > 0) rule.push(last);
@@ -378,7 +460,7 @@ class LlamaParse {
     }
     this.pos++;
     // A literal of no characters adds no element: its alternative may be empty.
-    if (elements > 0) rule.push(-2 - elements);
+    if (elements > 0) rule.push(-elements);
   }
 }
 

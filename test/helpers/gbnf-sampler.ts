@@ -14,10 +14,15 @@ type Item =
 /** Characters tried for a negated class: ASCII, controls, and a few multi-byte ones. */
 const CANDIDATES = [...Array.from({ length: 0x80 }, (_, i) => i), 0xe9, 0x4e2d, 0x1f600];
 
+/** A derivation's length and depth: the sampler ends recursion on the least, comparing length first. */
+type Measure = [length: number, depth: number];
+const INFINITE: Measure = [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY];
+const less = (a: Measure, b: Measure) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+
 export class GbnfSampler {
   private readonly rules = new Map<string, Item[][]>();
-  /** Length of each rule's shortest text, once known. */
-  private readonly shortest = new Map<string, number>();
+  /** Each rule's shortest derivation, once known (a least fixpoint, so choosing it always terminates). */
+  private readonly shortest = new Map<string, Measure>();
 
   constructor(grammar: string) {
     for (const line of grammar.split("\n").filter(Boolean)) {
@@ -28,9 +33,10 @@ export class GbnfSampler {
     for (let changed = true; changed; ) {
       changed = false;
       for (const [name, alts] of this.rules) {
-        const best = Math.min(...alts.map((alt) => this.cost(alt)));
-        if (best < (this.shortest.get(name) ?? Number.POSITIVE_INFINITY)) {
-          this.shortest.set(name, best);
+        const best = this.best(alts);
+        const measure: Measure = [best[0], best[1] + 1];
+        if (less(measure, this.shortest.get(name) ?? INFINITE)) {
+          this.shortest.set(name, measure);
           changed = true;
         }
       }
@@ -42,22 +48,31 @@ export class GbnfSampler {
     return this.expand({ kind: "ref", name: root }, state);
   }
 
-  private cost(items: Item[]): number {
-    return items.reduce((sum, item) => sum + this.itemCost(item), 0);
+  private best(alternatives: Item[][]): Measure {
+    return alternatives.map((alt) => this.measure(alt)).reduce((a, b) => (less(b, a) ? b : a));
   }
 
-  private itemCost(item: Item): number {
+  private measure(items: Item[]): Measure {
+    return items
+      .map((item) => this.itemMeasure(item))
+      .reduce<Measure>((a, b) => [a[0] + b[0], Math.max(a[1], b[1])], [0, 0]);
+  }
+
+  private itemMeasure(item: Item): Measure {
     switch (item.kind) {
       case "literal":
-        return item.text.length;
+        return [item.text.length, 0];
       case "class":
-        return 1;
+        return [1, 0];
       case "ref":
-        return this.shortest.get(item.name) ?? Number.POSITIVE_INFINITY;
+        return this.shortest.get(item.name) ?? INFINITE;
       case "group":
-        return Math.min(...item.alternatives.map((alt) => this.cost(alt)));
-      default:
-        return item.min * this.itemCost(item.item);
+        return this.best(item.alternatives);
+      default: {
+        if (item.min === 0) return [0, 0];
+        const [length, depth] = this.itemMeasure(item.item);
+        return [item.min * length, depth];
+      }
     }
   }
 
@@ -65,7 +80,7 @@ export class GbnfSampler {
     state.budget--;
     const pick = (alternatives: Item[][]): Item[] => {
       if (state.budget > 0) return alternatives[Math.floor(state.random() * alternatives.length)];
-      return alternatives.reduce((a, b) => (this.cost(b) < this.cost(a) ? b : a));
+      return alternatives.reduce((a, b) => (less(this.measure(b), this.measure(a)) ? b : a));
     };
     switch (item.kind) {
       case "literal":

@@ -6,8 +6,9 @@ import { GrammarCache, type GrammarRequest, grammarFor } from "../../src/engine/
 import type { GenerateRequest, JsonSchema } from "../../src/engine/types.js";
 import { InvalidRequestError } from "../../src/errors.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
+import { checkJson, validatorFor } from "../../src/structured/validator.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
-import { seeded } from "../helpers/gbnf-sampler.js";
+import { GbnfSampler, seeded } from "../helpers/gbnf-sampler.js";
 
 /**
  * Nasty schemas (deep, wide, huge bounds, cycles, odd types, keywords with values of the wrong kind):
@@ -122,6 +123,64 @@ function nasty(random: Random, depth: number): unknown {
   return schema;
 }
 
+/** Mostly valid schemas of random shape, to exercise what converts: their samples must validate. */
+function tame(random: Random, depth: number): JsonSchema {
+  const sub = () => tame(random, depth + 1);
+  const kinds = ["object", "object", "array", "anyOf", "string", "integer", "enum", "ref"];
+  switch (pick(random, depth > 3 ? kinds.slice(4) : kinds)) {
+    case "object": {
+      // ajv itself misreads a declared "__proto__" property as an additional one.
+      const names = KEYS.filter((k) => k !== "__proto__" && random() < 0.5);
+      return {
+        type: "object",
+        properties: Object.fromEntries(names.map((n) => [n, sub()])),
+        required: names.filter(() => random() < 0.3),
+        additionalProperties: pick(random, [false, true]),
+      };
+    }
+    case "array": {
+      const min = pick(random, [0, 0, 1, 2]);
+      return { type: "array", items: sub(), minItems: min, maxItems: pick(random, [min, min + 2, 5000]) };
+    }
+    case "anyOf":
+      return { anyOf: [sub(), sub(), { type: "null" }] };
+    case "string":
+      return pick(random, [
+        { type: "string", maxLength: 4 },
+        { type: "string", minLength: 1, maxLength: 3000 },
+        {
+          type: "string",
+          pattern: pick(random, ["^\\d{3}-[\\w.]{1,9}$", "^(a|bc)+$", "^([A-Z]{2,4}){1,2}$", "x?y*"]),
+        },
+        { type: "string", format: pick(random, ["date", "uuid", "ipv4"]) },
+      ]);
+    case "integer":
+      return {
+        type: pick(random, ["integer", "number"]),
+        minimum: pick(random, [-5, 0, 0.5]),
+        maximum: pick(random, [5, 1e6]),
+      };
+    case "enum":
+      return {
+        enum: pick(random, [
+          ["a", "ab", 1, null],
+          Array.from({ length: 300 }, (_, i) => `v${i % 37}-${i}`),
+          [{ k: [1] }],
+        ]),
+      };
+    default:
+      return pick(random, [{ $ref: "#/$defs/tree" }, { $ref: "#" }]);
+  }
+}
+
+const TREE: JsonSchema = {
+  type: "object",
+  properties: {
+    v: { type: "integer", minimum: 0, maximum: 9 },
+    kids: { type: "array", items: { $ref: "#/$defs/tree" }, maxItems: 2 },
+  },
+};
+
 function nested(depth: number): JsonSchema {
   let schema: JsonSchema = { type: "string" };
   for (let i = 0; i < depth; i++) schema = { type: "array", items: schema };
@@ -145,6 +204,16 @@ const EXTREMES: JsonSchema[] = [
   { anyOf: [{ $ref: "#" }, { type: "null" }] },
 ];
 
+/** Whether ajv takes the schema (the grammar ignores what unused $defs hold; ajv checks them). */
+function ajvAccepts(schema: JsonSchema): boolean {
+  try {
+    validatorFor(schema);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function asRequest(schema: JsonSchema, asTool: boolean): GrammarRequest {
   return asTool
     ? {
@@ -154,10 +223,18 @@ function asRequest(schema: JsonSchema, asTool: boolean): GrammarRequest {
     : { prompt: { kind: "chat", messages: [] }, format: { kind: "json_schema", name: "s", schema } };
 }
 
-test("600 nasty schemas each become a grammar llama.cpp compiles, or an InvalidRequestError", async () => {
+test("900 nasty and tame schemas each become a grammar llama.cpp compiles, or an InvalidRequestError", async () => {
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
   const random = seeded(20240611);
-  const schemas = [...EXTREMES, ...Array.from({ length: 600 }, () => nasty(random, 0) as JsonSchema)];
+  const tameOnes = Array.from({ length: 300 }, () => ({
+    ...(tame(random, 0) as object),
+    $defs: { tree: TREE },
+  }));
+  const schemas = [
+    ...EXTREMES,
+    ...tameOnes,
+    ...Array.from({ length: 600 }, () => nasty(random, 0) as JsonSchema),
+  ];
   let converted = 0;
   let slowest = { ms: 0, index: -1 };
   for (const [i, schema] of schemas.entries()) {
@@ -180,11 +257,20 @@ test("600 nasty schemas each become a grammar llama.cpp compiles, or an InvalidR
       llama.createGrammar({ grammar }),
       `schema ${i}: ${JSON.stringify(schema)?.slice(0, 300)}`,
     );
+    if (i % 2 === 0 && ajvAccepts(schema)) {
+      // A document of the grammar must validate; tool-call grammars wrap it, so only documents are checked.
+      const doc = new GbnfSampler(grammar).sample("root", random, 200);
+      const verdict = checkJson(doc, schema);
+      assert.ok(
+        verdict.ok,
+        `schema ${i}: ${doc.slice(0, 200)} ${verdict.ok ? "" : verdict.error} ${JSON.stringify(schema)?.slice(0, 300)}`,
+      );
+    }
     converted++;
     const ms = performance.now() - started;
     if (ms > slowest.ms) slowest = { ms, index: i };
   }
-  assert.ok(converted > 100, `only ${converted} converted: the generator is too nasty to test conversion`);
+  assert.ok(converted > 300, `only ${converted} converted: the generators are too nasty to test conversion`);
   // Liveness only: the blocking 3000-property case took 16 s before the limits.
   assert.ok(slowest.ms < 2000, `slowest conversion and compile took ${slowest.ms} ms`);
   console.log(
