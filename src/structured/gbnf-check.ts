@@ -18,7 +18,7 @@ export type GrammarProblem =
   | { kind: "size"; rule: string; elements: number }
   /** Rules that can reach themselves without consuming input; llama.cpp refuses them. */
   | { kind: "left-recursion"; rules: string[] }
-  /** llama.cpp's left-recursion check would walk more than `maxLeftWalk` paths. */
+  /** llama.cpp's left-recursion check would scan more than `maxLeftWalk` elements. */
   | { kind: "left-paths" }
   /** Rules no finite text matches: a generation entering one could never finish. */
   | { kind: "infinite"; rules: string[] };
@@ -469,7 +469,6 @@ function isNameChar(code: number): boolean {
     (code >= 0x30 && code <= 0x39) ||
     (code >= 0x41 && code <= 0x5a) ||
     (code >= 0x61 && code <= 0x7a) ||
-    code === 0x2d ||
-    code === 0x5f
+    code === 0x2d
   );
 }
