@@ -38,3 +38,30 @@ export const MAX_NAME_LENGTH = 256;
 
 /** Characters in a `tool_call_id` or a tool call's `id`. */
 export const MAX_ID_LENGTH = 256;
+
+/**
+ * Whether `value` as JSON takes at most `max` UTF-8 bytes. Walks the value without recursion, unlike
+ * JSON.stringify, which overflows the stack on a value nested some thousands deep (a hostile tool schema); the
+ * depth itself is refused later, with the schema's own error. Stops as soon as the budget is spent.
+ */
+export function jsonFitsIn(value: unknown, max: number): boolean {
+  let bytes = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (item !== null && typeof item === "object") {
+      const entries = Array.isArray(item) ? item : Object.entries(item);
+      bytes += 2 + Math.max(0, entries.length - 1); // brackets and commas
+      for (const entry of entries) {
+        if (Array.isArray(item)) stack.push(entry);
+        else {
+          const [key, inner] = entry as [string, unknown];
+          bytes += Buffer.byteLength(JSON.stringify(key)) + 1;
+          stack.push(inner);
+        }
+      }
+    } else bytes += Buffer.byteLength(JSON.stringify(item) ?? "null");
+    if (bytes > max) return false;
+  }
+  return true;
+}

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import {
+  jsonFitsIn,
   MAX_CONTENT_BYTES,
   MAX_ID_LENGTH,
   MAX_MESSAGES,
@@ -100,7 +101,7 @@ const tools = z
   .array(toolSchema)
   .max(MAX_TOOLS)
   .refine(
-    (list) => Buffer.byteLength(JSON.stringify(list)) <= MAX_TOOLS_JSON_BYTES,
+    (list) => jsonFitsIn(list, MAX_TOOLS_JSON_BYTES),
     `must be at most ${MAX_TOOLS_JSON_BYTES} bytes as JSON`,
   );
 

@@ -7,6 +7,7 @@ import type {
   ToolDefinition,
 } from "../engine/types.js";
 import { clip, InvalidRequestError } from "../errors.js";
+import { checkSchemaShape } from "../structured/limits.js";
 import type { ChatRequestBody, ResponseFormatBody } from "./schemas.js";
 
 /**
@@ -16,6 +17,8 @@ import type { ChatRequestBody, ResponseFormatBody } from "./schemas.js";
 export function toResponseFormat(body: ResponseFormatBody | null | undefined): ResponseFormat | undefined {
   if (!body || body.type === "text") return undefined;
   if (body.type === "json_object") return { kind: "json" };
+  // Before anything recursive (a cache key, ajv, the grammar) meets a schema nested thousands deep.
+  checkSchemaShape(body.json_schema.schema, "response_format.json_schema.schema");
   return { kind: "json_schema", name: body.json_schema.name, schema: body.json_schema.schema ?? true };
 }
 
@@ -26,13 +29,10 @@ export interface ToolRequest {
 }
 
 export function toToolRequest(req: ChatRequestBody): ToolRequest {
-  const tools = (req.tools ?? []).map(
-    (t): ToolDefinition => ({
-      name: t.function.name,
-      description: t.function.description,
-      parameters: t.function.parameters,
-    }),
-  );
+  const tools = (req.tools ?? []).map((t, i): ToolDefinition => {
+    checkSchemaShape(t.function.parameters, `tools[${i}].function.parameters`);
+    return { name: t.function.name, description: t.function.description, parameters: t.function.parameters };
+  });
   const choice = req.tool_choice ?? undefined;
   const toolChoice: ToolChoice | undefined =
     choice === undefined || typeof choice === "string" ? choice : { name: choice.function.name };

@@ -1,5 +1,7 @@
 import type { Llama, LlamaGrammar } from "node-llama-cpp";
 import { JSON_RULES, jsonRulesUsedBy, literal } from "../structured/gbnf.js";
+import { checkCompilable } from "../structured/grammar-problems.js";
+import { checkSchemaShape } from "../structured/limits.js";
 import { SchemaGrammar } from "../structured/schema-grammar.js";
 import { TOOL_CALL_CLOSE, TOOL_CALL_OPEN } from "./tool-calls.js";
 import type { GenerateRequest, ToolDefinition } from "./types.js";
@@ -24,7 +26,7 @@ export function grammarFor(request: GrammarRequest): string | undefined {
       ? undefined
       : format.kind === "json"
         ? { rootExpression: "json-object", text: "" }
-        : SchemaGrammar.rules(format.schema, "response_format.json_schema.schema", "document");
+        : SchemaGrammar.rules(format.schema, DOCUMENT_PARAM, "document");
   if (choice === "none" || (choice === "auto" && !document)) {
     if (!document) return undefined;
     return merge([`root ::= ${document.rootExpression}`, document.text]);
@@ -36,7 +38,32 @@ export function grammarFor(request: GrammarRequest): string | undefined {
     choice === "auto" && document
       ? `root ::= ${document.rootExpression} | tool-call${repeat}`
       : `root ::= tool-call${repeat}`;
-  return merge([root, ...calls, document?.text ?? ""]);
+  const grammar = merge([root, ...calls, document?.text ?? ""]);
+  // Each schema is within the limits; several together may not be.
+  if (forced.length + (document ? 1 : 0) > 1)
+    checkCompilable(grammar, "root", (rule) => ({ param: paramOfRule(rule) }), "tools");
+  return grammar;
+}
+
+const DOCUMENT_PARAM = "response_format.json_schema.schema";
+
+/** The schema a rule of the merged grammar comes from, by its namespace (see toolCallRules). */
+function paramOfRule(rule: string): string {
+  const tool = /^(?:t(\d+)-|args-(\d+)$)/.exec(rule);
+  if (tool) return `tools[${tool[1] ?? tool[2]}].function.parameters`;
+  return rule === "root" || rule === "tool-call" ? "tools" : DOCUMENT_PARAM;
+}
+
+/**
+ * Refuses schemas nested too deep or too large before anything recursive (JSON.stringify, the
+ * converter) touches them.
+ */
+function checkShapes(request: GrammarRequest): void {
+  if (request.format?.kind === "json_schema") checkSchemaShape(request.format.schema, DOCUMENT_PARAM);
+  const tools = request.prompt.kind === "chat" ? (request.prompt.tools ?? []) : [];
+  tools.forEach((tool, i) => {
+    checkSchemaShape(tool.parameters, `tools[${i}].function.parameters`);
+  });
 }
 
 function toolCallRules(forced: ToolDefinition[], all: ToolDefinition[]): string[] {
@@ -91,6 +118,7 @@ export class GrammarCache {
 
   /** The request's GBNF text (memoized), or undefined for free text; throws like grammarFor. */
   textFor(request: GrammarRequest): string | undefined {
+    checkShapes(request);
     const key = JSON.stringify([
       request.format,
       request.toolChoice,

@@ -20,9 +20,48 @@ export function literal(text: string): string {
   return `${out}"`;
 }
 
-/** The JSON text of `value` as a GBNF literal (how a const or enum member is generated). */
-export function jsonLiteral(value: unknown): string {
-  return literal(JSON.stringify(value));
+interface TrieNode {
+  end: boolean;
+  children: Map<string, TrieNode>;
+}
+
+/**
+ * Exactly the strings `texts`, as alternatives sharing their common prefixes (a radix tree; `name`
+ * makes a rule of each branching point). A flat list of N alternatives keeps N candidates alive while
+ * decoding, and llama.cpp filters the vocabulary once per candidate: a 1000-value enum took 850 ms per
+ * token with the tiny test model, as a tree far less (see docs/structured-output.md).
+ */
+export function literalTree(texts: string[], name: (body: string) => string): string {
+  const root: TrieNode = { end: false, children: new Map() };
+  for (const text of texts) {
+    let node = root;
+    for (const char of text) {
+      let next = node.children.get(char);
+      if (!next) {
+        next = { end: false, children: new Map() };
+        node.children.set(char, next);
+      }
+      node = next;
+    }
+    node.end = true;
+  }
+  const expression = (node: TrieNode): string => {
+    const alternatives: string[] = [];
+    for (const [char, child] of node.children) {
+      let edge = char;
+      let end = child;
+      while (!end.end && end.children.size === 1) {
+        const [[next, grandchild]] = end.children;
+        edge += next;
+        end = grandchild;
+      }
+      const rest = end.children.size === 0 ? "" : ` ${name(expression(end))}`;
+      alternatives.push(`${literal(edge)}${rest}`);
+    }
+    if (node.end) alternatives.push('""');
+    return alternatives.join(" | ");
+  };
+  return expression(root);
 }
 
 /** Inclusive code point ranges. */

@@ -1,4 +1,5 @@
 import { type CharRanges, charClass, JSON_UNSAFE, literal, subtractRanges } from "./gbnf.js";
+import { MAX_PATTERN_DEPTH, MAX_PATTERN_LENGTH, MAX_REPEAT } from "./limits.js";
 
 /**
  * Translates a JSON Schema `pattern` (an ECMAScript regex, unanchored unless it says ^...$) into a GBNF
@@ -6,8 +7,14 @@ import { type CharRanges, charClass, JSON_UNSAFE, literal, subtractRanges } from
  * groups, alternation and quantifiers. Characters that JSON must escape are generated escaped when
  * written literally and left out of classes and `.` (the grammar may generate a subset of the
  * pattern's strings, never a string outside it). Anything else throws a PatternError.
+ *
+ * Bounded like the rest of the grammar (limits.ts): a repetition's lower bound above MAX_REPEAT throws
+ * a PatternLimitError, an upper bound above it is lowered to it (a subset again).
  */
 export class PatternError extends Error {}
+
+/** A pattern within the subset but past a limit; the message is a whole sentence. */
+export class PatternLimitError extends PatternError {}
 
 const DIGIT: CharRanges = [[0x30, 0x39]];
 const WORD: CharRanges = [
@@ -36,13 +43,20 @@ const WHITESPACE: CharRanges = [
   [0xfeff, 0xfeff],
 ];
 
-export function patternToGbnf(pattern: string, anyChar: string): string {
+/**
+ * @param anyChar the rule for one character of the string, for unanchored ends.
+ * @param name gives a rule name for a group's body: a repeated group is repeated by reference, so
+ *   llama.cpp never copies the rules inside it (it refuses copies above 2000).
+ */
+export function patternToGbnf(pattern: string, anyChar: string, name: (body: string) => string): string {
+  if (pattern.length > MAX_PATTERN_LENGTH)
+    throw new PatternLimitError(`the pattern is longer than ${MAX_PATTERN_LENGTH} characters.`);
   let source = pattern;
   const anchoredStart = source.startsWith("^");
   if (anchoredStart) source = source.slice(1);
   const anchoredEnd = source.endsWith("$") && !source.endsWith("\\$");
   if (anchoredEnd) source = source.slice(0, -1);
-  const parser = new Parser(source);
+  const parser = new Parser(source, name);
   const body = parser.parseAlternation();
   if (!parser.atEnd()) throw new PatternError(`unexpected '${source[parser.pos]}' at ${parser.pos}`);
   return [anchoredStart ? "" : `${anyChar}*`, `(${body})`, anchoredEnd ? "" : `${anyChar}*`]
@@ -52,7 +66,11 @@ export function patternToGbnf(pattern: string, anyChar: string): string {
 
 class Parser {
   pos = 0;
-  constructor(private readonly src: string) {}
+  private depth = 0;
+  constructor(
+    private readonly src: string,
+    private readonly name: (body: string) => string,
+  ) {}
 
   atEnd(): boolean {
     return this.pos >= this.src.length;
@@ -81,7 +99,10 @@ class Parser {
     if (char === "(") {
       if (this.src.startsWith("?:", this.pos)) this.pos += 2;
       else if (this.src[this.pos] === "?") throw new PatternError("lookarounds and named groups");
+      if (++this.depth > MAX_PATTERN_DEPTH)
+        throw new PatternLimitError(`the pattern nests groups more than ${MAX_PATTERN_DEPTH} deep.`);
       const inner = this.parseAlternation();
+      this.depth--;
       if (this.src[this.pos++] !== ")") throw new PatternError("unclosed group");
       return `(${inner})`;
     }
@@ -110,14 +131,19 @@ class Parser {
       if (!match) throw new PatternError("malformed {m,n} quantifier");
       this.pos += match[0].length;
       const min = Number(match[1]);
-      const max = match[2] === undefined ? min : match[3] === "" ? undefined : Number(match[3]);
+      let max = match[2] === undefined ? min : match[3] === "" ? undefined : Number(match[3]);
       if (max !== undefined && max < min) throw new PatternError("{m,n} with n < m");
+      if (min > MAX_REPEAT)
+        throw new PatternLimitError(
+          `the pattern repeats something at least ${match[1]} times; at most ${MAX_REPEAT} are supported.`,
+        );
+      if (max !== undefined && max > MAX_REPEAT) max = MAX_REPEAT;
       if (max === 0) return '""';
       suffix = max === undefined ? `{${min},}` : max === min ? `{${min}}` : `{${min},${max}}`;
     }
     if (suffix === undefined) return atom;
     if (this.src[this.pos] === "?") this.pos++; // lazy: same language
-    return `(${atom})${suffix}`;
+    return `${atom.startsWith("(") ? this.name(atom) : `(${atom})`}${suffix}`;
   }
 
   /** An escape; `inClass` allows only what a class can hold. */

@@ -1,13 +1,18 @@
 import type { JsonSchema } from "../engine/types.js";
-import { InvalidRequestError } from "../errors.js";
-import { JSON_RULES, jsonLiteral, jsonRulesUsedBy, literal, uintRange } from "./gbnf.js";
-import { PatternError, patternToGbnf } from "./regex-grammar.js";
+import { arrayGrammar, countBounds, type GrammarBuilder, objectGrammar } from "./composite-grammar.js";
+import { JSON_RULES, literal, literalTree } from "./gbnf.js";
+import { checkCompilable } from "./grammar-problems.js";
+import { checkSchemaShape, MAX_ALTERNATIVES, MAX_ENUM_CHARS, unsupported } from "./limits.js";
+import { PatternError, PatternLimitError, patternToGbnf } from "./regex-grammar.js";
+import { FORMAT_RULES, FORMATS, numberExpression } from "./scalar-grammar.js";
 
 /**
  * JSON Schema -> GBNF, by an explicit allow-list. Every keyword is either enforced by the grammar or
  * refused with a 400 naming it; none is ignored. The grammar may generate a subset of the valid
  * documents (it never adds properties a schema with `properties` does not declare, and lists declared
- * properties in order), never a document outside the schema.
+ * properties in order), never a document outside the schema. Every limit of limits.ts is enforced here,
+ * and the finished grammar is checked the way llama.cpp will compile it (gbnf-check.ts), so a schema
+ * either becomes a grammar llama.cpp compiles quickly or is refused with a 400.
  *
  * Why not node-llama-cpp's GbnfJsonSchema: it makes every property required and has no numeric bounds
  * nor patterns, so optional properties, `minimum`/`maximum` and `pattern` would need refusing.
@@ -16,7 +21,7 @@ import { PatternError, patternToGbnf } from "./regex-grammar.js";
 type Schema = Record<string, unknown>;
 
 /** Keywords with no effect on validity. */
-const ANNOTATIONS = [
+const ANNOTATIONS = new Set([
   "title",
   "description",
   "$comment",
@@ -28,7 +33,7 @@ const ANNOTATIONS = [
   "$schema",
   "$id",
   "strict",
-];
+]);
 const STRUCTURAL = ["type", "enum", "const", "anyOf", "oneOf", "allOf", "$ref", "$defs", "definitions"];
 const BY_TYPE: Record<string, string[]> = {
   string: ["minLength", "maxLength", "pattern", "format"],
@@ -41,22 +46,16 @@ const BY_TYPE: Record<string, string[]> = {
 };
 const ALLOWED = new Set([...ANNOTATIONS, ...STRUCTURAL, ...Object.values(BY_TYPE).flat()]);
 const TYPES = Object.keys(BY_TYPE);
+const NAME = /^[a-zA-Z0-9-]+$/;
 
-const FORMATS: Record<string, string> = {
-  // Days stop at 28 so every generated date exists, whatever the month.
-  date: '[0-9]{4} "-" ("0" [1-9] | "1" [0-2]) "-" ("0" [1-9] | "1" [0-9] | "2" [0-8])',
-  time: '([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9] ":" [0-5] [0-9] ("." [0-9]{1,3})? ("Z" | [+-] ([01] [0-9] | "2" [0-3]) ":" [0-5] [0-9])',
-  "date-time": 'fmt-date "T" fmt-time',
-  uuid: '[0-9a-f]{8} "-" [0-9a-f]{4} "-" [0-9a-f]{4} "-" [0-9a-f]{4} "-" [0-9a-f]{12}',
-  email: '[a-z0-9]{1,20} ("." [a-z0-9]{1,20})? "@" [a-z0-9]{1,20} "." [a-z]{2,6}',
-  ipv4: `fmt-octet ("." fmt-octet){3}`,
-};
-
-/** Where a schema sits in the request, for error params: e.g. "response_format.json_schema.schema". */
-export class SchemaGrammar {
+export class SchemaGrammar implements GrammarBuilder {
   private readonly rules = new Map<string, string>();
   private readonly names = new Map<string, string>();
   private readonly refs = new Map<string, string>();
+  /** Where each rule comes from, as an error param; for $ref rules, the reference too. */
+  private readonly origins = new Map<string, { param: string; ref?: string }>();
+  /** Referenced definitions not yet converted: converted after the schema, so references never recurse. */
+  private readonly pending: { name: string; target: unknown; path: string[] }[] = [];
   private counter = 0;
 
   private constructor(
@@ -66,7 +65,8 @@ export class SchemaGrammar {
   ) {}
 
   /**
-   * The rule for `schema` and every rule it needs, as GBNF text with `rootName` as the schema's rule.
+   * The rule for `schema` and every rule it needs, as GBNF text with `rootName` as the schema's rule;
+   * `param` says where the schema sits in the request, e.g. "response_format.json_schema.schema".
    * Throws InvalidRequestError (code "unsupported_schema") naming the first keyword it cannot enforce.
    */
   static rules(
@@ -75,9 +75,16 @@ export class SchemaGrammar {
     rootName = "root",
     namespace = "",
   ): { rootExpression: string; text: string } {
+    checkSchemaShape(schema, param);
     const builder = new SchemaGrammar(schema, param, namespace);
     const rootExpression = builder.convert(schema, []);
-    return { rootExpression, text: builder.render(`${rootName} ::= ${rootExpression}`) };
+    // The list grows while it is walked: definitions refer to further definitions.
+    for (const next of builder.pending) {
+      builder.rules.set(next.name, builder.convert(next.target as JsonSchema, next.path));
+    }
+    const text = builder.render(rootName, rootExpression);
+    checkCompilable(text, rootName, (rule) => builder.origins.get(rule), param);
+    return { rootExpression, text };
   }
 
   /** A complete grammar for `schema`. */
@@ -85,39 +92,62 @@ export class SchemaGrammar {
     return SchemaGrammar.rules(schema, param).text;
   }
 
-  private render(rootRule: string): string {
-    const lines = [rootRule, ...[...this.rules].map(([name, body]) => `${name} ::= ${body}`)];
-    for (const name of jsonRulesUsedBy([rootRule, ...this.rules.values()])) {
-      lines.push(`${name} ::= ${JSON_RULES[name]}`);
+  /** The rules reachable from the root, each after the first rule that refers to it (see gbnf-check.ts). */
+  private render(rootName: string, rootExpression: string): string {
+    const lines = [`${rootName} ::= ${rootExpression}`];
+    const seen = new Set([rootName]);
+    for (let i = 0; i < lines.length; i++) {
+      for (const name of referencedNames(lines[i])) {
+        if (seen.has(name)) continue;
+        const body =
+          this.rules.get(name) ??
+          (Object.hasOwn(JSON_RULES, name) ? JSON_RULES[name] : undefined) ??
+          (Object.hasOwn(FORMAT_RULES, name) ? FORMAT_RULES[name] : undefined);
+        if (body === undefined) continue;
+        seen.add(name);
+        lines.push(`${name} ::= ${body}`);
+      }
     }
     return `${lines.join("\n")}\n`;
   }
 
-  private fail(path: string[], keyword: string, why: string): never {
-    const where = [this.param, ...path, keyword].join(".");
-    throw new InvalidRequestError(
-      `The JSON schema keyword '${keyword}' at '${where}' cannot be enforced by constrained decoding: ${why}`,
+  private where(path: string[], keyword?: string): string {
+    return [this.param, ...path, ...(keyword === undefined ? [] : [keyword])].join(".");
+  }
+
+  fail(path: string[], keyword: string, why: string): never {
+    const where = this.where(path, keyword);
+    throw unsupported(
       where,
-      "unsupported_schema",
+      `The JSON schema keyword '${keyword}' at '${where}' cannot be enforced by constrained decoding: ${why}`,
     );
   }
 
   /** A named rule for `body`, shared with any identical one. */
-  private rule(hint: string, body: string): string {
+  rule(hint: string, body: string, path: string[]): string {
     const existing = this.names.get(body);
     if (existing) return existing;
-    const name = `${this.namespace}${
+    const slug =
       hint
         .replace(/[^a-zA-Z0-9]+/g, "-")
         .replace(/^-|-$/g, "")
-        .slice(0, 24) || "r"
-    }-${this.counter++}`;
+        .slice(0, 24) || "r";
+    const name = `${this.namespace}${slug}-${this.counter++}`;
     this.names.set(body, name);
     this.rules.set(name, body);
+    this.origins.set(name, { param: this.where(path) });
     return name;
   }
 
-  private convert(schema: JsonSchema | undefined, path: string[]): string {
+  /**
+   * `expression` as one rule reference, for use under a repetition: llama.cpp copies what it repeats,
+   * and refuses a repeated group whose rules times the repetitions exceed 2000.
+   */
+  atomic(expression: string, hint: string, path: string[]): string {
+    return NAME.test(expression) ? expression : this.rule(hint, expression, path);
+  }
+
+  convert(schema: JsonSchema | undefined, path: string[]): string {
     if (schema === undefined || schema === true) return "json-value";
     if (schema === false) this.fail(path, "false", "a schema that accepts nothing.");
     if (typeof schema !== "object" || schema === null || Array.isArray(schema))
@@ -126,7 +156,7 @@ export class SchemaGrammar {
       if (!ALLOWED.has(key)) this.fail(path, key, "this keyword is not supported.");
     }
     const keys = Object.keys(schema).filter(
-      (k) => !ANNOTATIONS.includes(k) && k !== "$defs" && k !== "definitions",
+      (k) => !ANNOTATIONS.has(k) && k !== "$defs" && k !== "definitions",
     );
     if (keys.length === 0) return "json-value";
 
@@ -154,10 +184,11 @@ export class SchemaGrammar {
       return inferred.length > 0 ? inferred : ["string", "number", "boolean", "null", "object", "array"];
     }
     const list = Array.isArray(type) ? type : [type];
+    if (list.length === 0) this.fail(path, "type", "an empty list of types.");
     for (const t of list)
       if (typeof t !== "string" || !TYPES.includes(t))
-        this.fail(path, "type", `unknown type ${JSON.stringify(t)}.`);
-    return list.filter((t) => !(t === "integer" && list.includes("number")));
+        this.fail(path, "type", `unknown type ${JSON.stringify(t).slice(0, 40)}.`);
+    return [...new Set(list as string[])].filter((t) => !(t === "integer" && list.includes("number")));
   }
 
   private ref(ref: unknown, path: string[]): string {
@@ -165,16 +196,26 @@ export class SchemaGrammar {
     const cached = this.refs.get(ref);
     if (cached) return cached;
     const match = /^#(?:\/(\$defs|definitions)\/([^/]+))?$/.exec(ref);
-    const root = this.root as Schema;
-    const target = match?.[1] ? (root[match[1]] as Schema | undefined)?.[match[2]] : match ? root : undefined;
+    const defs = match?.[1] ? (this.root as Schema)[match[1]] : undefined;
+    const target = !match
+      ? undefined
+      : !match[1]
+        ? this.root
+        : typeof defs === "object" && defs !== null && Object.hasOwn(defs, match[2])
+          ? (defs as Schema)[match[2]]
+          : undefined;
     if (target === undefined)
-      this.fail(path, "$ref", `only local references to #/$defs/<name> are supported (got ${ref}).`);
-    // Name the rule before converting, so recursive schemas refer back to it.
+      this.fail(
+        path,
+        "$ref",
+        `only local references to #/$defs/<name> are supported (got ${ref.slice(0, 80)}).`,
+      );
+    // Named now, converted later: recursive schemas refer back to the name.
     const name = `${this.namespace}ref-${this.counter++}`;
     this.refs.set(ref, name);
     this.rules.set(name, "");
-    const defPath = match?.[1] ? [match[1], match[2]] : [];
-    this.rules.set(name, this.convert(target as JsonSchema, defPath));
+    this.origins.set(name, { param: this.where(path, "$ref"), ref });
+    this.pending.push({ name, target, path: match?.[1] ? [match[1], match[2]] : [] });
     return name;
   }
 
@@ -182,19 +223,37 @@ export class SchemaGrammar {
     const keyword = schema.const !== undefined ? "const" : "enum";
     const values = keyword === "const" ? [schema.const] : schema.enum;
     if (!Array.isArray(values) || values.length === 0) this.fail(path, keyword, "an empty enum.");
-    const others = Object.keys(schema).filter(
-      (k) => !ANNOTATIONS.includes(k) && k !== keyword && k !== "type",
-    );
+    if (values.length > MAX_ALTERNATIVES)
+      this.fail(path, keyword, `${values.length} values; at most ${MAX_ALTERNATIVES} are supported.`);
+    const others = Object.keys(schema).filter((k) => !ANNOTATIONS.has(k) && k !== keyword && k !== "type");
     if (others.length > 0) this.fail(path, others[0], `keywords beside ${keyword} other than type.`);
     const types = schema.type === undefined ? undefined : this.types(schema, path);
     const allowed = values.filter((v) => types === undefined || types.some((t) => hasType(v, t)));
     if (allowed.length === 0) this.fail(path, keyword, "no value matches the schema's type.");
-    return `(${allowed.map(jsonLiteral).join(" | ")})`;
+    // JSON has no Infinity: a number literal too large for a double parses to it, and prints as null.
+    if (allowed.some((v) => typeof v === "number" && !Number.isFinite(v)))
+      this.fail(path, keyword, "a number too large to represent.");
+    const texts = [...new Set(allowed.map((v) => JSON.stringify(v)))];
+    const chars = texts.reduce((sum, l) => sum + l.length, 0);
+    if (chars > MAX_ENUM_CHARS)
+      this.fail(
+        path,
+        keyword,
+        `its values take ${chars} characters; at most ${MAX_ENUM_CHARS} are supported.`,
+      );
+    if (texts.length === 1) return literal(texts[0]);
+    return this.rule(
+      keyword,
+      literalTree(texts, (body) => this.rule(keyword, body, path)),
+      path,
+    );
   }
 
   private combination(schema: Schema, combinator: "anyOf" | "oneOf" | "allOf", path: string[]): string {
     const branches = schema[combinator];
     if (!Array.isArray(branches) || branches.length === 0) this.fail(path, combinator, "an empty list.");
+    if (branches.length > MAX_ALTERNATIVES)
+      this.fail(path, combinator, `${branches.length} branches; at most ${MAX_ALTERNATIVES} are supported.`);
     if (combinator === "allOf") {
       if (branches.length > 1)
         this.fail(path, combinator, "allOf with several schemas; merge them into one.");
@@ -208,7 +267,8 @@ export class SchemaGrammar {
         "its branches may overlap, so a generated value could match two; use anyOf, or give each branch a distinct type.",
       );
     }
-    return `(${branches.map((b, i) => this.convert(b, [...path, combinator, String(i)])).join(" | ")})`;
+    const converted = branches.map((b, i) => this.convert(b, [...path, combinator, String(i)]));
+    return `(${[...new Set(converted)].join(" | ")})`;
   }
 
   private typed(schema: Schema, type: string, path: string[]): string {
@@ -216,35 +276,31 @@ export class SchemaGrammar {
       case "string":
         return this.string(schema, path);
       case "number":
-      case "integer":
-        return this.number(schema, type, path);
+      case "integer": {
+        const body = numberExpression(schema, type, (keyword, why) => this.fail(path, keyword, why));
+        return NAME.test(body) ? body : this.rule(`${type}-range`, body, path);
+      }
       case "boolean":
         return "json-boolean";
       case "null":
         return "json-null";
       case "object":
-        return this.object(schema, path);
+        return objectGrammar(this, schema, path);
       default:
-        return this.array(schema, path);
+        return arrayGrammar(this, schema, path);
     }
   }
 
   private string(schema: Schema, path: string[]): string {
     const { format, pattern } = schema;
-    const min = this.count(schema, "minLength", path) ?? 0;
-    const max = this.count(schema, "maxLength", path);
+    const [min, max] = countBounds(this, schema, "minLength", "maxLength", path);
     const lengths = schema.minLength !== undefined || schema.maxLength !== undefined;
     if (format !== undefined) {
-      if (typeof format !== "string" || !(format in FORMATS))
+      if (typeof format !== "string" || !Object.hasOwn(FORMATS, format))
         this.fail(path, "format", `supported formats are ${Object.keys(FORMATS).join(", ")}.`);
       if (pattern !== undefined || lengths)
         this.fail(path, "format", "format combined with pattern or lengths.");
-      if (format === "date-time") {
-        this.rules.set("fmt-date", FORMATS.date);
-        this.rules.set("fmt-time", FORMATS.time);
-      }
-      if (format === "ipv4") this.rules.set("fmt-octet", uintRange(0, 255) ?? "");
-      return this.rule(`fmt-${format}`, `"\\"" ${FORMATS[format]} "\\""`);
+      return this.rule(`fmt-${format}`, `"\\"" ${FORMATS[format]} "\\""`, path);
     }
     if (pattern !== undefined) {
       if (typeof pattern !== "string") this.fail(path, "pattern", "not a string.");
@@ -255,8 +311,14 @@ export class SchemaGrammar {
           "pattern combined with minLength/maxLength; put the length in the pattern.",
         );
       try {
-        return this.rule([...path].pop() ?? "pattern", `"\\"" ${patternToGbnf(pattern, "json-char")} "\\""`);
+        const group = (body: string) => this.rule(`${path.at(-1) ?? "pattern"}-group`, body, path);
+        return this.rule(
+          path.at(-1) ?? "pattern",
+          `"\\"" ${patternToGbnf(pattern, "json-char", group)} "\\""`,
+          path,
+        );
       } catch (error) {
+        if (error instanceof PatternLimitError) this.fail(path, "pattern", error.message);
         if (error instanceof PatternError)
           this.fail(
             path,
@@ -267,155 +329,32 @@ export class SchemaGrammar {
       }
     }
     if (!lengths) return "json-string";
-    if (max !== undefined && max < min) this.fail(path, "maxLength", "maxLength < minLength.");
     const repeat = max === undefined ? `{${min},}` : `{${min},${max}}`;
-    return this.rule(`str-${min}-${max ?? "n"}`, max === 0 ? '"\\"\\""' : `"\\"" json-char${repeat} "\\""`);
-  }
-
-  private count(schema: Schema, keyword: string, path: string[]): number | undefined {
-    const value = schema[keyword];
-    if (value === undefined) return undefined;
-    if (typeof value !== "number" || !Number.isInteger(value) || value < 0)
-      this.fail(path, keyword, "not a non-negative integer.");
-    return value;
-  }
-
-  private number(schema: Schema, type: string, path: string[]): string {
-    const bound = (keyword: string): number | undefined => {
-      const value = schema[keyword];
-      if (value === undefined) return undefined;
-      if (typeof value !== "number" || !Number.isFinite(value))
-        this.fail(
-          path,
-          keyword,
-          "not a finite number (draft-04 boolean exclusive bounds are not supported).",
-        );
-      return value;
-    };
-    const [min, max, exMin, exMax] = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"].map(
-      bound,
+    return this.rule(
+      `str-${min}-${max ?? "n"}`,
+      max === 0 ? '"\\"\\""' : `"\\"" json-char${repeat} "\\""`,
+      path,
     );
-    const bounded = [min, max, exMin, exMax].some((b) => b !== undefined);
-    if (!bounded) return type === "integer" ? "json-int" : "json-number";
-    const lo = Math.max(min ?? Number.NEGATIVE_INFINITY, exMin ?? Number.NEGATIVE_INFINITY);
-    const hi = Math.min(max ?? Number.POSITIVE_INFINITY, exMax ?? Number.POSITIVE_INFINITY);
-    // Integers in range; exclusive bounds step past an integral bound.
-    const intLo =
-      exMin !== undefined && exMin >= (min ?? Number.NEGATIVE_INFINITY)
-        ? Math.floor(exMin) + 1
-        : Math.ceil(lo);
-    const intHi =
-      exMax !== undefined && exMax <= (max ?? Number.POSITIVE_INFINITY)
-        ? Math.ceil(exMax) - 1
-        : Math.floor(hi);
-    const parts = [signedRange(intLo, intHi)];
-    if (type === "number") {
-      // k.xxx lies strictly between k and k+1 (or -(k+1) and -k), so whole unit intervals inside the bounds are safe.
-      // A fraction that is never all zeros keeps k.xxx off k itself, which an exclusive bound may be.
-      const fraction = '"." [0-9]{0,5} [1-9]';
-      const positive = uintRange(Math.max(0, Math.ceil(lo)), Math.floor(hi) - 1);
-      if (positive) parts.push(`(${positive}) ${fraction}`);
-      const negative = uintRange(Math.max(0, Math.ceil(-hi)), Math.floor(-lo) - 1);
-      if (negative) parts.push(`"-" (${negative}) ${fraction}`);
-    }
-    const present = parts.filter((p): p is string => p !== undefined);
-    const keyword =
-      ["minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"].find((k) => schema[k] !== undefined) ??
-      "minimum";
-    if (present.length === 0)
-      this.fail(path, keyword, "no integer, nor number with a whole unit interval, fits the bounds.");
-    return this.rule(`${type}-range`, present.map((p) => `(${p})`).join(" | "));
-  }
-
-  private object(schema: Schema, path: string[]): string {
-    const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
-    if (typeof properties !== "object" || Array.isArray(properties))
-      this.fail(path, "properties", "not an object.");
-    const required = (schema.required ?? []) as unknown[];
-    if (!Array.isArray(required)) this.fail(path, "required", "not an array.");
-    const names = Object.keys(properties);
-    for (const name of required) {
-      if (typeof name !== "string" || !names.includes(name))
-        this.fail(path, "required", `'${String(name)}' is required but not declared in properties.`);
-    }
-    const additional = schema.additionalProperties as JsonSchema | undefined;
-    if (names.length === 0) {
-      if (additional === false) return '"{" ws "}"';
-      const value = this.convert(additional, [...path, "additionalProperties"]);
-      const pair = `json-string ":" ws ${value}`;
-      return this.rule("map", `"{" ws (${pair} ("," ws ${pair})*)? "}"`);
-    }
-    const pair = (name: string) =>
-      `${literal(JSON.stringify(name))} ":" ws ${this.convert(properties[name], [...path, "properties", name])}`;
-    const mandatory = names.filter((n) => required.includes(n)).map(pair);
-    const optional = names.filter((n) => !required.includes(n)).map(pair);
-    let body: string;
-    if (mandatory.length > 0) {
-      body = [mandatory.join(' "," ws '), ...optional.map((p) => `("," ws ${p})?`)].join(" ");
-    } else {
-      // No required property: whichever optional property comes first has no leading comma.
-      const firsts = optional.map((p, i) =>
-        [p, ...optional.slice(i + 1).map((q) => `("," ws ${q})?`)].join(" "),
-      );
-      body = `(${firsts.join(" | ")})?`;
-    }
-    return this.rule([...path].pop() ?? "object", `"{" ws ${body} "}"`);
-  }
-
-  private array(schema: Schema, path: string[]): string {
-    if (schema.uniqueItems === true)
-      this.fail(path, "uniqueItems", "uniqueness cannot be expressed in a grammar.");
-    const min = this.count(schema, "minItems", path) ?? 0;
-    const max = this.count(schema, "maxItems", path);
-    if (max !== undefined && max < min) this.fail(path, "maxItems", "maxItems < minItems.");
-    const prefix = (schema.prefixItems ?? []) as JsonSchema[];
-    if (!Array.isArray(prefix)) this.fail(path, "prefixItems", "not an array.");
-    const items = schema.items as JsonSchema | undefined;
-    if (Array.isArray(items)) this.fail(path, "items", "tuple items (draft-07 arrays); use prefixItems.");
-    const item = items === false ? undefined : this.convert(items, [...path, "items"]);
-    if (prefix.length > 0) {
-      // Every prefix item is generated, then extra items within the count bounds.
-      if (max !== undefined && max < prefix.length)
-        this.fail(path, "maxItems", "maxItems below the number of prefixItems.");
-      const head = prefix
-        .map((p, i) => this.convert(p, [...path, "prefixItems", String(i)]))
-        .join(' "," ws ');
-      const extraMin = Math.max(0, min - prefix.length);
-      const extraMax = max === undefined ? undefined : max - prefix.length;
-      if (!item && extraMin > 0) this.fail(path, "minItems", "more items required than prefixItems allows.");
-      const extra = !item || extraMax === 0 ? "" : ` ("," ws ${item})${repeat(extraMin, extraMax)}`;
-      return this.rule("tuple", `"[" ws ${head}${extra} "]"`);
-    }
-    if (!item || max === 0) {
-      if (min > 0) this.fail(path, "minItems", "items are required but items is false.");
-      return '"[" ws "]"';
-    }
-    const rest =
-      max === 1
-        ? ""
-        : ` ("," ws ${item})${repeat(Math.max(0, min - 1), max === undefined ? undefined : max - 1)}`;
-    const body = min === 0 ? `"[" ws (${item}${rest})? "]"` : `"[" ws ${item}${rest} "]"`;
-    return this.rule([...path].pop() ?? "array", body);
   }
 }
 
-function repeat(min: number, max: number | undefined): string {
-  return max === undefined ? `{${min},}` : `{${min},${max}}`;
-}
-
-/** Integers in [lo, hi], negative ones included, as one expression; undefined if none. */
-function signedRange(lo: number, hi: number): string | undefined {
-  if (lo > hi) return undefined;
-  const parts: string[] = [];
-  if (lo < 0) {
-    const magnitudes = uintRange(Math.max(1, -hi), -lo);
-    if (magnitudes) parts.push(`"-" (${magnitudes})`);
+/** Words of a GBNF line's body outside literals and classes: rule names, and the numbers of `{m,n}`. */
+function referencedNames(line: string): string[] {
+  const names: string[] = [];
+  let i = line.indexOf("::=") + 3;
+  while (i < line.length) {
+    const c = line[i];
+    if (c === '"' || c === "[") {
+      const close = c === '"' ? '"' : "]";
+      for (i++; i < line.length && line[i] !== close; i++) if (line[i] === "\\") i++;
+      i++;
+    } else if (/[a-zA-Z0-9-]/.test(c)) {
+      const start = i;
+      while (i < line.length && /[a-zA-Z0-9-]/.test(line[i])) i++;
+      names.push(line.slice(start, i));
+    } else i++;
   }
-  if (hi >= 0) {
-    const positives = uintRange(Math.max(0, lo), hi);
-    if (positives) parts.push(positives);
-  }
-  return parts.length === 0 ? undefined : parts.map((p) => `(${p})`).join(" | ");
+  return names;
 }
 
 function hasType(value: unknown, type: string): boolean {
@@ -426,24 +365,31 @@ function hasType(value: unknown, type: string): boolean {
   return typeof value === type;
 }
 
-/** Whether oneOf branches provably never both match: each has distinct explicit types or const/enum values. */
-function disjoint(branches: JsonSchema[]): boolean {
-  const signatures = branches.map((b) => {
-    if (typeof b !== "object" || b === null) return undefined;
-    const values = b.const !== undefined ? [b.const] : Array.isArray(b.enum) ? b.enum : undefined;
-    if (values) return { values: values.map((v) => JSON.stringify(v)) };
-    if (b.type === undefined) return undefined;
-    const types = (Array.isArray(b.type) ? b.type : [b.type]) as string[];
-    return { types: types.flatMap((t) => (t === "number" ? ["number", "integer"] : [t])) };
-  });
-  if (signatures.some((s) => s === undefined)) return false;
-  for (let i = 0; i < signatures.length; i++) {
-    for (let j = i + 1; j < signatures.length; j++) {
-      const [a, b] = [signatures[i], signatures[j]];
-      if (a?.types && b?.types && a.types.some((t) => b.types?.includes(t))) return false;
-      if (a?.values && b?.values && a.values.some((v) => b.values?.includes(v))) return false;
-      if ((a?.values && b?.types) || (a?.types && b?.values)) return false;
-    }
+/** Whether oneOf branches provably never both match: distinct explicit types, or distinct const/enum values. */
+function disjoint(branches: unknown[]): boolean {
+  const types = new Set<string>();
+  const values = new Set<string>();
+  let kinds = 0;
+  for (const b of branches) {
+    if (typeof b !== "object" || b === null) return false;
+    const schema = b as Schema;
+    const list =
+      schema.const !== undefined ? [schema.const] : Array.isArray(schema.enum) ? schema.enum : undefined;
+    if (list) {
+      kinds |= 1;
+      for (const key of new Set(list.map((v) => JSON.stringify(v)))) {
+        if (values.has(key)) return false;
+        values.add(key);
+      }
+    } else if (schema.type !== undefined) {
+      kinds |= 2;
+      const own = (Array.isArray(schema.type) ? schema.type : [schema.type]) as string[];
+      for (const t of new Set(own.flatMap((t) => (t === "number" ? ["number", "integer"] : [t])))) {
+        if (types.has(t)) return false;
+        types.add(t);
+      }
+    } else return false;
   }
-  return true;
+  // A value branch beside a type branch could overlap it.
+  return kinds !== 3;
 }

@@ -7,8 +7,11 @@ import { InvalidRequestError } from "../errors.js";
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ??
   addFormatsModule) as unknown as (instance: Ajv2020) => void;
 
-/** JSON Schema 2020-12 validation (ajv), with formats checked in full. */
-const ajv = new Ajv2020({ allErrors: false, strict: false, validateFormats: true });
+/**
+ * JSON Schema 2020-12 validation (ajv), with formats checked in full. ownProperties: a property named
+ * like an Object.prototype member ("constructor") is otherwise found on every parsed document.
+ */
+const ajv = new Ajv2020({ allErrors: false, strict: false, validateFormats: true, ownProperties: true });
 addFormats(ajv);
 
 const compiled = new Map<string, ValidateFunction>();

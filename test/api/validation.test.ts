@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  jsonFitsIn,
   MAX_CONTENT_BYTES,
   MAX_ID_LENGTH,
   MAX_MESSAGES,
@@ -385,4 +386,22 @@ test("clip cuts long client strings to 100 characters, never inside a surrogate 
   assert.equal(clip("a".repeat(1_000_000)), `${"a".repeat(100)}…`);
   const emoji = `${"a".repeat(99)}😀tail`;
   assert.equal(clip(emoji), `${"a".repeat(99)}…`);
+});
+
+test("jsonFitsIn measures JSON bytes exactly, without recursion", () => {
+  const values = [
+    {},
+    [],
+    { a: 1, 'k"ey': ["x", null, true, 2.5, { nested: "北京" }] },
+    [{ type: "function", function: { name: "f", parameters: { type: "object" } } }],
+  ];
+  for (const value of values) {
+    const bytes = Buffer.byteLength(JSON.stringify(value));
+    assert.equal(jsonFitsIn(value, bytes), true);
+    assert.equal(jsonFitsIn(value, bytes - 1), false);
+  }
+  // 100,000 levels: JSON.stringify would overflow the stack.
+  let deep: unknown = "leaf";
+  for (let i = 0; i < 100_000; i++) deep = { d: deep };
+  assert.equal(jsonFitsIn(deep, 10 * 1024 * 1024), true);
 });

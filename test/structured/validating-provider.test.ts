@@ -7,6 +7,7 @@ import type { GenerateRequest, ModelInfo, ModelProvider, StreamPart } from "../.
 import { DEFAULT_SAMPLING } from "../../src/engine/types.js";
 import { StructuredOutputError } from "../../src/errors.js";
 import { ValidatingProvider } from "../../src/structured/validating-provider.js";
+import { checkJson } from "../../src/structured/validator.js";
 import { type ServerProcess, startServerProcess } from "../helpers/server-process.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";
 
@@ -72,6 +73,18 @@ test("invalid then valid: the error is fed back and the valid answer is sent onc
   const finish = parts[2];
   assert.ok(finish.type === "finish");
   assert.equal(finish.usage.completionTokens, 10, "usage counts every attempt");
+});
+
+test("properties named like Object.prototype members are checked on the document itself", () => {
+  const schema = {
+    type: "object",
+    properties: { constructor: { type: "integer" }, toString: { type: "string" } },
+    required: ["constructor"],
+  };
+  // Inherited members are not properties of a parsed document: `{}` lacks "constructor".
+  assert.equal(checkJson("{}", schema).ok, false);
+  assert.equal(checkJson('{"constructor": 1}', schema).ok, true);
+  assert.equal(checkJson('{"constructor": 1, "toString": 2}', schema).ok, false);
 });
 
 test("always invalid: a StructuredOutputError (502) after 1 + maxRetries attempts", async () => {

@@ -1,24 +1,16 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import {
-  type Browser,
-  type BrowserContext,
-  chromium,
-  type Locator,
-  type Page,
-  type Route,
-} from "playwright-core";
+import type { Browser, BrowserContext, Locator, Page, Route } from "playwright-core";
 import { type ServerProcess, startServerProcess } from "../helpers/server-process.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";
+import { launchChromium } from "./browser.js";
 import { SCREENSHOT_CONVERSATION, SCREENSHOT_CONVERSATION_ZH, sseBody } from "./fixtures.js";
 
 // The chat page in headless Chromium against the real `edgellm serve` with the tiny synthetic model.
 // Answers whose content matters (markup, errors) are faked with page.route; the rest is the real model.
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 /** Set to a directory (e.g. docs/screenshots) to save the README screenshots there. */
 const SCREENSHOTS = process.env.EDGELLM_SCREENSHOTS;
 
@@ -26,26 +18,12 @@ let server: ServerProcess;
 let browser: Browser;
 
 before(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH.`);
   [server, browser] = await Promise.all([
     tinyModelPath().then((model) =>
       // One slot, so the stop test can tell whether the stopped generation still holds it.
       startServerProcess(["--model", model, "--ctx-size", "2048", "--threads", "1", "--parallel", "1"]),
     ),
-    chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    }),
+    launchChromium(),
   ]);
 });
 
@@ -290,6 +268,7 @@ test("the sidebar searches, renames, deletes, exports and imports chats", async 
   await context.close();
 });
 
+// test/web/xss.test.ts tries many more payloads, with and without the CSP.
 test("HTML in an answer is shown as text and never runs", async () => {
   const { context, page } = await open();
   await page.route(
@@ -303,11 +282,7 @@ test("HTML in an answer is shown as text and never runs", async () => {
   );
   await send(page, "Say something dangerous");
   await lastAnswer(page).locator("[data-testid=stats]").waitFor();
-  await page
-    .locator(".markdown a")
-    .first()
-    .click({ force: true })
-    .catch(() => {});
+  await page.locator(".markdown .blocked-link").first().click();
   await page.waitForTimeout(200);
   assert.equal(await page.evaluate("window.__pwned"), undefined);
   assert.equal(await page.locator("img[onerror], .transcript img, .transcript script").count(), 0);
@@ -383,14 +358,14 @@ test("busy, loading and offline errors show a message and a retry that works", a
   const { context, page } = await open();
   const cases = [
     { status: 429, text: /busy/, retryAfter: "2" },
-    { status: 503, text: /still loading/, retryAfter: "5" },
+    { status: 503, text: /still loading/, retryAfter: "5", code: "model_loading" },
   ];
   for (const [i, c] of cases.entries()) {
     await page.route("**/v1/chat/completions", (route) =>
       route.fulfill({
         status: c.status,
         headers: { "content-type": "application/json", "retry-after": c.retryAfter },
-        body: JSON.stringify({ error: { message: "fake", type: "server_error", code: "x" } }),
+        body: JSON.stringify({ error: { message: "fake", type: "server_error", code: c.code ?? "x" } }),
       }),
     );
     if (i === 0) await send(page, "Hello?");

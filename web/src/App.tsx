@@ -1,6 +1,8 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
+import { getApiKey, setApiKey, useApiKey } from "./apiKey.js";
 import { Composer } from "./components/Composer.js";
 import { Icon } from "./components/icons.js";
+import { KeyDialog, type KeyDialogProps } from "./components/KeyDialog.js";
 import { MessageView } from "./components/MessageView.js";
 import { SettingsPanel } from "./components/SettingsPanel.js";
 import { Sidebar } from "./components/Sidebar.js";
@@ -20,6 +22,12 @@ import type { Settings } from "./types.js";
 import { useChat } from "./useChat.js";
 import { useModel } from "./useModel.js";
 
+/** An answer that failed for want of a key, to ask again once one is saved. */
+interface FailedAnswer {
+  conversationId: string;
+  messageId: string;
+}
+
 export function App() {
   const [prefs, setPrefs] = useState<Prefs>(loadPrefs);
   const [settings, setSettings] = useState<Settings>(loadSettings);
@@ -28,7 +36,14 @@ export function App() {
   const [notice, setNotice] = useState<string>();
   const [dark, setDark] = useState(false);
   const { model, status, refresh } = useModel();
-  const chat = useChat(settings, model);
+  const hasKey = useApiKey() !== undefined;
+  const [keyPrompt, setKeyPrompt] = useState<KeyDialogProps["reason"]>();
+  const failedForKey = useRef<FailedAnswer | undefined>(undefined);
+  const [retryWithKey, setRetryWithKey] = useState<FailedAnswer>();
+  const chat = useChat(settings, model, ({ conversationId, messageId, keySent }) => {
+    failedForKey.current = { conversationId, messageId };
+    setKeyPrompt(keySent ? "stale" : "required");
+  });
   const lang = prefs.lang ?? detectLang();
   const t = STRINGS[lang];
   const active = chat.conversations.find((c) => c.id === prefs.activeId);
@@ -60,8 +75,20 @@ export function App() {
   // An offline failure means our view of the server is stale: look again.
   const lastError = active?.messages.at(-1)?.error?.kind;
   useEffect(() => {
-    if (lastError === "offline" || lastError === "loading") refresh();
+    if (lastError === "offline" || lastError === "loading" || lastError === "unavailable") refresh();
   }, [lastError, refresh]);
+
+  // The server wants a key the page does not have (or refused the saved one): ask once per refusal.
+  useEffect(() => {
+    if (status === "unauthorized") setKeyPrompt((open) => open ?? (getApiKey() ? "stale" : "required"));
+  }, [status]);
+  // A key was saved after an answer failed for want of one: answer again, once the model list is back
+  // (it may have been refused too, and the retry should use the model's context size).
+  useEffect(() => {
+    if (!retryWithKey || status !== "ready" || generating) return;
+    setRetryWithKey(undefined);
+    chat.regenerate(retryWithKey.conversationId, retryWithKey.messageId);
+  }, [retryWithKey, status, generating, chat.regenerate]);
 
   const select = (activeId: string | undefined) => {
     setPrefs((p) => ({ ...p, activeId }));
@@ -141,7 +168,12 @@ export function App() {
             </button>
             <div className="topbar-title">
               <span className="ellipsis">{active?.title || t.newChat}</span>
-              <ModelStatus status={status} model={model?.id} t={t} />
+              <ModelStatus
+                status={status}
+                model={model?.id}
+                t={t}
+                onKey={() => setKeyPrompt(getApiKey() ? "stale" : "required")}
+              />
             </div>
             <ContextMeter used={used} size={model?.contextSize} label={t.context} />
             <button
@@ -233,7 +265,30 @@ export function App() {
             onTheme={(theme) => setPrefs((p) => ({ ...p, theme }))}
             lang={lang}
             onLang={(l) => setPrefs((p) => ({ ...p, lang: l }))}
+            hasKey={hasKey}
+            onChangeKey={() => {
+              setSettingsOpen(false);
+              setKeyPrompt("change");
+            }}
+            onForgetKey={() => {
+              setSettingsOpen(false);
+              setApiKey(undefined);
+            }}
             onClose={() => setSettingsOpen(false)}
+          />
+        )}
+        {keyPrompt && (
+          <KeyDialog
+            reason={keyPrompt}
+            onSaved={() => {
+              setKeyPrompt(undefined);
+              setRetryWithKey(failedForKey.current);
+              failedForKey.current = undefined;
+            }}
+            onClose={() => {
+              setKeyPrompt(undefined);
+              failedForKey.current = undefined;
+            }}
           />
         )}
       </div>

@@ -1,6 +1,10 @@
+import { getApiKey } from "./apiKey.js";
 import type { AnswerError } from "./types.js";
 
-/** The OpenAI-compatible API of the server that serves this page (same origin). */
+/**
+ * The OpenAI-compatible API of the server that serves this page. Every URL here is relative, so
+ * requests (and the API key in their Authorization header) only ever go to the page's own origin.
+ */
 
 export interface ModelInfo {
   id: string;
@@ -35,20 +39,42 @@ export class ApiError extends Error {
   }
 }
 
+/** `Authorization: Bearer <key>` when the page has a key; nothing when it has none. */
+function authHeaders(key = getApiKey()): Record<string, string> {
+  return key === undefined ? {} : { authorization: `Bearer ${key}` };
+}
+
 export async function fetchModels(signal?: AbortSignal): Promise<ModelInfo[]> {
-  const res = await fetch("v1/models", { signal });
-  if (!res.ok) throw await toApiError(res);
+  const headers = authHeaders();
+  const res = await fetch("v1/models", { signal, headers });
+  if (!res.ok) throw await toApiError(res, "authorization" in headers);
   const body = (await res.json()) as { data?: { id: string; meta?: { context_size?: number } }[] };
   return (body.data ?? []).map((m) => ({ id: m.id, contextSize: m.meta?.context_size }));
+}
+
+/**
+ * Whether the server accepts `key`, asked with GET /v1/models before the key is saved. "unknown" when
+ * the answer says nothing about the key (offline, loading): the caller keeps the key and lets the next
+ * request tell.
+ */
+export async function checkKey(key: string): Promise<"accepted" | "rejected" | "unknown"> {
+  try {
+    const res = await fetch("v1/models", { headers: authHeaders(key) });
+    if (res.ok) return "accepted";
+    return (await toApiError(res, true)).error.kind === "auth" ? "rejected" : "unknown";
+  } catch {
+    return "unknown";
+  }
 }
 
 /** POSTs a streaming chat completion and yields its events until `[DONE]` or the signal aborts. */
 export async function* streamChat(request: ChatRequest, signal: AbortSignal): AsyncGenerator<StreamEvent> {
   let res: Response;
+  const auth = authHeaders();
   try {
     res = await fetch("v1/chat/completions", {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...auth },
       body: JSON.stringify(request),
       signal,
     });
@@ -56,7 +82,7 @@ export async function* streamChat(request: ChatRequest, signal: AbortSignal): As
     if (signal.aborted) throw error;
     throw new ApiError({ kind: "offline", message: "" });
   }
-  if (!res.ok || !res.body) throw await toApiError(res);
+  if (!res.ok || !res.body) throw await toApiError(res, "authorization" in auth);
   const reason = res.headers.get("x-edgellm-route-reason");
   yield {
     type: "open",
@@ -72,7 +98,7 @@ export async function* streamChat(request: ChatRequest, signal: AbortSignal): As
     } catch {
       continue; // a keep-alive or a line we do not understand
     }
-    if (chunk.error) throw new ApiError(classify(500, chunk.error.message, chunk.error.code));
+    if (chunk.error) throw new ApiError(classify(500, chunk.error.message, chunk.error.code, false));
     const choice = chunk.choices?.[0];
     const text = choice?.delta?.content;
     if (text) yield { type: "delta", text, model: chunk.model };
@@ -137,7 +163,7 @@ function blankLine(buffer: string): { index: number; length: number } | undefine
   return match ? { index: match.index, length: match[0].length } : undefined;
 }
 
-async function toApiError(res: Response): Promise<ApiError> {
+async function toApiError(res: Response, keySent: boolean): Promise<ApiError> {
   let message = "";
   let code: string | undefined;
   try {
@@ -147,17 +173,43 @@ async function toApiError(res: Response): Promise<ApiError> {
   } catch {
     // not JSON: a proxy's error page, for instance
   }
-  const error = classify(res.status, message, code);
+  const error = classify(res.status, message, code, keySent);
   const retryAfter = Number(res.headers.get("retry-after"));
   if (retryAfter > 0) error.retryAfter = retryAfter;
   return new ApiError(error);
 }
 
-function classify(status: number, message: string, code?: string | null): AnswerError {
-  if (status === 429) return { kind: "busy", status, message };
-  if (status === 503) return { kind: "loading", status, message };
-  if (code === "context_length_exceeded") return { kind: "context", status, message };
-  return { kind: "server", status, message: message || `HTTP ${status}` };
+/**
+ * What the page tells the user, from the server's error code first (it is stable, see the README's
+ * error table) and the status only when the code is unknown, e.g. from a proxy in front.
+ */
+function classify(
+  status: number,
+  message: string,
+  code: string | null | undefined,
+  keySent: boolean,
+): AnswerError {
+  const base = { status, message, ...(code ? { code } : {}) };
+  switch (code) {
+    case "invalid_api_key":
+      return { kind: "auth", keySent, ...base };
+    case "origin_not_allowed":
+    case "host_not_allowed":
+      return { kind: "forbidden", ...base };
+    case "rate_limit_exceeded":
+      return { kind: "rateLimited", ...base };
+    case "model_loading":
+      return { kind: "loading", ...base };
+    case "queue_full":
+    case "queue_timeout":
+      return { kind: "busy", ...base };
+    case "context_length_exceeded":
+      return { kind: "context", ...base };
+  }
+  if (status === 429) return { kind: "busy", ...base };
+  // model_load_failed, shutting_down, model_unavailable, a proxy's 503: not something waiting fixes.
+  if (status === 503) return { kind: "unavailable", ...base };
+  return { kind: "server", ...base, message: message || `HTTP ${status}` };
 }
 
 function safeDecode(value: string): string {

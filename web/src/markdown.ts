@@ -57,6 +57,8 @@ function escapeHtml(text: string): string {
 
 let copyLabel = "Copy";
 
+const SAFE_LINK = /^(https?:|mailto:)/i;
+
 const marked = new Marked({
   gfm: true,
   breaks: true,
@@ -73,16 +75,19 @@ const marked = new Marked({
     html({ text }) {
       return escapeHtml(text);
     },
+    // Only web and mail links stay links. Any other scheme (javascript:, data:, vbscript:, file:, a
+    // relative path into this server's API) is shown as its text, not as a link to click.
     link({ href, title, tokens }) {
       const inner = this.parser.parseInline(tokens);
-      const safe = /^(https?:|mailto:|#)/i.test(href) ? href : "#";
+      if (!SAFE_LINK.test(href)) return `<span class="blocked-link">${inner}</span>`;
       const titleAttr = title ? ` title="${escapeHtml(title)}"` : "";
-      return `<a href="${escapeHtml(safe)}"${titleAttr} target="_blank" rel="noopener noreferrer nofollow">${inner}</a>`;
+      return `<a href="${escapeHtml(href)}"${titleAttr} target="_blank" rel="noopener noreferrer nofollow">${inner}</a>`;
     },
     // Images would fetch from wherever the model points (a tracking pixel, a local URL): show a link.
     image({ href, text }) {
-      const safe = /^https?:/i.test(href) ? href : "#";
-      return `<a href="${escapeHtml(safe)}" target="_blank" rel="noopener noreferrer nofollow">🖼 ${escapeHtml(text || href)}</a>`;
+      const label = `🖼 ${escapeHtml(text || href)}`;
+      if (!/^https?:/i.test(href)) return `<span class="blocked-link">${label}</span>`;
+      return `<a href="${escapeHtml(href)}" target="_blank" rel="noopener noreferrer nofollow">${label}</a>`;
     },
   },
 });

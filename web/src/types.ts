@@ -21,9 +21,27 @@ export interface AnswerStats {
 
 /** A failed request, shown in place of (or after) an answer with a retry button. */
 export interface AnswerError {
-  kind: "busy" | "loading" | "offline" | "context" | "server";
+  /**
+   * What the user is told. `busy`: no slot (queue full or timed out); `rateLimited`: this key's limit;
+   * `loading`: the model is still loading; `unavailable`: another 503 (load failed, shutting down);
+   * `auth`: a missing or wrong API key; `forbidden`: the server refused this page's origin or host.
+   */
+  kind:
+    | "busy"
+    | "rateLimited"
+    | "loading"
+    | "unavailable"
+    | "auth"
+    | "forbidden"
+    | "offline"
+    | "context"
+    | "server";
   message: string;
   status?: number;
+  /** The server's error code (`model_load_failed`, `host_not_allowed`, …), which refines the message. */
+  code?: string;
+  /** For `auth`: the request carried a key and it was refused (rather than no key at all). */
+  keySent?: boolean;
   /** Seconds the server asked us to wait (Retry-After). */
   retryAfter?: number;
 }

@@ -26,12 +26,19 @@ export interface Generating {
  * place; tokens are applied at most every 33 ms so a fast model does not re-render per token (a timer,
  * not requestAnimationFrame, which stops in a background tab).
  */
-export function useChat(settings: Settings, model: ModelInfo | undefined) {
+export function useChat(
+  settings: Settings,
+  model: ModelInfo | undefined,
+  /** Called when an answer failed for want of a (right) API key, so the page can ask for one. */
+  onUnauthorized?: (failed: { conversationId: string; messageId: string; keySent: boolean }) => void,
+) {
   const [conversations, setConversations] = useState<Conversation[]>(loadConversations);
   const [generating, setGenerating] = useState<Generating | null>(null);
   const controller = useRef<AbortController | null>(null);
   const latest = useRef(conversations);
   latest.current = conversations;
+  const unauthorized = useRef(onUnauthorized);
+  unauthorized.current = onUnauthorized;
 
   // Saving is debounced: a streaming answer changes the state every frame.
   useEffect(() => {
@@ -170,6 +177,8 @@ export function useChat(settings: Settings, model: ModelInfo | undefined) {
               ? error.error
               : { kind: "server", message: String((error as Error)?.message ?? error) };
           patchMessage(conversationId, messageId, { error: failure });
+          if (failure.kind === "auth")
+            unauthorized.current?.({ conversationId, messageId, keySent: !!failure.keySent });
         }
       } finally {
         if (frame) clearTimeout(frame);

@@ -166,26 +166,51 @@ function StatsLine({ stats, t }: { stats: AnswerStats; t: Strings }) {
 
 function ErrorCard({ error, onRetry, locked }: { error: AnswerError; onRetry(): void; locked: boolean }) {
   const t = useStrings();
-  const title = {
-    busy: t.errBusy,
-    loading: t.errLoading,
-    offline: t.errOffline,
-    context: t.errContext,
-    server: t.errServer,
-  }[error.kind];
   return (
     <div className={`error-card ${error.kind}`} role="alert">
       <Icon name="alert" />
       <div className="grow">
-        <strong>{title}</strong>
+        <strong>{errorTitle(error, t)}</strong>
         {error.message && error.kind !== "offline" && <p className="small">{error.message}</p>}
-        {error.retryAfter ? <p className="small">{format(t.retryIn, { s: error.retryAfter })}</p> : null}
+        {error.retryAfter ? <p className="small">{waitText(error.retryAfter, t)}</p> : null}
       </div>
       <button type="button" className="primary" onClick={onRetry} disabled={locked}>
         <Icon name="refresh" size={15} /> {t.retry}
       </button>
     </div>
   );
+}
+
+function errorTitle(error: AnswerError, t: Strings): string {
+  switch (error.kind) {
+    case "auth":
+      return error.keySent ? t.errAuthRejected : t.errAuthRequired;
+    case "forbidden":
+      // What to start the server with, for the address this page was opened at.
+      return error.code === "host_not_allowed"
+        ? format(t.errHost, { host: window.location.hostname })
+        : format(t.errOrigin, { origin: window.location.origin });
+    case "unavailable":
+      if (error.code === "model_load_failed") return t.errLoadFailed;
+      if (error.code === "shutting_down") return t.errShuttingDown;
+      return t.errUnavailable;
+    default:
+      return {
+        busy: t.errBusy,
+        rateLimited: t.errRateLimited,
+        loading: t.errLoading,
+        offline: t.errOffline,
+        context: t.errContext,
+        server: t.errServer,
+      }[error.kind];
+  }
+}
+
+/** Retry-After in words: a per-day token limit can ask for hours, which read badly as seconds. */
+function waitText(seconds: number, t: Strings): string {
+  if (seconds < 120) return format(t.retryIn, { s: Math.ceil(seconds) });
+  if (seconds < 2 * 3600) return format(t.retryInMin, { m: Math.ceil(seconds / 60) });
+  return format(t.retryInHours, { h: Math.ceil(seconds / 3600) });
 }
 
 function CopyButton({ text }: { text: string }) {

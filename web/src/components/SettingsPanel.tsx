@@ -10,10 +10,14 @@ export interface SettingsPanelProps {
   onTheme(theme: Theme): void;
   lang: Lang;
   onLang(lang: Lang): void;
+  /** Whether an API key is saved in this browser (never the key itself). */
+  hasKey: boolean;
+  onChangeKey(): void;
+  onForgetKey(): void;
   onClose(): void;
 }
 
-/** System prompt, sampling, JSON mode, language and theme. Changes apply to the next request. */
+/** System prompt, sampling, JSON mode, language, theme and the API key. Changes apply to the next request. */
 export function SettingsPanel({
   settings,
   onChange,
@@ -21,6 +25,9 @@ export function SettingsPanel({
   onTheme,
   lang,
   onLang,
+  hasKey,
+  onChangeKey,
+  onForgetKey,
   onClose,
 }: SettingsPanelProps) {
   const t = useStrings();
@@ -144,6 +151,24 @@ export function SettingsPanel({
               />
             </label>
           </details>
+          <div className="field">
+            <span className="between">
+              <span>{t.apiKey}</span>
+              <span className="muted small" data-testid="key-status">
+                {hasKey ? t.keyStatusSaved : t.keyStatusNone}
+              </span>
+            </span>
+            <span className="row">
+              <button type="button" className="ghost outlined" onClick={onChangeKey}>
+                {hasKey ? t.changeKey : t.enterKey}
+              </button>
+              {hasKey && (
+                <button type="button" className="ghost outlined" onClick={onForgetKey}>
+                  {t.forgetKey}
+                </button>
+              )}
+            </span>
+          </div>
           <button type="button" className="ghost" onClick={() => onChange(DEFAULT_SETTINGS)}>
             {t.resetDefaults}
           </button>

@@ -2,14 +2,37 @@ import type { Strings } from "../i18n.js";
 import type { ServerStatus } from "../useModel.js";
 
 /** Under the chat title: the served model, or why there is none yet. */
-export function ModelStatus({ status, model, t }: { status: ServerStatus; model?: string; t: Strings }) {
+export function ModelStatus({
+  status,
+  model,
+  t,
+  onKey,
+}: {
+  status: ServerStatus;
+  model?: string;
+  t: Strings;
+  /** Opens the API key dialog; offered while the server wants a key. */
+  onKey(): void;
+}) {
   if (status === "ready")
     return (
       <span className="model-name muted small" title={model}>
         {model}
       </span>
     );
-  const text = status === "loading" ? t.modelLoading : status === "offline" ? t.offlineBanner : "…";
+  if (status === "unauthorized")
+    return (
+      <button type="button" className="model-name small status-unauthorized link-button" onClick={onKey}>
+        {t.statusUnauthorized}
+      </button>
+    );
+  const text = {
+    connecting: "…",
+    loading: t.modelLoading,
+    offline: t.offlineBanner,
+    forbidden: t.statusForbidden,
+    failed: t.statusFailed,
+  }[status];
   return <span className={`model-name small status-${status}`}>{text}</span>;
 }
 
