@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { after, before, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { type ServerProcess, startServerProcess } from "../helpers/server-process.js";
@@ -181,4 +184,55 @@ test("DNS rebinding: the server's own port under another name is refused", async
   // The browser also asks for /favicon.ico, and is refused that too.
   assert.ok(afterwards.host - before.host >= 4);
   await page.close();
+});
+
+test("the chat page at the access URL of an exposed server sends the key; without it, it asks for one", async () => {
+  const home = await mkdtemp(path.join(tmpdir(), "edgellm-access-url-"));
+  // Bound to 0.0.0.0 with no key, the server makes one; the browser only ever connects to 127.0.0.1.
+  const exposed = await startServerProcess(
+    ["--model", await tinyModelPath(), "--threads", "1", "--ctx-size", "512", "--host", "0.0.0.0"],
+    { EDGELLM_HOME: home },
+    { ready: false },
+  );
+  try {
+    await exposed.waitForOutput(/^edgellm access URL on this machine: \S+$/m);
+    const accessUrl = /^edgellm access URL on this machine: (\S+)$/m.exec(exposed.output())?.[1] ?? "";
+    const origin = new URL(accessUrl).origin;
+    for (
+      let attempt = 0;
+      (await fetch(`${origin}/health`).catch(() => undefined))?.status !== 200;
+      attempt++
+    ) {
+      if (attempt > 600) throw new Error(`never ready:\n${exposed.output()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const keyed = await browser.newContext();
+    keyed.setDefaultTimeout(30_000);
+    // A short answer: the tiny model would otherwise write until the context is full.
+    await keyed.addInitScript(
+      `localStorage.setItem("edgellm.settings.v1", JSON.stringify({ maxTokens: 8, temperature: 0.7, topP: 0.95 }))`,
+    );
+    const page = await keyed.newPage();
+    const refused: string[] = [];
+    page.on("response", (response) => {
+      if (response.status() === 401) refused.push(response.url());
+    });
+    await page.goto(accessUrl);
+    await page.locator(".composer textarea").fill("Hello");
+    await page.keyboard.press("Enter");
+    await page.locator(".message.assistant [data-testid=stats]").waitFor();
+    assert.deepEqual(refused, []);
+    assert.equal(page.url(), `${origin}/`, "the key left the address bar");
+    await keyed.close();
+
+    // A browser without the key gets the page, and the page asks for the key its API calls need.
+    const bare = await browser.newContext();
+    const other = await bare.newPage();
+    await other.goto(`${origin}/`);
+    await other.getByRole("dialog", { name: "API key needed" }).waitFor({ timeout: 30_000 });
+    await bare.close();
+  } finally {
+    await exposed.stop();
+    await rm(home, { recursive: true, force: true });
+  }
 });
