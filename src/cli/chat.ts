@@ -52,8 +52,8 @@ export function chatCommand(): Command {
     .option("--json", "JSON mode: every answer is a JSON object (response_format json_object)")
     .option(
       "--api-key <key>",
-      "API key for --url servers that need one",
-      process.env.OPENAI_API_KEY ?? "none",
+      "API key for --url servers that need one (default: EDGELLM_API_KEY's first key, or OPENAI_API_KEY)",
+      process.env.EDGELLM_API_KEY?.split(",")[0]?.trim() || process.env.OPENAI_API_KEY || "none",
     )
     .action(async (flags: ChatFlags) => {
       let server: EdgeServer | undefined;
