@@ -1,3 +1,4 @@
+import { isJson } from "../engine/tool-calls.js";
 import type {
   FinishReason,
   ResponseFormat,
@@ -69,15 +70,6 @@ export function completeCalls(calls: readonly ToolCall[], finishReason: FinishRe
   const last = calls.at(-1);
   if (!last || finishReason === "tool_calls" || isJson(last.arguments)) return calls;
   return calls.slice(0, -1);
-}
-
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** OpenAI `message.tool_calls`. */

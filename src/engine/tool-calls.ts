@@ -171,7 +171,7 @@ function heldTail(buffer: string): number {
   return start;
 }
 
-function isJson(text: string): boolean {
+export function isJson(text: string): boolean {
   try {
     JSON.parse(text);
     return true;

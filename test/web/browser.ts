@@ -12,7 +12,8 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 /** The built page (`npm run build:web`), as the server finds it from dist/. */
 const WEB_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../web");
 
-export async function launchChromium(): Promise<Browser> {
+/** @param extraArgs Chromium flags beyond the suite's usual ones. */
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM))
     throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH.`);
   return chromium.launch({
@@ -26,6 +27,7 @@ export async function launchChromium(): Promise<Browser> {
       "--disable-background-networking",
       "--disable-component-update",
       "--disable-sync",
+      ...extraArgs,
     ],
   });
 }

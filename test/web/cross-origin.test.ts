@@ -1,21 +1,19 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { type ServerProcess, startServerProcess } from "../helpers/server-process.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";
+import { launchChromium } from "./browser.js";
 
 // Another web site attacks the real `edgellm serve` through a real browser. The sites are names Chromium is
 // told to resolve to 127.0.0.1 (`evil.example`, `friend.example`), so nothing leaves the machine and the
 // pages are not on a loopback origin (which the server allows by default). `friend.example` is allowed with
 // --cors-origins; `evil.example` is not.
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 let site: http.Server;
 let sitePort: number;
@@ -23,8 +21,6 @@ let server: ServerProcess;
 let browser: Browser;
 
 before(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH.`);
   // Any page will do: the attack is the script each test runs in it.
   site = http.createServer((_request, response) => {
     response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
@@ -45,22 +41,11 @@ before(async () => {
         `http://friend.example:${sitePort}`,
       ]),
     ),
-    chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        // Every other name fails to resolve (loopback itself excepted): the test never leaves this machine.
-        "--host-resolver-rules=MAP evil.example 127.0.0.1, MAP friend.example 127.0.0.1, " +
-          "EXCLUDE 127.0.0.1, EXCLUDE localhost, MAP * ~NOTFOUND",
-      ],
-    }),
+    launchChromium([
+      // Every other name fails to resolve (loopback itself excepted): the test never leaves this machine.
+      "--host-resolver-rules=MAP evil.example 127.0.0.1, MAP friend.example 127.0.0.1, " +
+        "EXCLUDE 127.0.0.1, EXCLUDE localhost, MAP * ~NOTFOUND",
+    ]),
   ]);
 });
 
