@@ -418,10 +418,10 @@ async function peerSection(): Promise<string[]> {
     row("aggregate decode, 4 streams (best of 2)", e.aggregate4, l.aggregate4, "tokens/s"),
     `| RSS under 4-stream load (lower is better) | ${mib(e.rssLoad)} | ${mib(l.rssLoad)} | ${f2(e.rssLoad / l.rssLoad)} |`,
     "",
-    "llama-server leads on decode. edgellm adds nothing measurable over node-llama-cpp itself (the server / bare rows",
-    "above), so the gap is between node-llama-cpp's prebuilt binary and this native build of llama.cpp (AVX2, OpenMP",
-    "threads). Next to measure: node-llama-cpp built from its bundled source on the target machine",
-    "(`npx node-llama-cpp source build`), and its threading.",
+    "llama-server is built with this machine's native flags but without AMX (ggml's AMX matmul segfaulted on this VM),",
+    "so its figures depend on the CPU the bench runs on: compare ratios within one run only. Where llama-server decodes",
+    "faster, the cause is not node-llama-cpp's prebuilt binary (rebuilt from the same source it decodes no faster) but",
+    "its per-token round trip through JavaScript; issue #12 replaces it with llama-server itself as the engine.",
     "",
   ];
 }

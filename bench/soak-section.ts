@@ -49,6 +49,8 @@ export function soakSection(f: SoakFigures): string[] {
     "response cache off; RSS sampled 30 times. Late growth is the mean RSS of the last third of the samples minus",
     "that of the middle third. Before the fix in `src/engine/native-garbage.ts` edgellm grew about 1.1 MiB per request",
     '(817 -> 1674 MiB after 800 requests on this model). "Mixed" adds json_object and logprobs requests.',
+    "edgellm's figures include its tokenizer worker thread. llama-server's RSS rising through its soak was not",
+    "investigated here.",
     "",
     "| server | RSS after first samples | after a third | at the end | late growth | per request | failures | time |",
     "|---|---|---|---|---|---|---|---|",

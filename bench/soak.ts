@@ -46,13 +46,8 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
   const started = performance.now();
   const worker = async () => {
     for (let i = next++; i < options.requests; i = next++) {
-      const response = await fetch(`${options.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(soakRequest(i, options.maxTokens ?? 3, options.mixed ?? false)),
-      });
-      await response.text();
-      if (response.status !== 200) failures++;
+      if (!(await send(options.url, soakRequest(i, options.maxTokens ?? 3, options.mixed ?? false))))
+        failures++;
       if ((i + 1) % sampleEvery === 0) rss.push(await rssBytes(options.pid));
     }
   };
@@ -67,6 +62,27 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     failures,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/**
+ * One request; true when it answered 200. A request whose connection the server had already closed (llama-server
+ * drops idle keep-alive connections, and fetch may pick one just then) never reached it and is sent once more.
+ */
+async function send(url: string, body: unknown): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const response = await fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      await response.text();
+      return response.status === 200;
+    } catch (error) {
+      if (attempt > 0) return false;
+      if ((error as { cause?: { code?: string } }).cause?.code !== "UND_ERR_SOCKET") return false;
+    }
+  }
 }
 
 function soakRequest(i: number, maxTokens: number, mixed: boolean) {
