@@ -163,8 +163,8 @@ export class LocalEngine {
         ? specials.split(this.renderChat(escapeChat(prompt, specials)), true)
         : specials.split(prompt.text, false);
     const tokens = await this.tokenizer.tokenize(pieces, limit);
-    const bos = this.model.tokens.bos;
     if (!Array.isArray(tokens)) return tokens;
+    const bos = this.model.tokens.bos;
     if (this.model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
     return tokens;
   }

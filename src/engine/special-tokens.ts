@@ -20,6 +20,8 @@ const FIRST_INDEX = 0xe100;
 export class SpecialTokens {
   private readonly texts: string[];
   private readonly ids: number[];
+  /** Control-token text -> its place in `texts`. */
+  private readonly indexOf: Map<string, number>;
   private readonly pattern: RegExp | undefined;
 
   /** @param tokens control-token text -> token id. */
@@ -28,6 +30,7 @@ export class SpecialTokens {
     const entries = [...tokens].filter(([text]) => text !== "").sort((a, b) => b[0].length - a[0].length);
     this.texts = entries.map(([text]) => text);
     this.ids = entries.map(([, id]) => id);
+    this.indexOf = new Map(this.texts.map((text, i) => [text, i]));
     this.pattern =
       this.texts.length > 0 ? new RegExp(this.texts.map(escapeRegExp).join("|"), "g") : undefined;
   }
@@ -92,7 +95,7 @@ export class SpecialTokens {
   }
 
   private index(text: string): number {
-    return this.texts.indexOf(text);
+    return this.indexOf.get(text) as number;
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import type { Browser, BrowserContext, Page, Request } from "playwright-core";
-import { launchChromium, servePage } from "./browser.js";
+import { test } from "node:test";
+import type { BrowserContext, Page, Request } from "playwright-core";
+import { pageFixture } from "./browser.js";
 import { sseBody } from "./fixtures.js";
 
 // The chat page with a server that wants an API key. The API is scripted with routes that answer
@@ -12,17 +12,7 @@ import { sseBody } from "./fixtures.js";
 const KEY = "sk-edgellm-Te+st/Key_42";
 const STORAGE = "edgellm.apiKey.v1";
 
-let server: { url: string; close(): Promise<void> };
-let browser: Browser;
-
-before(async () => {
-  [server, browser] = await Promise.all([servePage(), launchChromium()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const web = pageFixture();
 
 interface Opened {
   context: BrowserContext;
@@ -38,7 +28,10 @@ async function open(
   path = "/",
   options: { storedKey?: string; locale?: string; keyOptional?: boolean } = {},
 ): Promise<Opened> {
-  const context = await browser.newContext({ baseURL: server.url, locale: options.locale ?? "en-US" });
+  const context = await web.browser.newContext({
+    baseURL: web.server.url,
+    locale: options.locale ?? "en-US",
+  });
   context.setDefaultTimeout(15_000);
   if (options.storedKey)
     await context.addInitScript(
@@ -106,13 +99,13 @@ async function assertKeyNotInPage(page: Page, key = KEY): Promise<void> {
 test("a key in #key= is saved, sent with every API call, and removed from the address bar", async () => {
   const { context, page, api, withAuth, console } = await open(`/#key=${encodeURIComponent(KEY)}`);
   await page.locator(".model-name", { hasText: "keyed-model" }).waitFor();
-  assert.equal(page.url(), `${server.url}/`, "the fragment is gone");
+  assert.equal(page.url(), `${web.server.url}/`, "the fragment is gone");
   // Replaced, not pushed: going back leaves the page rather than showing the key again.
   await page.goBack();
   assert.equal(page.url(), "about:blank", "the key is left in the history");
   await page.goForward();
   await page.locator(".composer textarea").waitFor();
-  assert.equal(page.url(), `${server.url}/`);
+  assert.equal(page.url(), `${web.server.url}/`);
   assert.equal(await storedKey(page), KEY);
   assert.equal(await keyDialog(page).count(), 0);
 
@@ -121,7 +114,8 @@ test("a key in #key= is saved, sent with every API call, and removed from the ad
   const paths = new Set(api.map((r) => r.path));
   assert.ok(paths.has("/v1/models") && paths.has("/v1/chat/completions"), [...paths].join());
   for (const request of api) assert.equal(request.auth, `Bearer ${KEY}`, request.path);
-  for (const request of withAuth) assert.equal(new URL(request.url()).origin, server.url, "sent elsewhere");
+  for (const request of withAuth)
+    assert.equal(new URL(request.url()).origin, web.server.url, "sent elsewhere");
   await assertKeyNotInPage(page);
 
   // A reload keeps the key (localStorage) and the clean address.
@@ -130,7 +124,7 @@ test("a key in #key= is saved, sent with every API call, and removed from the ad
   await page.locator(".model-name", { hasText: "keyed-model" }).waitFor();
   assert.ok(api.length > before);
   for (const request of api.slice(before)) assert.equal(request.auth, `Bearer ${KEY}`);
-  assert.equal(page.url(), `${server.url}/`);
+  assert.equal(page.url(), `${web.server.url}/`);
   assert.ok(!console.some((line) => line.includes(KEY)), "the key was logged");
   await context.close();
 });
@@ -142,7 +136,7 @@ test("an access URL pasted into an open tab replaces the key without a reload", 
   await page.evaluate(`location.hash = "key=${encodeURIComponent(KEY)}&tab=1"`);
   await page.locator(".model-name", { hasText: "keyed-model" }).waitFor();
   assert.equal(await storedKey(page), KEY);
-  assert.equal(page.url(), `${server.url}/#tab=1`, "only the key leaves the fragment");
+  assert.equal(page.url(), `${web.server.url}/#tab=1`, "only the key leaves the fragment");
   await context.close();
 });
 
@@ -240,7 +234,7 @@ test("settings change and forget the key", async () => {
 test("refusals and unavailability each get their own message", async () => {
   const { context, page } = await open("/", { keyOptional: true });
   const cases = [
-    { status: 403, code: "origin_not_allowed", text: `--cors-origins ${server.url}` },
+    { status: 403, code: "origin_not_allowed", text: `--cors-origins ${web.server.url}` },
     { status: 403, code: "host_not_allowed", text: "--allowed-hosts 127.0.0.1" },
     { status: 429, code: "rate_limit_exceeded", text: "request limit", retryAfter: "7200", wait: "2 h" },
     { status: 429, code: "queue_full", text: "busy", retryAfter: "2", wait: "2s" },

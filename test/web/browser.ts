@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type Browser, chromium } from "playwright-core";
 import { buildServer } from "../../src/api/server.js";
@@ -42,4 +43,23 @@ export async function servePage(): Promise<{ url: string; close(): Promise<void>
   const app = await buildServer({ provider: new Scheduler({}) });
   const url = await app.listen({ host: "127.0.0.1", port: 0 });
   return { url, close: () => app.close() };
+}
+
+/**
+ * For a test file: the page served without a model and a Chromium, started before the file's tests and closed
+ * after them. Read `server` and `browser` inside tests, once `before` has run.
+ */
+export function pageFixture(): {
+  readonly server: { url: string; close(): Promise<void> };
+  readonly browser: Browser;
+} {
+  const state = {} as { server: { url: string; close(): Promise<void> }; browser: Browser };
+  before(async () => {
+    [state.server, state.browser] = await Promise.all([servePage(), launchChromium()]);
+  });
+  after(async () => {
+    await state.browser?.close();
+    await state.server?.close();
+  });
+  return state;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launchChromium, servePage } from "./browser.js";
+import { test } from "node:test";
+import type { BrowserContext, Page } from "playwright-core";
+import { pageFixture } from "./browser.js";
 import { sseBody } from "./fixtures.js";
 
 // Model output is untrusted: an answer (and a question) full of script, handlers, javascript: and
@@ -62,17 +62,7 @@ const ANSWER = PAYLOADS.join("\n\n");
 const ACTIVE =
   "script, iframe, frame, object, embed, img, svg, math, form, input, meta, base, link, style, video, source, details, noscript";
 
-let server: { url: string; close(): Promise<void> };
-let browser: Browser;
-
-before(async () => {
-  [server, browser] = await Promise.all([servePage(), launchChromium()]);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const web = pageFixture();
 
 interface Opened {
   context: BrowserContext;
@@ -85,7 +75,7 @@ interface Opened {
 }
 
 async function open(bypassCSP: boolean): Promise<Opened> {
-  const context = await browser.newContext({ baseURL: server.url, bypassCSP });
+  const context = await web.browser.newContext({ baseURL: web.server.url, bypassCSP });
   context.setDefaultTimeout(15_000);
   const fired: string[] = [];
   const loaded: string[] = [];
