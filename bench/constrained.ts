@@ -1,6 +1,6 @@
 import { grammarFor } from "../src/engine/grammar.js";
 import { LocalEngine } from "../src/engine/local-engine.js";
-import { DEFAULT_SAMPLING, type GenerateRequest, type JsonSchema } from "../src/engine/types.js";
+import { DEFAULT_SAMPLING, type GenerateRequest, type JsonSchema } from "../src/provider/types.js";
 
 /**
  * Tokens/s with and without a JSON schema grammar on one model:

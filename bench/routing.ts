@@ -3,7 +3,7 @@
  * Target: under 1 ms at p99. Run: node dist/bench/routing.js
  */
 import { readFileSync } from "node:fs";
-import { DEFAULT_SAMPLING, type GenerateRequest, type ModelProvider } from "../src/engine/types.js";
+import { DEFAULT_SAMPLING, type GenerateRequest, type ModelProvider } from "../src/provider/types.js";
 import { resolveRoutingConfig } from "../src/router/config.js";
 import { assess, policyInput } from "../src/router/policy.js";
 import { redactRequest } from "../src/router/redact.js";

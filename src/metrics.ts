@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { GenerateRequest, ModelProvider, StreamPart } from "./engine/types.js";
-import { WrappingProvider } from "./engine/wrapping-provider.js";
+import type { GenerateRequest, ModelProvider, StreamPart } from "./provider/types.js";
+import { WrappingProvider } from "./provider/wrapping-provider.js";
 
 /**
  * Prometheus metrics, served at GET /metrics. One registry per server so tests can run several servers

@@ -4,8 +4,8 @@ import { type AccessInfo, resolveSecurity, type SecuritySources } from "./api/se
 import { buildServer } from "./api/server.js";
 import { CachingProvider } from "./cache/response-cache.js";
 import { LocalEngine } from "./engine/local-engine.js";
-import type { ModelProvider } from "./engine/types.js";
 import { MeteredProvider, Metrics } from "./metrics.js";
+import type { ModelProvider } from "./provider/types.js";
 import { type RoutingConfig, resolveRoutingConfig } from "./router/config.js";
 import { Router } from "./router/router.js";
 import { Scheduler } from "./scheduler/scheduler.js";

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { GenerateRequest, StreamPart } from "./engine/types.js";
-import { WrappingProvider } from "./engine/wrapping-provider.js";
-import { ShuttingDownError } from "./errors.js";
+import { ShuttingDownError } from "./provider/errors.js";
+import type { GenerateRequest, StreamPart } from "./provider/types.js";
+import { WrappingProvider } from "./provider/wrapping-provider.js";
 
 const CUT_SHORT = "The server is shutting down and its grace period ended before this answer was complete.";
 

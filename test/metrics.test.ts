@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DEFAULT_SAMPLING, type ModelProvider, type StreamPart, type Usage } from "../src/engine/types.js";
 import { MeteredProvider, Metrics } from "../src/metrics.js";
+import { DEFAULT_SAMPLING, type ModelProvider, type StreamPart, type Usage } from "../src/provider/types.js";
 
 /** A provider that answers every request with one word and the given usage. */
 function providerReporting(usage: Usage): ModelProvider {

@@ -8,7 +8,7 @@ import {
   PayloadTooLargeError,
   QueueFullError,
   RateLimitExceededError,
-} from "../errors.js";
+} from "../provider/errors.js";
 
 export interface ErrorResponse {
   status: number;

@@ -7,7 +7,7 @@ import {
   MethodNotAllowedError,
   NotFoundError,
   RequestTimeoutError,
-} from "../errors.js";
+} from "../provider/errors.js";
 import { type ErrorResponse, toErrorResponse } from "./errors.js";
 
 /**

@@ -1,5 +1,5 @@
-import type { RoutingHints } from "../engine/types.js";
-import { InvalidRequestError } from "../errors.js";
+import { InvalidRequestError } from "../provider/errors.js";
+import type { RoutingHints } from "../provider/types.js";
 
 /** The header a client sends to keep its request on this machine: `x-edgellm-allow-cloud: false`. */
 export const ALLOW_CLOUD_HEADER = "x-edgellm-allow-cloud";

@@ -1,7 +1,13 @@
 import Fastify, { type FastifyInstance } from "fastify";
-import type { ModelProvider } from "../engine/types.js";
-import { clip, EdgeError, InvalidRequestError, ModelLoadingError, ShuttingDownError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
+import {
+  clip,
+  EdgeError,
+  InvalidRequestError,
+  ModelLoadingError,
+  ShuttingDownError,
+} from "../provider/errors.js";
+import type { ModelProvider } from "../provider/types.js";
 import { toErrorResponse } from "./errors.js";
 import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";

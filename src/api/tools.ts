@@ -1,4 +1,5 @@
 import { isJson } from "../engine/tool-calls.js";
+import { clip, InvalidRequestError } from "../provider/errors.js";
 import type {
   FinishReason,
   ResponseFormat,
@@ -6,8 +7,7 @@ import type {
   ToolCall,
   ToolChoice,
   ToolDefinition,
-} from "../engine/types.js";
-import { clip, InvalidRequestError } from "../errors.js";
+} from "../provider/types.js";
 import { checkSchemaShape } from "../structured/limits.js";
 import type { ChatRequestBody, ResponseFormatBody } from "./schemas.js";
 

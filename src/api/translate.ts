@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { clip, InvalidRequestError } from "../provider/errors.js";
 import {
   type ChatMessage,
   DEFAULT_SAMPLING,
@@ -9,8 +10,7 @@ import {
   type TokenLogprob,
   type ToolCall,
   type Usage,
-} from "../engine/types.js";
-import { clip, InvalidRequestError } from "../errors.js";
+} from "../provider/types.js";
 import {
   type ChatMessageBody,
   type ChatRequestBody,

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { clip, InvalidRequestError } from "../errors.js";
+import { clip, InvalidRequestError } from "../provider/errors.js";
 
 /**
  * Schema validation of a request body, reported the way OpenAI does: the first problem, with `param`

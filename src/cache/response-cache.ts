@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import type { GenerateRequest, ModelProvider, StreamPart } from "../engine/types.js";
-import { WrappingProvider } from "../engine/wrapping-provider.js";
 import type { Metrics } from "../metrics.js";
+import type { GenerateRequest, ModelProvider, StreamPart } from "../provider/types.js";
+import { WrappingProvider } from "../provider/wrapping-provider.js";
 
 export interface ResponseCacheOptions {
   /** Upper bound on the bytes of cached answers (text and bookkeeping, approximated). Default 64 MiB. */

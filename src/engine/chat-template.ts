@@ -1,5 +1,5 @@
 import { Template } from "@huggingface/jinja";
-import type { ChatMessage, ToolDefinition } from "./types.js";
+import type { ChatMessage, ToolDefinition } from "../provider/types.js";
 
 /**
  * Renders a conversation with the model's own Jinja chat template (from GGUF `tokenizer.chat_template`),

@@ -1,10 +1,10 @@
 import type { Llama, LlamaGrammar } from "node-llama-cpp";
+import type { GenerateRequest, ToolDefinition } from "../provider/types.js";
 import { JSON_RULES, jsonRulesUsedBy, literal } from "../structured/gbnf.js";
 import { checkCompilable } from "../structured/grammar-problems.js";
 import { checkSchemaShape } from "../structured/limits.js";
 import { SchemaGrammar } from "../structured/schema-grammar.js";
 import { TOOL_CALL_CLOSE, TOOL_CALL_OPEN } from "./tool-calls.js";
-import type { GenerateRequest, ToolDefinition } from "./types.js";
 
 /** What decides a request's grammar. */
 export type GrammarRequest = Pick<GenerateRequest, "format" | "toolChoice" | "parallelToolCalls" | "prompt">;

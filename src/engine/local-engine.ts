@@ -12,6 +12,13 @@ import {
   type Token,
   TokenBias,
 } from "node-llama-cpp";
+import type {
+  FinishReason,
+  GenerateRequest,
+  Prompt,
+  SamplingParams,
+  TokenLogprob,
+} from "../provider/types.js";
 import { CHATML_TEMPLATE, ChatTemplate } from "./chat-template.js";
 import { GrammarCache } from "./grammar.js";
 import { NativeGarbage } from "./native-garbage.js";
@@ -21,7 +28,6 @@ import type { SpecialTokens } from "./special-tokens.js";
 import { IncrementalDetokenizer, StopMatcher } from "./text-stream.js";
 import { TokenBytes } from "./token-bytes.js";
 import { ToolCallParser } from "./tool-calls.js";
-import type { FinishReason, GenerateRequest, Prompt, SamplingParams, TokenLogprob } from "./types.js";
 
 export interface LocalEngineOptions {
   /** Path of the GGUF file. */

@@ -14,7 +14,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage } from "node:http"
 import https from "node:https";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { DownloadVerificationError, ModelUnavailableError } from "../errors.js";
+import { DownloadVerificationError, ModelUnavailableError } from "../provider/errors.js";
 
 /** Progress of one download; `downloadedBytes` includes a resumed part and restarts at 0 if the server ignores Range. */
 export interface DownloadProgress {

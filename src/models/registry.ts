@@ -12,7 +12,7 @@ import { readdir, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { z } from "zod";
-import { DownloadVerificationError, InvalidRequestError, ModelUnavailableError } from "../errors.js";
+import { DownloadVerificationError, InvalidRequestError, ModelUnavailableError } from "../provider/errors.js";
 import {
   type DownloadProgress,
   downloadFile,

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from "prom-client";
-import type { Usage } from "../engine/types.js";
+import type { Usage } from "../provider/types.js";
 
 /**
  * Token and cost accounting per route, and the daily cloud budget. Metrics are registered on the

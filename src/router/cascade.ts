@@ -1,4 +1,4 @@
-import type { FinishReason } from "../engine/types.js";
+import type { FinishReason } from "../provider/types.js";
 
 /**
  * Confidence in a local answer, for the cascade: 1 means keep it, lower means escalate. Heuristics on

@@ -1,4 +1,4 @@
-import type { GenerateRequest } from "../engine/types.js";
+import type { GenerateRequest } from "../provider/types.js";
 
 /**
  * The routing policy: pure functions that score a request's difficulty from the request alone, so the

@@ -1,4 +1,4 @@
-import type { GenerateRequest, Prompt } from "../engine/types.js";
+import type { GenerateRequest, Prompt } from "../provider/types.js";
 
 /**
  * Redaction of personal data before a request leaves the machine. Pure functions; each match is

@@ -1,5 +1,12 @@
 import type { Registry } from "prom-client";
 import { Registry as PromRegistry } from "prom-client";
+import {
+  ContextOverflowError,
+  EdgeError,
+  ModelLoadingError,
+  QueueFullError,
+  UpstreamError,
+} from "../provider/errors.js";
 import type {
   GenerateRequest,
   ModelInfo,
@@ -8,17 +15,16 @@ import type {
   ServingMeta,
   StreamPart,
   Usage,
-} from "../engine/types.js";
-import { ContextOverflowError, EdgeError, ModelLoadingError, QueueFullError } from "../errors.js";
+} from "../provider/types.js";
 import { ValidatingProvider } from "../structured/validating-provider.js";
 import { CloudBudget, costOf, RouterMetrics } from "./accounting.js";
 import { localConfidence } from "./cascade.js";
 import type { RoutingConfig } from "./config.js";
-import { seconds, UpstreamError } from "./errors.js";
 import { assess, explain, policyInput } from "./policy.js";
 import { redactRequest } from "./redact.js";
 import { sanitizeUpstreamText } from "./sanitize.js";
 import { UpstreamProvider } from "./upstream.js";
+import { seconds } from "./upstream-errors.js";
 
 /** The few pino methods the router logs with; Fastify's `app.log` is one. */
 export interface RouterLogger {

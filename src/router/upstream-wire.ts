@@ -6,7 +6,7 @@ import type {
   StreamPart,
   TokenLogprob,
   Usage,
-} from "../engine/types.js";
+} from "../provider/types.js";
 
 /**
  * The upstream side of OpenAI's wire format, as pure functions: our GenerateRequest to the body of a

@@ -1,11 +1,17 @@
 import OpenAI from "openai";
-import type { FinishReason, GenerateRequest, ModelInfo, ModelProvider, StreamPart } from "../engine/types.js";
-import { ModelNotFoundError } from "../errors.js";
+import { ModelNotFoundError, UpstreamError } from "../provider/errors.js";
+import type {
+  FinishReason,
+  GenerateRequest,
+  ModelInfo,
+  ModelProvider,
+  StreamPart,
+} from "../provider/types.js";
 import { type BreakerOptions, CircuitBreaker } from "./breaker.js";
 import type { UpstreamConfig } from "./config.js";
-import { AttemptTimeout, toUpstreamError, UpstreamError, UpstreamProtocolError } from "./errors.js";
 import { ConnectionPool, httpFetch } from "./http-fetch.js";
 import { pickReplica, type ReplicaLoad } from "./replicas.js";
+import { AttemptTimeout, toUpstreamError, UpstreamProtocolError } from "./upstream-errors.js";
 import {
   type Chunk,
   toChatBody,

@@ -1,13 +1,6 @@
 import type { EngineEvent, GenerationControls } from "../engine/local-engine.js";
 import { commonPrefixLength } from "../engine/prefix.js";
-import type {
-  GenerateRequest,
-  ModelInfo,
-  ModelProvider,
-  Prompt,
-  SamplingParams,
-  StreamPart,
-} from "../engine/types.js";
+import type { Metrics } from "../metrics.js";
 import {
   ContextOverflowError,
   ModelLoadingError,
@@ -15,8 +8,15 @@ import {
   QueueFullError,
   QueueTimeoutError,
   ShuttingDownError,
-} from "../errors.js";
-import type { Metrics } from "../metrics.js";
+} from "../provider/errors.js";
+import type {
+  GenerateRequest,
+  ModelInfo,
+  ModelProvider,
+  Prompt,
+  SamplingParams,
+  StreamPart,
+} from "../provider/types.js";
 
 /** What the scheduler needs from an engine; LocalEngine implements it, tests may pass a fake. */
 export interface SlotEngine {

@@ -1,4 +1,4 @@
-import type { JsonSchema } from "../engine/types.js";
+import type { JsonSchema } from "../provider/types.js";
 import { literal } from "./gbnf.js";
 import { MAX_PROPERTIES, MAX_REPEAT } from "./limits.js";
 

@@ -1,4 +1,4 @@
-import type { InvalidRequestError } from "../errors.js";
+import type { InvalidRequestError } from "../provider/errors.js";
 import { checkGrammar, type GrammarProblem } from "./gbnf-check.js";
 import { MAX_GRAMMAR_ELEMENTS, MAX_LEFT_WALK, unsupported } from "./limits.js";
 

@@ -1,4 +1,4 @@
-import { InvalidRequestError } from "../errors.js";
+import { InvalidRequestError } from "../provider/errors.js";
 
 /**
  * What a JSON schema may ask of constrained decoding, in one place. A schema past a limit is refused

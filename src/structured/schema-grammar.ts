@@ -1,4 +1,4 @@
-import type { JsonSchema } from "../engine/types.js";
+import type { JsonSchema } from "../provider/types.js";
 import { arrayGrammar, countBounds, type GrammarBuilder, objectGrammar } from "./composite-grammar.js";
 import { JSON_RULES, literal, literalTree } from "./gbnf.js";
 import { checkCompilable } from "./grammar-problems.js";

@@ -1,6 +1,6 @@
-import type { ChatMessage, GenerateRequest, ModelProvider, StreamPart, Usage } from "../engine/types.js";
-import { WrappingProvider } from "../engine/wrapping-provider.js";
-import { StructuredOutputError } from "../errors.js";
+import { StructuredOutputError } from "../provider/errors.js";
+import type { ChatMessage, GenerateRequest, ModelProvider, StreamPart, Usage } from "../provider/types.js";
+import { WrappingProvider } from "../provider/wrapping-provider.js";
 import { checkJson } from "./validator.js";
 
 export interface ValidatingProviderOptions {

@@ -1,7 +1,7 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
-import type { JsonSchema } from "../engine/types.js";
-import { InvalidRequestError } from "../errors.js";
+import { InvalidRequestError } from "../provider/errors.js";
+import type { JsonSchema } from "../provider/types.js";
 
 // ajv-formats is CommonJS; under NodeNext its default export arrives wrapped.
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ??

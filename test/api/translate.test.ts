@@ -7,7 +7,7 @@ import {
   toChatCompletion,
   toCompletion,
 } from "../../src/api/translate.js";
-import { InvalidRequestError } from "../../src/errors.js";
+import { InvalidRequestError } from "../../src/provider/errors.js";
 
 const user = (content: unknown) => ({ messages: [{ role: "user", content }] });
 

@@ -12,7 +12,7 @@ import {
   MAX_TOOLS_JSON_BYTES,
 } from "../../src/api/limits.js";
 import { fromChatRequest, fromCompletionRequest } from "../../src/api/translate.js";
-import { clip, InvalidRequestError } from "../../src/errors.js";
+import { clip, InvalidRequestError } from "../../src/provider/errors.js";
 
 // Every schema problem gets the code for its kind: absent, wrong JSON type, or right type but a bad value.
 

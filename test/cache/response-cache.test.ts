@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { CachingProvider, cacheKey } from "../../src/cache/response-cache.js";
-import { DEFAULT_SAMPLING, type GenerateRequest, type StreamPart } from "../../src/engine/types.js";
+import { DEFAULT_SAMPLING, type GenerateRequest, type StreamPart } from "../../src/provider/types.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 

@@ -6,7 +6,7 @@ import {
   type GenerateRequest,
   type StreamPart,
   type Usage,
-} from "../../src/engine/types.js";
+} from "../../src/provider/types.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";
 

@@ -3,7 +3,7 @@ import { after, before, test } from "node:test";
 import type { Token } from "node-llama-cpp";
 import { LocalEngine } from "../../src/engine/local-engine.js";
 import { PromptTokenizer } from "../../src/engine/prompt-tokenizer.js";
-import type { ChatMessage, Prompt } from "../../src/engine/types.js";
+import type { ChatMessage, Prompt } from "../../src/provider/types.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";
 
 // Tokenization on the real vocabulary (tiny synthetic model: the real Qwen2.5 tokenizer).

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { EngineEvent } from "../../src/engine/local-engine.js";
 import { commonPrefixLength } from "../../src/engine/prefix.js";
-import type { Prompt, SamplingParams } from "../../src/engine/types.js";
+import type { Prompt, SamplingParams } from "../../src/provider/types.js";
 import type { SlotEngine } from "../../src/scheduler/scheduler.js";
 
 /**

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { LocalEngine } from "../../src/engine/local-engine.js";
-import { DEFAULT_SAMPLING, type GenerateRequest, type JsonSchema } from "../../src/engine/types.js";
+import { DEFAULT_SAMPLING, type GenerateRequest, type JsonSchema } from "../../src/provider/types.js";
 
 /**
  * Runs generations on its own LocalEngine (one thread) and posts the results: lets a test spread

@@ -7,8 +7,8 @@ import net, { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { DownloadVerificationError, ModelUnavailableError } from "../../src/errors.js";
 import { type DownloadProgress, downloadFile, NetworkError } from "../../src/models/download.js";
+import { DownloadVerificationError, ModelUnavailableError } from "../../src/provider/errors.js";
 import { fakeGguf } from "../helpers/fake-gguf.js";
 
 const DATA = fakeGguf(3 * 1024 * 1024, 7);

@@ -7,7 +7,6 @@ import net, { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
-import { DownloadVerificationError, InvalidRequestError, ModelUnavailableError } from "../../src/errors.js";
 import {
   DEFAULT_MODEL,
   ensureModel,
@@ -17,6 +16,11 @@ import {
   modelsDir,
   parseModelRef,
 } from "../../src/models/registry.js";
+import {
+  DownloadVerificationError,
+  InvalidRequestError,
+  ModelUnavailableError,
+} from "../../src/provider/errors.js";
 import { fakeGguf } from "../helpers/fake-gguf.js";
 
 const HF_REPO = "Qwen/Qwen2.5-0.5B-Instruct-GGUF";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
-import { DEFAULT_SAMPLING, type GenerateRequest, type StreamPart } from "../../src/engine/types.js";
+import { DEFAULT_SAMPLING, type GenerateRequest, type StreamPart } from "../../src/provider/types.js";
 import { type RoutingFile, resolveRoutingConfig } from "../../src/router/config.js";
 import { Router, type RouterLogger } from "../../src/router/router.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";

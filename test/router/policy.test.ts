@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { DEFAULT_SAMPLING, type GenerateRequest } from "../../src/engine/types.js";
+import { DEFAULT_SAMPLING, type GenerateRequest } from "../../src/provider/types.js";
 import {
   assess,
   DEFAULT_THRESHOLD,

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { buildServer } from "../../src/api/server.js";
-import type { StreamPart } from "../../src/engine/types.js";
-import { QueueFullError } from "../../src/errors.js";
+import { QueueFullError, UpstreamError } from "../../src/provider/errors.js";
+import type { StreamPart } from "../../src/provider/types.js";
 import type { RoutingFile } from "../../src/router/config.js";
-import { UpstreamError } from "../../src/router/errors.js";
 import { closedPortUrl, FakeUpstream } from "../helpers/fake-upstream.js";
 import { chat, collect, type RouterSetup, routerFor } from "./harness.js";
 

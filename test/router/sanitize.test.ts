@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import OpenAI from "openai";
-import { toUpstreamError } from "../../src/router/errors.js";
 import { sanitizeUpstreamText } from "../../src/router/sanitize.js";
+import { toUpstreamError } from "../../src/router/upstream-errors.js";
 
 const KEY = "dsk-9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 

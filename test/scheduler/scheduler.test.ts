@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { GenerateRequest, StreamPart } from "../../src/engine/types.js";
-import { DEFAULT_SAMPLING } from "../../src/engine/types.js";
 import {
   ContextOverflowError,
   ModelLoadingError,
@@ -9,7 +7,9 @@ import {
   QueueFullError,
   QueueTimeoutError,
   ShuttingDownError,
-} from "../../src/errors.js";
+} from "../../src/provider/errors.js";
+import type { GenerateRequest, StreamPart } from "../../src/provider/types.js";
+import { DEFAULT_SAMPLING } from "../../src/provider/types.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
 

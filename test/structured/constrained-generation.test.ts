@@ -3,7 +3,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { JsonSchema } from "../../src/engine/types.js";
+import type { JsonSchema } from "../../src/provider/types.js";
 import { checkJson } from "../../src/structured/validator.js";
 import type { GenerationJob, GenerationResult } from "../helpers/generation-worker.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";

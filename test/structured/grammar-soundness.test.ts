@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { getLlama, type LlamaGrammar, LlamaLogLevel } from "node-llama-cpp";
-import type { JsonSchema } from "../../src/engine/types.js";
+import type { JsonSchema } from "../../src/provider/types.js";
 import { SchemaGrammar } from "../../src/structured/schema-grammar.js";
 import { checkJson } from "../../src/structured/validator.js";
 import { GbnfSampler, seeded } from "../helpers/gbnf-sampler.js";

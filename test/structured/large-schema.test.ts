@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { LocalEngine } from "../../src/engine/local-engine.js";
-import { DEFAULT_SAMPLING, type GenerateRequest, type JsonSchema } from "../../src/engine/types.js";
-import { InvalidRequestError } from "../../src/errors.js";
+import { InvalidRequestError } from "../../src/provider/errors.js";
+import { DEFAULT_SAMPLING, type GenerateRequest, type JsonSchema } from "../../src/provider/types.js";
 import { MAX_PROPERTIES } from "../../src/structured/limits.js";
 import { checkJson } from "../../src/structured/validator.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";

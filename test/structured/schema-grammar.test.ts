@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { grammarFor } from "../../src/engine/grammar.js";
-import { InvalidRequestError } from "../../src/errors.js";
+import { InvalidRequestError } from "../../src/provider/errors.js";
 import { uintRange } from "../../src/structured/gbnf.js";
 import { SchemaGrammar } from "../../src/structured/schema-grammar.js";
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { GrammarCache, grammarFor } from "../../src/engine/grammar.js";
-import type { JsonSchema } from "../../src/engine/types.js";
-import { InvalidRequestError } from "../../src/errors.js";
+import { InvalidRequestError } from "../../src/provider/errors.js";
+import type { JsonSchema } from "../../src/provider/types.js";
 import {
   MAX_ALTERNATIVES,
   MAX_PATTERN_DEPTH,

@@ -8,7 +8,7 @@ import type {
   TokenLogprob,
   ToolCall,
   Usage,
-} from "../../engine/types.js";
+} from "../../provider/types.js";
 import { toErrorResponse } from "../errors.js";
 import { routingHintsOf } from "../routing-hints.js";
 import { SseWriter } from "../sse.js";

@@ -1,8 +1,13 @@
 import cors from "@fastify/cors";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { ModelProvider } from "../../engine/types.js";
-import { clip, HostNotAllowedError, InvalidApiKeyError, OriginNotAllowedError } from "../../errors.js";
 import type { Metrics } from "../../metrics.js";
+import {
+  clip,
+  HostNotAllowedError,
+  InvalidApiKeyError,
+  OriginNotAllowedError,
+} from "../../provider/errors.js";
+import type { ModelProvider } from "../../provider/types.js";
 import { type ApiKey, KeyRing, presentedKey } from "./keys.js";
 import {
   type HostPolicy,

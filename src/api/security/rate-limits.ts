@@ -1,7 +1,7 @@
-import type { GenerateRequest, ModelProvider, StreamPart } from "../../engine/types.js";
-import { WrappingProvider } from "../../engine/wrapping-provider.js";
-import { RateLimitExceededError } from "../../errors.js";
 import type { Metrics } from "../../metrics.js";
+import { RateLimitExceededError } from "../../provider/errors.js";
+import type { GenerateRequest, ModelProvider, StreamPart } from "../../provider/types.js";
+import { WrappingProvider } from "../../provider/wrapping-provider.js";
 import type { ApiKey } from "./keys.js";
 
 export interface KeyLimits {

@@ -249,3 +249,70 @@ export class StructuredOutputError extends EdgeError {
     super(message, { status: 502, type: "server_error", code: "structured_output_invalid" });
   }
 }
+
+/** What went wrong talking to an upstream, as a stable code. */
+export type UpstreamFailure =
+  | "upstream_unreachable"
+  | "upstream_timeout"
+  | "upstream_rate_limited"
+  | "upstream_server_error"
+  | "upstream_auth"
+  | "upstream_bad_request"
+  | "upstream_stream_broken"
+  | "upstream_unavailable";
+
+const STATUS: Record<UpstreamFailure, number> = {
+  upstream_unreachable: 502,
+  upstream_timeout: 504,
+  upstream_rate_limited: 429,
+  upstream_server_error: 502,
+  upstream_auth: 502,
+  upstream_bad_request: 400,
+  upstream_stream_broken: 502,
+  upstream_unavailable: 503,
+};
+
+export interface UpstreamErrorOptions {
+  /** Short and in our own words, never the upstream's: "HTTP 401", "timeout (first byte after 10 s)". */
+  summary: string;
+  /** An excerpt of what the upstream said, already passed through sanitizeUpstreamText. */
+  detail?: string;
+  /** Whether text had already been sent when it failed. Default false. */
+  midStream?: boolean;
+  retryable: boolean;
+  upstreamStatus?: number;
+}
+
+/**
+ * A cloud upstream failed. `retryable` says whether the same request may succeed if sent again
+ * (connection refused, timeout, 429, 5xx), which the upstream's retry loop and circuit breaker use.
+ * It carries no `cause`: the SDK's errors hold the upstream's whole body and headers, and a logger
+ * would print them.
+ */
+export class UpstreamError extends EdgeError {
+  readonly upstream: string;
+  readonly retryable: boolean;
+  /** The upstream's HTTP status, when it answered at all. */
+  readonly upstreamStatus: number | undefined;
+  /** What failed, without anything the upstream wrote: safe for route reasons. */
+  readonly summary: string;
+
+  constructor(upstream: string, failure: UpstreamFailure, opts: UpstreamErrorOptions) {
+    const where = `upstream '${upstream}' failed${opts.midStream ? " mid-stream" : ""}`;
+    const detail = opts.detail ? `: ${opts.detail}` : "";
+    super(`${where}: ${opts.summary}${detail}`, {
+      status: STATUS[failure],
+      type: "server_error",
+      code: failure,
+    });
+    this.upstream = upstream;
+    this.retryable = opts.retryable;
+    this.upstreamStatus = opts.upstreamStatus;
+    this.summary = opts.summary;
+  }
+
+  /** Whether this failure says something about the upstream's health (a bad request does not). */
+  get countsAgainstHealth(): boolean {
+    return this.code !== "upstream_bad_request";
+  }
+}

@@ -1,5 +1,7 @@
 /**
- * Internal request and stream types. Everything behind api/ speaks these, never OpenAI's wire format.
+ * The contract every layer shares (with errors.ts and wrapping-provider.ts): the request and stream types
+ * every backend speaks. Everything behind api/ uses these, never OpenAI's wire format. This folder imports
+ * nothing of ours, so any layer may import it (test/architecture.test.ts checks that no folders import in a circle).
  */
 
 export type Role = "system" | "user" | "assistant" | "tool";
