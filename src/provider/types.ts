@@ -135,6 +135,11 @@ export interface ServingMeta {
   cache?: "hit" | "miss";
   /** The model that actually answered, when it differs from the one resolved at the edge. */
   model?: string;
+  /**
+   * What the backend could not honour, in a few words each (e.g. an upstream that has no `top_k`);
+   * api/ sends them as an `x-edgellm-warning` header. Several meta parts add to the list.
+   */
+  warnings?: string[];
 }
 
 /** What every model backend yields, local or upstream. */
