@@ -19,15 +19,14 @@ import type {
   SamplingParams,
   TokenLogprob,
 } from "../provider/types.js";
-import { CHATML_TEMPLATE, ChatTemplate } from "./chat-template.js";
+import { ChatPrompt, vocabularySize } from "./chat-prompt.js";
+import type { EngineEvent, GenerationControls } from "./engine-types.js";
+import { GenerationOutput } from "./generation-output.js";
 import { GrammarCache } from "./grammar.js";
 import { NativeGarbage } from "./native-garbage.js";
 import { commonPrefixLength } from "./prefix.js";
-import { PromptTokenizer, type TooLong } from "./prompt-tokenizer.js";
-import type { SpecialTokens } from "./special-tokens.js";
-import { IncrementalDetokenizer, StopMatcher } from "./text-stream.js";
+import type { TooLong } from "./prompt-tokenizer.js";
 import { TokenBytes } from "./token-bytes.js";
-import { ToolCallParser } from "./tool-calls.js";
 
 export interface LocalEngineOptions {
   /** Path of the GGUF file. */
@@ -49,18 +48,6 @@ export interface LocalEngineOptions {
   mmap?: boolean;
 }
 
-/** What one generation yields; the scheduler turns it into StreamParts. */
-export type EngineEvent =
-  | { type: "text"; text: string; logprobs?: TokenLogprob[] }
-  | { type: "tool-call-delta"; index: number; id?: string; name?: string; argumentsDelta: string }
-  | { type: "done"; finishReason: FinishReason; completionTokens: number; cachedTokens: number };
-
-/** The parts of a request beyond sampling that shape generation (grammar, tool calls, logprobs). */
-export type GenerationControls = Pick<
-  GenerateRequest,
-  "prompt" | "format" | "toolChoice" | "parallelToolCalls" | "logprobs"
->;
-
 /** What evaluateWithMetadata yields when logprobs are asked for. */
 type SampledToken = { token: Token; confidence?: number; probabilities?: Map<Token, number> };
 
@@ -81,8 +68,7 @@ export class LocalEngine {
     private readonly context: LlamaContext,
     private readonly sequences: LlamaContextSequence[],
     readonly modelId: string,
-    private readonly template: ChatTemplate,
-    private readonly tokenizer: PromptTokenizer,
+    private readonly prompts: ChatPrompt,
   ) {
     this.grammars = new GrammarCache(llama);
     this.tokenBytes = new TokenBytes(model);
@@ -115,18 +101,15 @@ export class LocalEngine {
         tokenPredictor: options.lookupDecoding ? new InputLookupTokenPredictor() : undefined,
       }),
     );
-    const metadataTemplate = model.fileInfo.metadata?.tokenizer?.chat_template;
-    const template = new ChatTemplate(
-      typeof metadataTemplate === "string" ? metadataTemplate : CHATML_TEMPLATE,
-      {
-        bosToken: model.tokens.bosString ?? "",
-        eosToken: model.tokens.eosString ?? "",
-      },
-    );
     const modelId = options.modelId ?? path.basename(options.modelPath).replace(/\.gguf$/i, "");
-    const tokenizer = new PromptTokenizer(model, options.modelPath);
-    tokenizer.warmUp();
-    return new LocalEngine(llama, model, context, sequences, modelId, template, tokenizer);
+    return new LocalEngine(
+      llama,
+      model,
+      context,
+      sequences,
+      modelId,
+      new ChatPrompt(model, options.modelPath),
+    );
   }
 
   /** Tokens per slot. */
@@ -144,9 +127,7 @@ export class LocalEngine {
   }
 
   renderChat(prompt: Prompt): string {
-    return prompt.kind === "chat"
-      ? this.template.render(prompt.messages, { tools: prompt.tools })
-      : prompt.text;
+    return this.prompts.render(prompt);
   }
 
   /** Refuses up front what generate() would refuse: a schema keyword the grammar cannot enforce. */
@@ -154,25 +135,11 @@ export class LocalEngine {
     this.grammars.textFor(request);
   }
 
-  /**
-   * The prompt's tokens, or a lower bound on their count when that alone exceeds `limit` (default: none).
-   * In a chat only the template's own markers become control tokens: user content, names, tools and tool calls
-   * are tokenized as plain text (special-tokens.ts). A raw text prompt is the caller's own and its control-token
-   * texts are parsed, as llama-server does. Large prompts are tokenized off the main thread.
-   */
+  /** The prompt's tokens, or a lower bound on their count when that alone exceeds `limit` (see ChatPrompt). */
   tokenize(prompt: Prompt): Promise<number[]>;
   tokenize(prompt: Prompt, limit: number): Promise<number[] | TooLong>;
-  async tokenize(prompt: Prompt, limit = Number.POSITIVE_INFINITY): Promise<number[] | TooLong> {
-    const specials = this.tokenizer.specials;
-    const pieces =
-      prompt.kind === "chat"
-        ? specials.split(this.renderChat(escapeChat(prompt, specials)), true)
-        : specials.split(prompt.text, false);
-    const tokens = await this.tokenizer.tokenize(pieces, limit);
-    if (!Array.isArray(tokens)) return tokens;
-    const bos = this.model.tokens.bos;
-    if (this.model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
-    return tokens;
+  tokenize(prompt: Prompt, limit?: number): Promise<number[] | TooLong> {
+    return this.prompts.tokenize(prompt, limit);
   }
 
   /**
@@ -196,37 +163,14 @@ export class LocalEngine {
       this.contextSize - promptTokens.length,
     );
     const recent = promptTokens.slice(-PENALTY_WINDOW);
-    const detokenizer = new IncrementalDetokenizer((tokens, last) =>
-      this.model.detokenize(tokens as Token[], false, last as Token[]),
+    const output = new GenerationOutput(
+      (tokens, last) => this.model.detokenize(tokens as Token[], false, last as Token[]),
+      sampling,
+      controls,
     );
-    const stops = new StopMatcher(sampling.stop);
-    const hasTools = controls?.prompt.kind === "chat" && (controls.prompt.tools?.length ?? 0) > 0;
-    const tools = hasTools && controls?.toolChoice !== "none" ? new ToolCallParser() : undefined;
     const logprobs = controls?.logprobs;
-    let pendingLogprobs: TokenLogprob[] = [];
     let completionTokens = 0;
     let finishReason: FinishReason = "stop";
-
-    // Text passes the stop matcher, then the tool-call parser; logprobs ride on the next text released.
-    function* release(text: string): Generator<EngineEvent> {
-      if (!text) return;
-      const events = tools ? tools.push(text) : [{ type: "text" as const, text }];
-      for (const event of events) {
-        if (event.type === "text") {
-          yield { type: "text", text: event.text, logprobs: logprobs ? pendingLogprobs : undefined };
-        } else {
-          const start = event.type === "call-start";
-          yield {
-            type: "tool-call-delta",
-            index: event.index,
-            id: start ? event.id : undefined,
-            name: start ? event.name : undefined,
-            argumentsDelta: start ? "" : event.text,
-          };
-        }
-        pendingLogprobs = [];
-      }
-    }
 
     const evaluation = sequence.evaluateWithMetadata(
       promptTokens.slice(cachedTokens) as Token[],
@@ -246,15 +190,15 @@ export class LocalEngine {
       },
     );
     try {
-      for await (const output of evaluation) {
+      for await (const sampled of evaluation) {
         if (signal.aborted) return;
-        const token = output.token;
+        const token = sampled.token;
         completionTokens++;
         recent.push(token);
         if (recent.length > PENALTY_WINDOW) recent.shift();
-        if (logprobs) pendingLogprobs.push(this.logprob(token, output as SampledToken, logprobs.top));
-        const { emit, stopped } = stops.push(detokenizer.push(token));
-        yield* release(emit);
+        const logprob = logprobs ? this.logprob(token, sampled as SampledToken, logprobs.top) : undefined;
+        const { events, stopped } = output.push(token, logprob);
+        yield* events;
         if (stopped) break;
         if (completionTokens >= budget) {
           finishReason = "length";
@@ -266,22 +210,7 @@ export class LocalEngine {
       this.garbage.released();
     }
     if (signal.aborted) return;
-    if (!stops.isStopped) {
-      const { emit } = stops.push(detokenizer.flush());
-      yield* release(emit + stops.flush());
-    }
-    if (tools) {
-      for (const event of tools.flush()) {
-        if (event.type === "text")
-          yield { type: "text", text: event.text, logprobs: logprobs ? pendingLogprobs : undefined };
-        else if (event.type === "call-arguments")
-          yield { type: "tool-call-delta", index: event.index, argumentsDelta: event.text };
-        pendingLogprobs = [];
-      }
-      if (finishReason === "stop" && tools.callCount > 0) finishReason = "tool_calls";
-    }
-    if (pendingLogprobs.length > 0) yield { type: "text", text: "", logprobs: pendingLogprobs };
-    yield { type: "done", finishReason, completionTokens, cachedTokens };
+    yield* output.finish(finishReason, completionTokens, cachedTokens);
   }
 
   private logprob(token: Token, output: SampledToken, top: number): TokenLogprob {
@@ -345,36 +274,10 @@ export class LocalEngine {
 
   /** Releases sequences, context, model and the llama.cpp backend, in that order. */
   async dispose(): Promise<void> {
-    await this.tokenizer.dispose();
+    await this.prompts.dispose();
     for (const sequence of this.sequences) sequence.dispose();
     await this.context.dispose();
     await this.model.dispose();
     await this.llama.dispose();
   }
-}
-
-/** The chat with every user-written string escaped, so none of it can become a control token. */
-function escapeChat(prompt: Prompt & { kind: "chat" }, specials: SpecialTokens): Prompt {
-  return {
-    kind: "chat",
-    messages: prompt.messages.map((message) => ({
-      ...message,
-      content: specials.escape(message.content),
-      ...(message.toolCallId !== undefined ? { toolCallId: specials.escape(message.toolCallId) } : {}),
-      ...(message.toolCalls
-        ? {
-            toolCalls: message.toolCalls.map((call) => ({
-              id: call.id,
-              name: specials.escape(call.name),
-              arguments: specials.escape(call.arguments),
-            })),
-          }
-        : {}),
-    })),
-    ...(prompt.tools ? { tools: specials.escapeDeep(prompt.tools) } : {}),
-  };
-}
-
-function vocabularySize(model: LlamaModel): number {
-  return model.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length ?? 0;
 }

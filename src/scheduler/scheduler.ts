@@ -1,4 +1,4 @@
-import type { EngineEvent, GenerationControls } from "../engine/local-engine.js";
+import type { SlotEngine } from "../engine/engine-types.js";
 import { commonPrefixLength } from "../engine/prefix.js";
 import type { Metrics } from "../metrics.js";
 import {
@@ -9,41 +9,7 @@ import {
   QueueTimeoutError,
   ShuttingDownError,
 } from "../provider/errors.js";
-import type {
-  GenerateRequest,
-  ModelInfo,
-  ModelProvider,
-  Prompt,
-  SamplingParams,
-  StreamPart,
-} from "../provider/types.js";
-
-/** What the scheduler needs from an engine; LocalEngine implements it, tests may pass a fake. */
-export interface SlotEngine {
-  readonly modelId: string;
-  /** Tokens per slot. */
-  readonly contextSize: number;
-  readonly slotCount: number;
-  slotTokens(slot: number): readonly number[];
-  /**
-   * The prompt's tokens, or (when `limit` is given and the prompt's size alone proves it has more) a lower
-   * bound on their count, so a huge prompt is refused without being tokenized.
-   */
-  tokenize(
-    prompt: Prompt,
-    limit?: number,
-  ): number[] | { atLeast: number } | Promise<number[] | { atLeast: number }>;
-  /** Throws for a request the engine would refuse anyway (e.g. an unsupported schema), before it queues. */
-  check?(request: GenerateRequest): void;
-  generate(
-    slot: number,
-    promptTokens: readonly number[],
-    sampling: SamplingParams,
-    signal: AbortSignal,
-    controls?: GenerationControls,
-  ): AsyncIterable<EngineEvent>;
-  dispose(): Promise<void>;
-}
+import type { GenerateRequest, ModelInfo, ModelProvider, Prompt, StreamPart } from "../provider/types.js";
 
 export interface SchedulerOptions {
   /** Requests allowed to wait for a slot; one more is refused with 429 at once. Default 64. */

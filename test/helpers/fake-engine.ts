@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { EngineEvent } from "../../src/engine/local-engine.js";
+import type { EngineEvent, SlotEngine } from "../../src/engine/engine-types.js";
 import { commonPrefixLength } from "../../src/engine/prefix.js";
 import type { Prompt, SamplingParams } from "../../src/provider/types.js";
-import type { SlotEngine } from "../../src/scheduler/scheduler.js";
 
 /**
  * A deterministic stand-in for LocalEngine, for scheduler and route logic: one token per character,
