@@ -25,8 +25,16 @@ export class GenerationOutput {
 
   /** Adds one sampled token; `stopped` says a stop string ended the answer. */
   push(token: number, logprob?: TokenLogprob): { events: EngineEvent[]; stopped: boolean } {
-    if (logprob) this.pendingLogprobs.push(logprob);
-    const { emit, stopped } = this.stops.push(this.detokenizer.push(token));
+    return this.pushText(this.detokenizer.push(token), logprob ? [logprob] : []);
+  }
+
+  /** Adds text already detokenized into whole characters, with the logprobs of the tokens it came from. */
+  pushText(
+    text: string,
+    logprobs: readonly TokenLogprob[] = [],
+  ): { events: EngineEvent[]; stopped: boolean } {
+    this.pendingLogprobs.push(...logprobs);
+    const { emit, stopped } = this.stops.push(text);
     return { events: this.release(emit), stopped };
   }
 

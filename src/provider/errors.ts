@@ -91,6 +91,16 @@ export class ModelLoadingError extends EdgeError {
   }
 }
 
+/**
+ * The local engine's child process (llama-server) died or is restarting (503, with Retry-After): a request
+ * in flight ends with it, and one arriving while the restart takes longer than a few seconds gets it.
+ */
+export class EngineRestartingError extends EdgeError {
+  constructor(message = "The engine is restarting after a failure; retry shortly.") {
+    super(message, { status: 503, type: "server_error", code: "engine_restarting" });
+  }
+}
+
 /** The request queue is full (429, with Retry-After). */
 export class QueueFullError extends EdgeError {
   readonly retryAfterSeconds: number;

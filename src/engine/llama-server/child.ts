@@ -1,0 +1,227 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import path from "node:path";
+import { createInterface } from "node:readline";
+
+/** The part of pino's interface the engine uses (Fastify's `app.log` fits). */
+export interface EngineLogger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export interface LlamaServerChildOptions {
+  /** The llama-server binary; its folder is added to the library path for the .so files built beside it. */
+  binary: string;
+  /** Arguments besides host, port and key (model, context, slots, threads, cache). */
+  args: string[];
+  logger?: EngineLogger;
+  /** Longest wait for a start (model load included), in ms. Default 120 000. */
+  startTimeoutMs?: number;
+  /** How long a stop waits after SIGTERM before SIGKILL, in ms. Default 5 000. */
+  stopGraceMs?: number;
+  /** Restart delays after unexpected exits, in ms; the last repeats. Default 250, 1 000, 4 000, 15 000. */
+  restartDelaysMs?: readonly number[];
+  /** A run that lasted this long resets the restart delays, in ms. Default 60 000. */
+  stableAfterMs?: number;
+}
+
+/** The child is not serving (starting, restarting after a crash, or stopped). */
+export class ChildUnavailableError extends Error {}
+
+/**
+ * llama.cpp's llama-server as a managed child: bound to 127.0.0.1 on a port it picks, reachable only with a
+ * random key (passed in its environment, which other users cannot read, not on its command line, which they
+ * can), its log at debug level, restarted with backoff when it dies, stopped with SIGTERM then SIGKILL, and
+ * killed by a watchdog when edgellm itself dies without a chance to stop it (SIGKILL, OOM killer).
+ */
+export class LlamaServerChild {
+  readonly key = randomBytes(24).toString("base64url");
+  private child?: ChildProcess;
+  private watchdog?: ChildProcess;
+  private current?: { url: string; pid: number };
+  private starting?: Promise<string>;
+  private stopped = false;
+  private failures = 0;
+  private restartTimer?: NodeJS.Timeout;
+  /** Called with the exit's description whenever a running child exits unexpectedly. */
+  onCrash?: (why: string) => void;
+
+  constructor(private readonly options: LlamaServerChildOptions) {}
+
+  /** Base URL of the running child, e.g. http://127.0.0.1:39541; undefined while it is not serving. */
+  get url(): string | undefined {
+    return this.current?.url;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts the child (once) and resolves with its URL when its /health says the model is loaded. */
+  start(): Promise<string> {
+    if (this.stopped) return Promise.reject(new ChildUnavailableError("the engine is stopped"));
+    this.starting ??= this.launch().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  /**
+   * The URL of a serving child, waiting for a start or restart in progress (up to `timeoutMs`); throws
+   * ChildUnavailableError when none comes.
+   */
+  async ready(timeoutMs = 30_000): Promise<string> {
+    if (this.current) return this.current.url;
+    if (this.stopped) throw new ChildUnavailableError("the engine is stopped");
+    const waiting = this.starting ?? this.nextStart();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ChildUnavailableError("the engine is restarting")), timeoutMs);
+    });
+    try {
+      return await Promise.race([waiting, timeout]);
+    } catch (error) {
+      throw error instanceof ChildUnavailableError ? error : new ChildUnavailableError(String(error));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops the child for good: SIGTERM, then SIGKILL after the grace period. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    const child = this.child;
+    this.current = undefined;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      const grace = setTimeout(() => child.kill("SIGKILL"), this.options.stopGraceMs ?? 5_000);
+      await exited;
+      clearTimeout(grace);
+    }
+    this.watchdog?.kill("SIGKILL");
+  }
+
+  private restartWaiters: ((url: Promise<string>) => void)[] = [];
+
+  /** Resolves with the next start's outcome (a restart scheduled after a crash). */
+  private nextStart(): Promise<string> {
+    return new Promise<Promise<string>>((resolve) => this.restartWaiters.push(resolve)).then((p) => p);
+  }
+
+  private async launch(): Promise<string> {
+    const { binary, args } = this.options;
+    const log = this.options.logger;
+    const libraryPath = [path.dirname(binary), process.env.LD_LIBRARY_PATH].filter(Boolean).join(":");
+    const child = spawn(binary, ["--host", "127.0.0.1", "--port", "0", ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, LLAMA_API_KEY: this.key, LD_LIBRARY_PATH: libraryPath },
+    });
+    this.child = child;
+    const started = Date.now();
+    const tail: string[] = [];
+    let port: number | undefined;
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on("line", (line) => {
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+        port ??= listeningPort(line);
+        log?.debug({ engine: "llama-server", pid: child.pid }, line);
+      });
+    }
+    if (child.pid !== undefined) this.watchdog = startWatchdog(child.pid);
+    const exited = once(child, "exit").then(([code, signal]) => describeExit(code, signal));
+    child.once("exit", () => this.exited(child, started));
+    const spawnFailed = once(child, "error").then(
+      ([error]) => `could not start: ${(error as Error).message}`,
+    );
+
+    const deadline = started + (this.options.startTimeoutMs ?? 120_000);
+    const failure = Promise.race([exited, spawnFailed]);
+    let failed: string | undefined;
+    void failure.then((why) => {
+      failed = why;
+    });
+    while (Date.now() < deadline) {
+      if (failed) throw new ChildUnavailableError(`llama-server ${failed}\n${tail.join("\n")}`);
+      if (port !== undefined && (await healthy(port, this.key))) {
+        this.current = { url: `http://127.0.0.1:${port}`, pid: child.pid as number };
+        log?.info({ engine: "llama-server", pid: child.pid, port }, "llama-server is ready");
+        return this.current.url;
+      }
+      await Promise.race([failure, delay(50)]);
+    }
+    child.kill("SIGKILL");
+    throw new ChildUnavailableError(`llama-server did not become ready within ${deadline - started} ms`);
+  }
+
+  private exited(child: ChildProcess, started: number): void {
+    this.watchdog?.kill("SIGKILL");
+    if (this.child !== child) return;
+    const wasServing = this.current !== undefined;
+    this.current = undefined;
+    if (this.stopped) return;
+    const why = describeExit(child.exitCode, child.signalCode);
+    if (Date.now() - started > (this.options.stableAfterMs ?? 60_000)) this.failures = 0;
+    const delays = this.options.restartDelaysMs ?? [250, 1_000, 4_000, 15_000];
+    const wait = delays[Math.min(this.failures, delays.length - 1)];
+    this.failures++;
+    this.options.logger?.warn(
+      { engine: "llama-server", pid: child.pid, exit: why, restartInMs: wait },
+      `llama-server ${why}; restarting`,
+    );
+    if (wasServing) this.onCrash?.(why);
+    this.restartTimer = setTimeout(() => {
+      const next = this.start();
+      next.catch(() => {}); // a failed restart schedules the next one through exited()
+      for (const waiter of this.restartWaiters.splice(0)) waiter(next);
+    }, wait);
+  }
+}
+
+/** The port from llama-server's "listening on http://127.0.0.1:PORT" line. */
+export function listeningPort(line: string): number | undefined {
+  const match = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(line);
+  return match ? Number(match[1]) : undefined;
+}
+
+async function healthy(port: number, key: string): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/health`, {
+      headers: { authorization: `Bearer ${key}` },
+      signal: AbortSignal.timeout(2_000),
+    });
+    await res.body?.cancel();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `was killed by ${signal}` : `exited with code ${code}`;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A tiny shell that kills `pid` when its stdin reaches end of file, which happens when the process holding
+ * the other end (edgellm) is gone however it died. Node cannot ask the kernel for a parent-death signal;
+ * llama-server never reads stdin, so it cannot watch for us itself. The pipe's write end is close-on-exec,
+ * so llama-server does not hold it open.
+ */
+function startWatchdog(pid: number): ChildProcess {
+  const watchdog = spawn("/bin/sh", ["-c", `while read -r _; do :; done; kill -KILL ${pid} 2>/dev/null`], {
+    stdio: ["pipe", "ignore", "ignore"],
+  });
+  watchdog.on("error", () => {}); // no /bin/sh (Windows): no watchdog
+  watchdog.unref();
+  return watchdog;
+}

@@ -1,0 +1,277 @@
+import os from "node:os";
+import path from "node:path";
+import { getLlama, type Llama, LlamaLogLevel, type LlamaModel, type Token } from "node-llama-cpp";
+import { EngineRestartingError, InvalidRequestError } from "../../provider/errors.js";
+import type {
+  FinishReason,
+  GenerateRequest,
+  Prompt,
+  SamplingParams,
+  TokenLogprob,
+} from "../../provider/types.js";
+import { ChatPrompt } from "../chat-prompt.js";
+import type { EngineEvent, GenerationControls, SlotEngine } from "../engine-types.js";
+import { GenerationOutput } from "../generation-output.js";
+import { GrammarCache } from "../grammar.js";
+import { commonPrefixLength } from "../prefix.js";
+import type { TooLong } from "../prompt-tokenizer.js";
+import { TokenBytes } from "../token-bytes.js";
+import { ChildUnavailableError, type EngineLogger, LlamaServerChild } from "./child.js";
+import { type CompletionChunk, completionBody, completionChunk, sseData } from "./completion.js";
+
+export interface LlamaServerEngineOptions {
+  /** The llama-server binary (see src/engine/binary/). */
+  binary: string;
+  /** Path of the GGUF file. */
+  modelPath: string;
+  /** Context window per slot, in tokens. */
+  contextSize: number;
+  /** Slots: the child gets this many, and the scheduler never sends it more requests at once. */
+  parallel: number;
+  /** CPU threads for evaluation. Default: every core. */
+  threads?: number;
+  /** Model id reported by /v1/models. Default: the file name without `.gguf`. */
+  modelId?: string;
+  /**
+   * Host RAM for llama-server's prompt cache, in MiB: the KV state of a conversation that loses its slot is kept
+   * there and restored when it comes back, instead of being recomputed. 0 turns it off.
+   */
+  promptCacheMiB: number;
+  /** Memory-map the model file instead of reading it. Default false (as the in-process engine). */
+  mmap?: boolean;
+  logger?: EngineLogger;
+  /** Longest wait for the child to come back after a crash before a request fails with 503, in ms. Default 30 000. */
+  restartWaitMs?: number;
+}
+
+/** ln(0) would be -Infinity, which JSON cannot carry; OpenAI reports -9999 for such tokens. */
+const MIN_LOGPROB = -9999;
+
+/** Where a request's reused prompt tokens came from, for /metrics. */
+export interface PromptReuse {
+  /** Tokens reused from the slot's own KV cache. */
+  slot: number;
+  /** Tokens restored from the RAM prompt cache (a conversation that had lost its slot). */
+  ram: number;
+}
+
+/**
+ * The local engine that runs llama.cpp's own server loop in a child process (llama-server), where the token
+ * loop never leaves native code. edgellm keeps everything above it: the scheduler picks the slot, prompts are
+ * rendered and tokenized here (a vocabulary-only model) and sent as token ids, grammars are edgellm's own GBNF,
+ * and the returned token ids go through the same detokenizer, stop strings and tool-call parser as in-process.
+ */
+export class LlamaServerEngine implements SlotEngine {
+  private readonly slots: number[][];
+  private readonly grammars: GrammarCache;
+  private readonly tokenBytes: TokenBytes;
+  /** Called after each generation with where its reused prompt tokens came from. */
+  onPromptReuse?: (reuse: PromptReuse) => void;
+
+  private constructor(
+    private readonly llama: Llama,
+    private readonly vocabulary: LlamaModel,
+    private readonly prompts: ChatPrompt,
+    private readonly child: LlamaServerChild,
+    readonly modelId: string,
+    readonly contextSize: number,
+    private readonly options: LlamaServerEngineOptions,
+  ) {
+    this.slots = Array.from({ length: options.parallel }, () => []);
+    this.grammars = new GrammarCache(llama);
+    this.tokenBytes = new TokenBytes(vocabulary);
+  }
+
+  static async load(options: LlamaServerEngineOptions): Promise<LlamaServerEngine> {
+    const child = new LlamaServerChild({
+      binary: options.binary,
+      args: childArgs(options),
+      logger: options.logger,
+    });
+    // The child loads the weights while this process reads the vocabulary.
+    const started = child.start();
+    started.catch(() => {});
+    try {
+      const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+      const vocabulary = await llama.loadModel({ modelPath: options.modelPath, vocabOnly: true });
+      await started;
+      const modelId = options.modelId ?? path.basename(options.modelPath).replace(/\.gguf$/i, "");
+      const prompts = new ChatPrompt(vocabulary, options.modelPath);
+      return new LlamaServerEngine(llama, vocabulary, prompts, child, modelId, options.contextSize, options);
+    } catch (error) {
+      await child.stop();
+      throw error;
+    }
+  }
+
+  get slotCount(): number {
+    return this.slots.length;
+  }
+
+  /** The child's process id while it runs (tests kill it). */
+  get childPid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** What the slot holds as far as edgellm knows: the last prompt it was given and what it generated. */
+  slotTokens(slot: number): readonly number[] {
+    return this.slots[slot];
+  }
+
+  renderChat(prompt: Prompt): string {
+    return this.prompts.render(prompt);
+  }
+
+  check(request: GenerateRequest): void {
+    this.grammars.textFor(request);
+  }
+
+  tokenize(prompt: Prompt, limit?: number): Promise<number[] | TooLong> {
+    return this.prompts.tokenize(prompt, limit);
+  }
+
+  async *generate(
+    slot: number,
+    promptTokens: readonly number[],
+    sampling: SamplingParams,
+    signal: AbortSignal,
+    controls?: GenerationControls,
+  ): AsyncGenerator<EngineEvent> {
+    const grammar = controls ? this.grammars.textFor(controls) : undefined;
+    const top = controls?.logprobs?.top;
+    const budget = Math.min(
+      sampling.maxTokens ?? Number.POSITIVE_INFINITY,
+      this.contextSize - promptTokens.length,
+    );
+    const fromSlot = Math.min(commonPrefixLength(this.slots[slot], promptTokens), promptTokens.length - 1);
+    // Until the answer is in, the slot's content is unknown: a failure must not leave a stale prefix behind.
+    this.slots[slot] = [];
+    const held = [...promptTokens];
+    const body = completionBody({ promptTokens, slot, sampling, budget, grammar, topLogprobs: top });
+    const stop = new AbortController();
+    const response = await this.post(body, AbortSignal.any([signal, stop.signal]));
+    const output = new GenerationOutput(
+      (tokens, last) => this.vocabulary.detokenize(tokens as Token[], false, last as Token[]),
+      sampling,
+      controls,
+    );
+    let completionTokens = 0;
+    /** Whether `held` still has every generated token (a token held back for a partial character has no id). */
+    let complete = true;
+    let final: CompletionChunk | undefined;
+    try {
+      for await (const data of sseData(response)) {
+        const chunk = this.parse(data);
+        if (chunk.error) throw new EngineRestartingError(`llama-server: ${chunk.error.message}`);
+        const ids = chunk.tokens ?? [];
+        const predicted = chunk.tokens_predicted ?? completionTokens + ids.length;
+        if (complete && predicted === completionTokens + ids.length) held.push(...ids);
+        else complete = false;
+        completionTokens = Math.max(completionTokens, predicted);
+        const logprobs =
+          top === undefined ? [] : (chunk.completion_probabilities ?? []).map((p) => this.logprob(p, top));
+        const pushed = output.pushText(chunk.content ?? "", logprobs);
+        yield* pushed.events;
+        if (chunk.stop) {
+          final = chunk;
+          break;
+        }
+        if (pushed.stopped) break;
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      throw error instanceof ChildUnavailableError || error instanceof TypeError
+        ? new EngineRestartingError("the engine stopped while answering; it is restarting")
+        : error;
+    } finally {
+      stop.abort(); // a stop string ended the answer here: the child stops at its next token
+    }
+    if (signal.aborted) return;
+    this.slots[slot] = held;
+    completionTokens = Math.max(completionTokens, final?.timings?.predicted_n ?? 0);
+    const cachedTokens = final?.timings?.cache_n ?? fromSlot;
+    this.onPromptReuse?.({
+      slot: Math.min(fromSlot, cachedTokens),
+      ram: Math.max(0, cachedTokens - fromSlot),
+    });
+    const finishReason: FinishReason = final?.stop_type === "limit" ? "length" : "stop";
+    yield* output.finish(finishReason, completionTokens, cachedTokens);
+  }
+
+  async dispose(): Promise<void> {
+    await this.child.stop();
+    await this.prompts.dispose();
+    await this.vocabulary.dispose();
+    await this.llama.dispose();
+  }
+
+  /** Sends one completion; a child that is down (or restarting) is waited for, then 503. */
+  private async post(body: object, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    let url: string;
+    try {
+      url = await this.child.ready(this.options.restartWaitMs ?? 30_000);
+    } catch {
+      throw new EngineRestartingError("the engine is restarting after a failure");
+    }
+    let response: Response;
+    try {
+      response = await fetch(`${url}/completion`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${this.child.key}` },
+        body: JSON.stringify(body),
+        signal,
+      });
+    } catch (error) {
+      signal.throwIfAborted();
+      throw new EngineRestartingError(`the engine did not answer (${(error as Error).message})`);
+    }
+    if (!response.ok || !response.body) {
+      const text = await response.text().catch(() => "");
+      const message =
+        (/"message":"([^"]{0,300})/.exec(text)?.[1] ?? text.slice(0, 300)) || `HTTP ${response.status}`;
+      if (response.status === 400)
+        throw new InvalidRequestError(`llama-server refused the request: ${message}`);
+      throw new EngineRestartingError(`llama-server answered ${response.status}: ${message}`);
+    }
+    return response.body;
+  }
+
+  private parse(data: string): CompletionChunk {
+    const parsed = completionChunk.safeParse(JSON.parse(data));
+    if (!parsed.success) throw new EngineRestartingError("llama-server sent a chunk edgellm cannot read");
+    return parsed.data;
+  }
+
+  private logprob(
+    reported: NonNullable<CompletionChunk["completion_probabilities"]>[number],
+    top: number,
+  ): TokenLogprob {
+    const entry = (id: number, p: number) => ({
+      token: this.tokenBytes.text(id as Token),
+      bytes: this.tokenBytes.bytes(id as Token),
+      logprob: p > 0 ? Math.log(p) : MIN_LOGPROB,
+    });
+    const alternatives = (reported.top_probs ?? []).slice(0, top).map((p) => entry(p.id, p.prob));
+    return { ...entry(reported.id, reported.prob), top: alternatives };
+  }
+}
+
+/** llama-server's arguments for edgellm's settings (host, port and key are the child manager's). */
+export function childArgs(options: LlamaServerEngineOptions): string[] {
+  return [
+    "--model",
+    options.modelPath,
+    // llama-server splits its context among the slots; edgellm's context size is per slot.
+    "--ctx-size",
+    String(options.contextSize * options.parallel),
+    "--parallel",
+    String(options.parallel),
+    "--threads",
+    String(options.threads ?? os.availableParallelism()),
+    "--cache-ram",
+    String(options.promptCacheMiB),
+    "--load-mode",
+    options.mmap ? "mmap" : "none",
+    "--no-webui",
+  ];
+}
