@@ -41,6 +41,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly engine = new Gauge({
+    name: "edgellm_engine_info",
+    help: "The local engine that runs: 1 for its label (llama-server or in-process)",
+    labelNames: ["engine"] as const,
+    registers: [this.registry],
+  });
+
+  readonly promptReuse = new Counter({
+    name: "edgellm_prompt_cache_tokens_total",
+    help: "Prompt tokens not evaluated, by where their KV state came from: the slot itself, or the RAM prompt cache",
+    labelNames: ["source"] as const,
+    registers: [this.registry],
+  });
+
+  readonly engineRestarts = new Counter({
+    name: "edgellm_engine_restarts_total",
+    help: "Times the engine's child process (llama-server) died and was restarted",
+    registers: [this.registry],
+  });
+
   readonly queueLength = new Gauge({
     name: "edgellm_queue_length",
     help: "Requests waiting for a slot",

@@ -3,7 +3,8 @@ import type { FastifyInstance } from "fastify";
 import { type AccessInfo, resolveSecurity, type SecuritySources } from "./api/security/config.js";
 import { buildServer } from "./api/server.js";
 import { CachingProvider } from "./cache/response-cache.js";
-import { LocalEngine } from "./engine/local-engine.js";
+import type { EngineLogger } from "./engine/llama-server/child.js";
+import { type EngineChoice, loadEngine } from "./engine/select.js";
 import { MeteredProvider, Metrics } from "./metrics.js";
 import type { ModelProvider } from "./provider/types.js";
 import { type RoutingConfig, resolveRoutingConfig } from "./router/config.js";
@@ -30,7 +31,16 @@ export interface EdgeServerOptions {
   queueTimeoutMs?: number;
   /** Bytes of deterministic answers kept by the response cache; 0 turns it off. Default 64 MiB. */
   responseCacheBytes?: number;
-  /** Speculative decoding by prompt lookup. Default false. */
+  /**
+   * Which local engine runs the model: llama.cpp's llama-server as a managed child, node-llama-cpp in this
+   * process, or "auto" (llama-server when a binary is found, else in-process). Default "auto".
+   */
+  engine?: EngineChoice;
+  /** A llama-server binary to use. Default: the cached `edgellm engine build` / `pull` result. */
+  llamaServer?: string;
+  /** RAM for llama-server's prompt cache (KV states of conversations that lost their slot), in MiB. Default 1024. */
+  promptCacheMiB?: number;
+  /** Speculative decoding by prompt lookup (in-process engine only). Default false. */
   lookupDecoding?: boolean;
   /** Memory-map the model file instead of reading it. Default false. */
   mmap?: boolean;
@@ -66,6 +76,8 @@ export interface EdgeServer {
   access: AccessInfo;
   /** Settles when the model is loaded (rejects if loading failed). */
   ready: Promise<void>;
+  /** The engine that runs once loaded: "llama-server" or "in-process". */
+  readonly engine: string | undefined;
   /**
    * Graceful shutdown: at once /health and new requests answer 503 `shutting_down` and queued requests fail;
    * requests in flight get `shutdownGraceMs` to finish before they are cut short; then the port closes and
@@ -104,6 +116,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const app = await buildServer({
     provider: new MeteredProvider(draining, metrics),
     shuttingDown: () => draining.shuttingDown,
+    engine: () => engineKind,
     metrics,
     bodyLimit: options.bodyLimit,
     bodyTimeoutMs: options.bodyTimeoutMs,
@@ -114,16 +127,23 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const address = app.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
+  let engineKind: string | undefined;
   const ready = (async () => {
     try {
-      const engine = await LocalEngine.load({
+      const { engine, kind } = await loadEngine({
+        choice: options.engine ?? "auto",
+        llamaServer: options.llamaServer,
         modelPath: await options.modelPath(),
-        contextSize: options.contextSize,
+        contextSize: options.contextSize ?? 4096,
         threads: options.threads,
         parallel: options.parallel ?? 4,
+        promptCacheMiB: options.promptCacheMiB ?? 1024,
         lookupDecoding: options.lookupDecoding,
         mmap: options.mmap,
+        logger: engineLogger(app, options.logLevel),
+        metrics,
       });
+      engineKind = kind;
       scheduler.attach(engine);
     } catch (error) {
       scheduler.fail(error as Error);
@@ -155,6 +175,9 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     url: `http://${host}:${address.port}`,
     access: security.access,
     ready,
+    get engine() {
+      return engineKind;
+    },
     close() {
       closing ??= shutdown();
       return closing;
@@ -174,4 +197,15 @@ async function closeHttp(app: FastifyInstance): Promise<void> {
   } finally {
     clearInterval(sweep);
   }
+}
+
+/**
+ * The engine logs through the HTTP app's logger; with no HTTP log, warnings and errors (a crashed child, a
+ * fallback to the in-process engine) still reach stderr.
+ */
+function engineLogger(app: FastifyInstance, level: string | false | undefined): EngineLogger {
+  if (level) return app.log;
+  const write = (fields: object, message: string) =>
+    process.stderr.write(`edgellm: ${message} ${JSON.stringify(fields)}\n`);
+  return { debug() {}, info() {}, warn: write, error: write };
 }

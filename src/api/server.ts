@@ -37,6 +37,8 @@ export interface ServerOptions {
    * connection. Default: never.
    */
   shuttingDown?: () => boolean;
+  /** The local engine that runs, for /health ("llama-server" or "in-process"); undefined while loading. */
+  engine?: () => string | undefined;
   /**
    * Origin and Host checks, API keys and per-key limits. Default: pages on loopback origins and the
    * server's own may call it, it answers loopback names only (as a loopback bind should), no key.
@@ -117,7 +119,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   app.get("/health", { config: { public: true } }, async (_request, reply) => {
-    if (provider.state === "ready" && !shuttingDown()) return { status: "ok" };
+    if (provider.state === "ready" && !shuttingDown()) return { status: "ok", engine: options.engine?.() };
     const error = shuttingDown()
       ? new ShuttingDownError()
       : provider.state === "failed"

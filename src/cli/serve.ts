@@ -287,7 +287,9 @@ export function serveCommand(): Command {
         await server.app.close();
         process.exit(1);
       }
-      process.stdout.write(`edgellm ready: ${server.scheduler.listModels()[0].id} on ${server.url}/v1\n`);
+      process.stdout.write(
+        `edgellm ready: ${server.scheduler.listModels()[0].id} on ${server.url}/v1 (engine: ${server.engine})\n`,
+      );
       if (routing.upstreams.length > 0 || !routing.cloud)
         process.stdout.write(`edgellm ${describeRouting(routing)}\n`);
     });

@@ -90,6 +90,17 @@ export class LlamaServerChild {
     }
   }
 
+  /** Whether the child serving at `url` has exited (seen within `ms`), so a new one will take its place. */
+  async replaced(url: string, ms: number): Promise<boolean> {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      if (this.stopped) return false;
+      if (this.current?.url !== url) return true;
+      await delay(20);
+    }
+    return false;
+  }
+
   /** Stops the child for good: SIGTERM, then SIGKILL after the grace period. */
   async stop(): Promise<void> {
     this.stopped = true;

@@ -67,6 +67,8 @@ export class LlamaServerEngine implements SlotEngine {
   private readonly tokenBytes: TokenBytes;
   /** Called after each generation with where its reused prompt tokens came from. */
   onPromptReuse?: (reuse: PromptReuse) => void;
+  /** Called when the child died while serving (it is being restarted). */
+  onRestart?: () => void;
 
   private constructor(
     private readonly llama: Llama,
@@ -80,6 +82,7 @@ export class LlamaServerEngine implements SlotEngine {
     this.slots = Array.from({ length: options.parallel }, () => []);
     this.grammars = new GrammarCache(llama);
     this.tokenBytes = new TokenBytes(vocabulary);
+    child.onCrash = () => this.onRestart?.();
   }
 
   static async load(options: LlamaServerEngineOptions): Promise<LlamaServerEngine> {
@@ -111,6 +114,11 @@ export class LlamaServerEngine implements SlotEngine {
   /** The child's process id while it runs (tests kill it). */
   get childPid(): number | undefined {
     return this.child.pid;
+  }
+
+  /** The child's URL and key (tests and diagnostics); the URL is empty while it is not serving. */
+  childEndpoint(): { url: string; key: string } {
+    return { url: this.child.url ?? "", key: this.child.key };
   }
 
   /** What the slot holds as far as edgellm knows: the last prompt it was given and what it generated. */
@@ -205,27 +213,34 @@ export class LlamaServerEngine implements SlotEngine {
     await this.llama.dispose();
   }
 
-  /** Sends one completion; a child that is down (or restarting) is waited for, then 503. */
+  /**
+   * Sends one completion. A child that is down or restarting is waited for (then 503); a request that could not
+   * even connect (the child died a moment ago, before its exit was seen) is sent once more after the restart,
+   * which is safe because nothing of it was evaluated.
+   */
   private async post(body: object, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
-    let url: string;
-    try {
-      url = await this.child.ready(this.options.restartWaitMs ?? 30_000);
-    } catch {
-      throw new EngineRestartingError("the engine is restarting after a failure");
-    }
-    let response: Response;
-    try {
-      response = await fetch(`${url}/completion`, {
-        method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${this.child.key}` },
-        body: JSON.stringify(body),
-        signal,
-      });
-    } catch (error) {
-      signal.throwIfAborted();
-      throw new EngineRestartingError(`the engine did not answer (${(error as Error).message})`);
-    }
-    if (!response.ok || !response.body) {
+    const wait = this.options.restartWaitMs ?? 30_000;
+    for (let attempt = 0; ; attempt++) {
+      let url: string;
+      try {
+        url = await this.child.ready(wait);
+      } catch {
+        throw new EngineRestartingError("the engine is restarting after a failure");
+      }
+      let response: Response;
+      try {
+        response = await fetch(`${url}/completion`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${this.child.key}` },
+          body: JSON.stringify(body),
+          signal,
+        });
+      } catch (error) {
+        signal.throwIfAborted();
+        if (attempt === 0 && (await this.child.replaced(url, 2_000))) continue;
+        throw new EngineRestartingError(`the engine did not answer (${(error as Error).message})`);
+      }
+      if (response.ok && response.body) return response.body;
       const text = await response.text().catch(() => "");
       const message =
         (/"message":"([^"]{0,300})/.exec(text)?.[1] ?? text.slice(0, 300)) || `HTTP ${response.status}`;
@@ -233,7 +248,6 @@ export class LlamaServerEngine implements SlotEngine {
         throw new InvalidRequestError(`llama-server refused the request: ${message}`);
       throw new EngineRestartingError(`llama-server answered ${response.status}: ${message}`);
     }
-    return response.body;
   }
 
   private parse(data: string): CompletionChunk {

@@ -1,0 +1,98 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import type { Metrics } from "../metrics.js";
+import { edgellmHome } from "../models/registry.js";
+import type { SlotEngine } from "./engine-types.js";
+import type { EngineLogger } from "./llama-server/child.js";
+import { LlamaServerEngine } from "./llama-server/engine.js";
+import { LocalEngine } from "./local-engine.js";
+
+/** Which local engine runs the model. */
+export type EngineChoice = "auto" | "llama-server" | "in-process";
+export const ENGINE_CHOICES: readonly EngineChoice[] = ["auto", "llama-server", "in-process"];
+
+export interface EngineSettings {
+  choice: EngineChoice;
+  /** A llama-server binary the user named; otherwise the cached build or download is looked up. */
+  llamaServer?: string;
+  modelPath: string;
+  contextSize: number;
+  parallel: number;
+  threads?: number;
+  /** RAM for llama-server's prompt cache, in MiB. */
+  promptCacheMiB: number;
+  lookupDecoding?: boolean;
+  mmap?: boolean;
+  logger?: EngineLogger;
+  metrics?: Metrics;
+}
+
+export interface LoadedEngine {
+  engine: SlotEngine;
+  kind: "llama-server" | "in-process";
+}
+
+/**
+ * Loads the engine `choice` asks for. "auto" runs llama-server when a binary is at hand (it decodes at the
+ * machine's memory-bandwidth limit; the in-process engine at about 0.6 of it, docs/benchmarks.md), and the
+ * in-process engine otherwise or when llama-server fails to start, saying why in the log.
+ */
+export async function loadEngine(settings: EngineSettings): Promise<LoadedEngine> {
+  const log = settings.logger;
+  const binary = settings.choice === "in-process" ? undefined : findLlamaServer(settings.llamaServer);
+  if (settings.choice === "llama-server" && !binary)
+    throw new Error(
+      "--engine llama-server: no llama-server binary; run `edgellm engine pull` or `edgellm engine build`",
+    );
+  if (binary) {
+    try {
+      const engine = await LlamaServerEngine.load({ ...settings, binary });
+      const metrics = settings.metrics;
+      if (metrics) {
+        engine.onPromptReuse = (reuse) => {
+          metrics.promptReuse.inc({ source: "slot" }, reuse.slot);
+          metrics.promptReuse.inc({ source: "ram" }, reuse.ram);
+        };
+        engine.onRestart = () => metrics.engineRestarts.inc();
+      }
+      return loaded(engine, "llama-server", settings);
+    } catch (error) {
+      if (settings.choice === "llama-server") throw error;
+      log?.warn(
+        { engine: "llama-server", binary, error: (error as Error).message.split("\n")[0] },
+        "llama-server did not start; using the in-process engine",
+      );
+    }
+  } else if (settings.choice === "auto") {
+    log?.info(
+      { engine: "in-process" },
+      "no llama-server binary: using the in-process engine, which decodes at about 0.6x of llama-server here; " +
+        "`edgellm engine pull` (or `edgellm engine build`) gets the native engine",
+    );
+  }
+  const engine = await LocalEngine.load({
+    modelPath: settings.modelPath,
+    contextSize: settings.contextSize,
+    parallel: settings.parallel,
+    threads: settings.threads,
+    lookupDecoding: settings.lookupDecoding,
+    mmap: settings.mmap,
+  });
+  return loaded(engine, "in-process", settings);
+}
+
+function loaded(engine: SlotEngine, kind: LoadedEngine["kind"], settings: EngineSettings): LoadedEngine {
+  settings.metrics?.engine.set({ engine: kind }, 1);
+  return { engine, kind };
+}
+
+/** TODO(#12): replaced by src/engine/binary's lookup (named path, EDGELLM_LLAMA_SERVER, cached build or download). */
+export function findLlamaServer(named?: string): string | undefined {
+  const candidates = [
+    named,
+    process.env.EDGELLM_LLAMA_SERVER,
+    path.join(edgellmHome(), "llama-server", "build", "bin", "llama-server"),
+  ];
+  if (named && !existsSync(named)) throw new Error(`--llama-server ${named}: no such file`);
+  return candidates.find((candidate) => candidate && existsSync(candidate));
+}
