@@ -109,9 +109,11 @@ export class LlamaServerChild {
     this.current = undefined;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = once(child, "exit");
+      const t0 = Date.now();
       child.kill("SIGTERM");
       const grace = setTimeout(() => child.kill("SIGKILL"), this.options.stopGraceMs ?? 5_000);
       await exited;
+      if (process.env.DEBUG_LS) console.error("child stopped in", Date.now() - t0);
       clearTimeout(grace);
     }
     this.watchdog?.kill("SIGKILL");
@@ -131,6 +133,9 @@ export class LlamaServerChild {
     const child = spawn(binary, ["--host", "127.0.0.1", "--port", "0", ...args], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, LLAMA_API_KEY: this.key, LD_LIBRARY_PATH: libraryPath },
+      // Its own process group: a Ctrl-C in the terminal signals edgellm's group, and edgellm decides when the
+      // engine stops (after the drain), not the terminal. The watchdog covers edgellm dying without stopping it.
+      detached: true,
     });
     this.child = child;
     const started = Date.now();
