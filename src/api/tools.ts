@@ -19,7 +19,7 @@ export function toResponseFormat(body: ResponseFormatBody | null | undefined): R
   if (!body || body.type === "text") return undefined;
   if (body.type === "json_object") return { kind: "json" };
   // Before anything recursive (a cache key, ajv, the grammar) meets a schema nested thousands deep.
-  checkSchemaShape(body.json_schema.schema, "response_format.json_schema.schema");
+  checkSchemaShape(body.json_schema.schema, "format.schema");
   return { kind: "json_schema", name: body.json_schema.name, schema: body.json_schema.schema ?? true };
 }
 
@@ -31,7 +31,7 @@ export interface ToolRequest {
 
 export function toToolRequest(req: ChatRequestBody): ToolRequest {
   const tools = (req.tools ?? []).map((t, i): ToolDefinition => {
-    checkSchemaShape(t.function.parameters, `tools[${i}].function.parameters`);
+    checkSchemaShape(t.function.parameters, `tools.${i}.parameters`);
     return { name: t.function.name, description: t.function.description, parameters: t.function.parameters };
   });
   const choice = req.tool_choice ?? undefined;

@@ -83,7 +83,7 @@ const ACCEPTED = [
 export function parseModelRef(input: string): ModelRef {
   const text = input.trim();
   const invalid = (why: string) =>
-    new InvalidRequestError(`Invalid model "${input}": ${why}. Expected ${ACCEPTED}.`, "model");
+    new InvalidRequestError(`Invalid model "${input}": ${why}. Expected ${ACCEPTED}.`, { field: "model" });
   if (!text) throw invalid("empty");
 
   if (text.includes("/")) {

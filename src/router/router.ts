@@ -365,8 +365,9 @@ export class Router implements ModelProvider {
       this.metrics.cascade.inc({ outcome: "kept" });
       return { opened: replay(), escalated: false, note: `cascade: kept the local answer, ${scored}` };
     }
-    // The discarded local attempt still cost tokens; count them against the local route.
-    this.countTokens("local", finish.usage, undefined);
+    // The discarded local attempt still cost tokens.
+    this.metrics.cascadeDiscardedTokens.inc({ kind: "prompt" }, finish.usage.promptTokens);
+    this.metrics.cascadeDiscardedTokens.inc({ kind: "completion" }, finish.usage.completionTokens);
     try {
       const escalated = await this.openUpstream(upstream, request, signal);
       this.metrics.cascade.inc({ outcome: "escalated" });
@@ -405,17 +406,11 @@ export class Router implements ModelProvider {
   }
 
   private *account(part: StreamPart, route: string, price: { input: number; output: number } | undefined) {
-    if (part.type === "finish") this.countTokens(route, part.usage, price);
+    if (part.type === "finish") this.addCost(route, part.usage, price);
     yield part;
   }
 
-  private countTokens(
-    route: string,
-    usage: Usage,
-    price: { input: number; output: number } | undefined,
-  ): void {
-    this.metrics.tokens.inc({ route, kind: "prompt" }, usage.promptTokens);
-    this.metrics.tokens.inc({ route, kind: "completion" }, usage.completionTokens);
+  private addCost(route: string, usage: Usage, price: { input: number; output: number } | undefined): void {
     if (!price) return;
     const cost = costOf(usage, price);
     this.metrics.cost.inc({ route }, cost);

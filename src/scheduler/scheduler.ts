@@ -133,10 +133,9 @@ export class Scheduler implements ModelProvider {
     const engine = this.requireEngine();
     const tokens = await engine.tokenize(request.prompt, engine.contextSize);
     const { maxTokens } = request.sampling;
-    if (!Array.isArray(tokens))
-      throw this.overflow(engine, tokens.atLeast, maxTokens, request.prompt, "at least ");
+    if (!Array.isArray(tokens)) throw this.overflow(engine, tokens.atLeast, maxTokens, "at least ");
     if (tokens.length + (maxTokens ?? 1) > engine.contextSize)
-      throw this.overflow(engine, tokens.length, maxTokens, request.prompt);
+      throw this.overflow(engine, tokens.length, maxTokens);
     engine.check?.(request);
     const slot = await this.acquire(tokens, signal);
     try {
@@ -191,19 +190,15 @@ export class Scheduler implements ModelProvider {
     engine: SlotEngine,
     promptTokens: number,
     maxTokens: number | undefined,
-    prompt: Prompt,
     bound = "",
   ): ContextOverflowError {
     const needed = promptTokens + (maxTokens ?? 1);
-    const param = prompt.kind === "chat" ? "messages" : "prompt";
-    const detail =
-      maxTokens === undefined
-        ? `the prompt has ${bound}${promptTokens} tokens`
-        : `the prompt has ${bound}${promptTokens} tokens and max_tokens asks for ${maxTokens}`;
     return new ContextOverflowError(
-      `This model's context window is ${engine.contextSize} tokens, but ${detail} (${bound}${needed} in all). ` +
-        "Shorten the conversation or lower max_tokens.",
-      maxTokens !== undefined && promptTokens < engine.contextSize ? "max_tokens" : param,
+      (name) =>
+        `This model's context window is ${engine.contextSize} tokens, but the prompt has ${bound}${promptTokens} tokens` +
+        (maxTokens === undefined ? "" : ` and ${name("maxTokens")} asks for ${maxTokens}`) +
+        ` (${bound}${needed} in all). Shorten the conversation or lower ${name("maxTokens")}.`,
+      maxTokens !== undefined && promptTokens < engine.contextSize ? "maxTokens" : "prompt",
     );
   }
 

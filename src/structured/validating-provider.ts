@@ -33,7 +33,7 @@ export class ValidatingProvider extends WrappingProvider {
 
   async *stream(request: GenerateRequest, options: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
     const format = request.format;
-    if (!format || format.kind === "text" || this.enforces(request)) {
+    if (!format || this.enforces(request)) {
       yield* this.inner.stream(request, options);
       return;
     }

@@ -173,8 +173,6 @@ test("the daily budget sends requests local once spent", async () => {
   assert.match(third.meta.routeReason ?? "", /daily cloud budget is spent \(4\.0000 of 3CNY\)/);
   const cost = await registry.getSingleMetricAsString("edgellm_router_cost_total");
   assert.match(cost, /route="cloud"} 4/);
-  const tokens = await registry.getSingleMetricAsString("edgellm_router_tokens_total");
-  assert.match(tokens, /route="cloud",kind="prompt"} 2000/);
 });
 
 test("redaction removes personal data before a request leaves, and only then", async () => {
@@ -265,6 +263,10 @@ test("cascade keeps a confident local answer and escalates a doubtful one", asyn
     await registry.getSingleMetricAsString("edgellm_router_cascade_total"),
     /outcome="escalated"} 1/,
   );
+  // Only the escalated local answer is counted as discarded, never the kept one.
+  const discarded = await registry.getSingleMetricAsString("edgellm_router_cascade_discarded_tokens_total");
+  const completion = Number(/kind="completion"} (\d+)/.exec(discarded)?.[1]);
+  assert.equal(completion, [...replies.weather].length, discarded);
 
   // Requests that name a route are never cascaded.
   const named = await collect(router, chat("local", "Will it rain?"));

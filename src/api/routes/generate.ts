@@ -135,7 +135,7 @@ export async function serveGeneration(
     }
     sse.done();
   } catch (error) {
-    const response = toErrorResponse(error, limits);
+    const response = toErrorResponse(error, limits, kind === "chat" ? "chat" : "completions");
     // A 503 (a shutdown cutting the stream short) is expected, as in the app's error handler.
     if (response.status !== 503) request.log.error({ err: error }, "generation failed mid-stream");
     sse.fail(response.body);
