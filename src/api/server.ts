@@ -11,10 +11,10 @@ import type { ModelProvider } from "../provider/types.js";
 import { endpointOf, toErrorResponse } from "./errors.js";
 import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
+import { parseChatRequest, parseCompletionRequest } from "./parse-request.js";
 import { serveGeneration } from "./routes/generate.js";
 import { installSecurity, markPublic, type SecurityOptions } from "./security/guard.js";
 import { webPage } from "./static.js";
-import { fromChatRequest, fromCompletionRequest } from "./translate.js";
 
 export interface ServerOptions {
   provider: ModelProvider;
@@ -155,7 +155,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       serveGeneration(
         providerFor(request, provider),
         "chat",
-        fromChatRequest(request.body),
+        parseChatRequest(request.body),
         request,
         reply,
         limits,
@@ -165,7 +165,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       serveGeneration(
         providerFor(request, provider),
         "text",
-        fromCompletionRequest(request.body),
+        parseCompletionRequest(request.body),
         request,
         reply,
         limits,

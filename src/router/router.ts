@@ -7,6 +7,7 @@ import {
   QueueFullError,
   UpstreamError,
 } from "../provider/errors.js";
+import { mergeServingMeta } from "../provider/serving-meta.js";
 import type {
   GenerateRequest,
   ModelInfo,
@@ -453,6 +454,6 @@ async function open(stream: AsyncIterable<StreamPart>): Promise<Opened> {
     const step = await rest.next();
     if (step.done) return { meta, first: undefined, rest };
     if (step.value.type !== "meta") return { meta, first: step.value, rest };
-    Object.assign(meta, step.value.meta);
+    mergeServingMeta(meta, step.value.meta);
   }
 }

@@ -1,4 +1,6 @@
 import OpenAI from "openai";
+import { estimateUsage, fromChunk } from "../openai/from-upstream-chunk.js";
+import { toChatBody, toCompletionBody, unsentSamplingWarnings } from "../openai/to-upstream-request.js";
 import { ModelNotFoundError, UpstreamError } from "../provider/errors.js";
 import type {
   FinishReason,
@@ -6,20 +8,13 @@ import type {
   ModelInfo,
   ModelProvider,
   StreamPart,
+  Usage,
 } from "../provider/types.js";
 import { type BreakerOptions, CircuitBreaker } from "./breaker.js";
 import type { UpstreamConfig } from "./config.js";
 import { ConnectionPool, httpFetch } from "./http-fetch.js";
 import { pickReplica, type ReplicaLoad } from "./replicas.js";
 import { AttemptTimeout, toUpstreamError, UpstreamProtocolError } from "./upstream-errors.js";
-import {
-  type Chunk,
-  toChatBody,
-  toCompletionBody,
-  toFinishReason,
-  toParts,
-  toUsage,
-} from "./upstream-wire.js";
 
 export interface UpstreamOptions {
   breaker?: BreakerOptions;
@@ -171,7 +166,16 @@ export class UpstreamProvider implements ModelProvider {
           : undefined;
       const head = first.value;
       const model = head.type === "meta" ? head.meta : {};
-      yield { type: "meta", meta: { route: this.name, routeReason: replicaNote, ...model } };
+      const warnings = unsentSamplingWarnings(request.sampling);
+      yield {
+        type: "meta",
+        meta: {
+          route: this.name,
+          routeReason: replicaNote,
+          ...model,
+          ...(warnings.length > 0 && { warnings }),
+        },
+      };
       if (head.type !== "meta") yield head;
       try {
         yield* attemptRun;
@@ -223,13 +227,14 @@ export class UpstreamProvider implements ModelProvider {
       let text = "";
       let finishReason: FinishReason | undefined;
       let model: string | undefined;
-      let usage: Chunk["usage"];
-      for await (const chunk of stream as unknown as AsyncIterable<Chunk>) {
+      let usage: Usage | undefined;
+      for await (const raw of stream as AsyncIterable<unknown>) {
+        const chunk = fromChunk(raw);
+        if (!chunk.ok) throw new UpstreamProtocolError(chunk.problem);
         model ??= chunk.model;
-        if (chunk.usage) usage = chunk.usage;
-        const choice = chunk.choices?.[0];
-        if (choice?.finish_reason) finishReason = toFinishReason(choice.finish_reason);
-        for (const part of toParts(choice)) {
+        usage = chunk.usage ?? usage;
+        finishReason = chunk.finishReason ?? finishReason;
+        for (const part of chunk.parts) {
           if (!started) {
             started = true;
             arm(idle); // now, not after the yields: the consumer may take its time to pull the next part
@@ -246,7 +251,7 @@ export class UpstreamProvider implements ModelProvider {
       if (signal.aborted) return;
       if (!finishReason) throw new UpstreamProtocolError("the stream ended before a finish reason");
       if (!started && model) yield { type: "meta", meta: { model } };
-      yield { type: "finish", finishReason, usage: toUsage(usage, request, text) };
+      yield { type: "finish", finishReason, usage: usage ?? estimateUsage(request, text) };
     } catch (error) {
       if (timer.signal.aborted && !signal.aborted) throw timer.signal.reason;
       throw error;

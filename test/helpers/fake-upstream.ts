@@ -18,7 +18,9 @@ export type Behaviour =
   /** Answers `status` with an error whose message echoes the Authorization header and the request body. */
   | { kind: "echo"; status: number }
   /** Sends a few chunks of text, then an error event echoing the Authorization header and the body. */
-  | { kind: "echo-mid-stream"; chunks?: number };
+  | { kind: "echo-mid-stream"; chunks?: number }
+  /** Sends a few chunks of text, then one whose content is a number, which no OpenAI chunk has. */
+  | { kind: "malformed"; chunks?: number };
 
 /**
  * A small OpenAI-compatible upstream on loopback, scripted per request, for failures a real server
@@ -106,6 +108,11 @@ export class FakeUpstream {
       for (let i = 0; i < (behaviour.chunks ?? 2); i++) res.write(chunk({ content: `part${i} ` }));
       if (behaviour.kind === "echo-mid-stream")
         res.end(`data: ${JSON.stringify({ error: { message: echo, type: "server_error" } })}\n\n`);
+      return;
+    }
+    if (behaviour.kind === "malformed") {
+      for (let i = 0; i < (behaviour.chunks ?? 2); i++) res.write(chunk({ content: `part${i} ` }));
+      res.end(chunk({ content: 42 }));
       return;
     }
     if (behaviour.kind === "die-mid-stream") {
