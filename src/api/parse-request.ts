@@ -12,8 +12,7 @@ import { validate } from "./validation.js";
 export function parseChatRequest(body: unknown): ParsedRequest {
   const req = validate(chatRequestSchema, body);
   const format = req.response_format;
-  if (format?.type === "json_schema")
-    checkSchemaShape(format.json_schema.schema, "format.schema");
+  if (format?.type === "json_schema") checkSchemaShape(format.json_schema.schema, "format.schema");
   for (const [i, t] of (req.tools ?? []).entries())
     checkSchemaShape(t.function.parameters, `tools.${i}.parameters`);
   return fromChatRequest(req);
@@ -22,7 +21,6 @@ export function parseChatRequest(body: unknown): ParsedRequest {
 export function parseCompletionRequest(body: unknown): ParsedRequest {
   const req = validate(completionRequestSchema, body);
   const format = req.response_format;
-  if (format?.type === "json_schema")
-    checkSchemaShape(format.json_schema.schema, "format.schema");
+  if (format?.type === "json_schema") checkSchemaShape(format.json_schema.schema, "format.schema");
   return fromCompletionRequest(req);
 }
