@@ -1,3 +1,5 @@
+import { SETTINGS } from "../config/settings.js";
+
 /**
  * Cheap bounds on what a request may carry, checked by the request schemas before any tokenizing,
  * template rendering or grammar compiling. The body limit is the outer bound; these name the field that
@@ -10,7 +12,7 @@
 export const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
 
 /** Longest wait for a request's headers and body to arrive, in ms (408 beyond); 0 waits forever. */
-export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
+export const DEFAULT_BODY_TIMEOUT_MS = SETTINGS.bodyTimeout.default * 1000;
 
 /**
  * UTF-8 bytes of one message's content (its text parts together, and each part alone), and of a
