@@ -42,7 +42,7 @@ export function addEnvironmentHelp(command: Command, names: readonly SettingName
 export function commandSettings<K extends SettingName>(
   command: Command,
   names: readonly K[],
-  env: NodeJS.ProcessEnv = process.env,
+  env?: NodeJS.ProcessEnv,
 ): ResolvedSettings<K> {
   const opts = command.opts();
   const flags: Partial<Record<K, FlagValue>> = {};
