@@ -2,6 +2,7 @@ import { createInterface } from "node:readline/promises";
 import { Command, InvalidArgumentError } from "commander";
 import OpenAI from "openai";
 import type { ChatCompletionMessageParam } from "openai/resources/chat/completions";
+import type { SettingName } from "../config/settings.js";
 import { DEFAULT_MODEL, ensureModel } from "../models/registry.js";
 import { type EdgeServer, startEdgeServer } from "../server.js";
 import { intOption } from "./options.js";
@@ -55,7 +56,9 @@ export function chatCommand(): Command {
     );
   addSettingOptions(command, ["ctxSize"], { ctxSize: "in-process: context window per slot, in tokens" });
   return command.action(async (flags: ChatFlags, self: Command) => {
-    const { values } = commandSettings(self, ["ctxSize", "apiKey", "openaiApiKey", ...HUB]);
+    // Download settings only matter in-process: a bad HF_ENDPOINT must not stop `chat --url`.
+    const names: SettingName[] = ["ctxSize", "apiKey", "openaiApiKey", ...(flags.url ? [] : HUB)];
+    const { values } = commandSettings(self, names);
     const apiKey = flags.apiKey ?? values.apiKey[0] ?? values.openaiApiKey ?? "none";
     let server: EdgeServer | undefined;
     let baseURL = flags.url;
@@ -69,7 +72,10 @@ export function chatCommand(): Command {
         modelPath: async () => {
           const reporter = progressReporter();
           try {
-            return await ensureModel(ref, { ...hubOptions(values), onProgress: reporter.update });
+            return await ensureModel(ref, {
+              ...hubOptions(values as Parameters<typeof hubOptions>[0]),
+              onProgress: reporter.update,
+            });
           } finally {
             reporter.stop();
           }
