@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import { type AccessInfo, resolveSecurity, type SecuritySources } from "./api/security/config.js";
 import { buildServer } from "./api/server.js";
 import { CachingProvider } from "./cache/response-cache.js";
+import { SETTINGS } from "./config/settings.js";
 import { LocalEngine } from "./engine/local-engine.js";
 import { MeteredProvider, Metrics } from "./metrics.js";
 import type { ModelProvider } from "./provider/types.js";
@@ -14,21 +15,21 @@ import { DrainingProvider } from "./shutdown.js";
 export interface EdgeServerOptions {
   /** Resolves to the GGUF path; called after the port is open so /health answers 503 meanwhile. */
   modelPath: () => Promise<string>;
-  /** Interface to bind. Default 127.0.0.1. */
+  /** Interface to bind. Default: `--host`'s (127.0.0.1). */
   host?: string;
-  /** TCP port; 0 picks a free one. Default 8080. */
+  /** TCP port; 0 picks a free one. Default: `--port`'s (8080). */
   port?: number;
-  /** Context window per slot, in tokens. Default 4096. */
+  /** Context window per slot, in tokens. Default: `--ctx-size`'s (4096). */
   contextSize?: number;
   /** CPU threads for evaluation. Default: every core. */
   threads?: number;
-  /** Parallel slots, decoded together in one batch. Default 4. */
+  /** Parallel slots, decoded together in one batch. Default: `--parallel`'s (4). */
   parallel?: number;
-  /** Requests allowed to wait for a slot. Default 64. */
+  /** Requests allowed to wait for a slot. Default: `--max-queue`'s (64). */
   maxQueue?: number;
-  /** Longest wait for a slot, in ms; 0 waits forever. Default 120 000. */
+  /** Longest wait for a slot, in ms; 0 waits forever. Default: `--queue-timeout`'s (120 s). */
   queueTimeoutMs?: number;
-  /** Bytes of deterministic answers kept by the response cache; 0 turns it off. Default 64 MiB. */
+  /** Bytes of deterministic answers kept by the response cache; 0 turns it off. Default: `--cache-size`'s (64 MiB). */
   responseCacheBytes?: number;
   /** Speculative decoding by prompt lookup. Default false. */
   lookupDecoding?: boolean;
@@ -36,7 +37,7 @@ export interface EdgeServerOptions {
   mmap?: boolean;
   /** Largest request body in bytes. Default 8 MiB. */
   bodyLimit?: number;
-  /** Longest time for a request's headers and body to arrive, in ms (then 408); 0 waits forever. Default 30 000. */
+  /** Longest time for a request's headers and body to arrive, in ms (then 408); 0 waits forever. Default: `--body-timeout`'s (30 s). */
   bodyTimeoutMs?: number;
   /** Log level for the HTTP log, or false for none. Default false. */
   logLevel?: string | false;
@@ -44,7 +45,7 @@ export interface EdgeServerOptions {
   routing?: RoutingConfig;
   /**
    * How long `close()` lets requests in flight run on before it cuts them short with 503 `shutting_down`,
-   * in ms. Default 10 000.
+   * in ms. Default: `--shutdown-grace`'s (10 s).
    */
   shutdownGraceMs?: number;
   /**
@@ -79,7 +80,7 @@ export interface EdgeServer {
  * behind it, so clients see 503 + Retry-After while loading instead of a refused connection.
  */
 export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeServer> {
-  const bindHost = options.host ?? "127.0.0.1";
+  const bindHost = options.host ?? SETTINGS.host.default;
   // Before anything starts: a bad key file must stop the server, never leave it open.
   const security = await resolveSecurity({ ...options.security, host: bindHost });
   const metrics = new Metrics();
@@ -88,9 +89,9 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     queueTimeoutMs: options.queueTimeoutMs,
     metrics,
   });
-  const cacheBytes = options.responseCacheBytes ?? 64 * 1024 * 1024;
+  const cacheBytes = options.responseCacheBytes;
   const local: ModelProvider =
-    cacheBytes > 0 ? new CachingProvider(scheduler, { maxBytes: cacheBytes, metrics }) : scheduler;
+    cacheBytes !== 0 ? new CachingProvider(scheduler, { maxBytes: cacheBytes, metrics }) : scheduler;
   // The router sits outside the response cache (only local answers are cached) and inside the metrics.
   const router = new Router({
     local,
@@ -110,7 +111,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     logger: options.logLevel ? { level: options.logLevel } : false,
     security: security.options,
   });
-  await app.listen({ host: bindHost, port: options.port ?? 8080 });
+  await app.listen({ host: bindHost, port: options.port ?? SETTINGS.port.default });
   const address = app.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
@@ -120,7 +121,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
         modelPath: await options.modelPath(),
         contextSize: options.contextSize,
         threads: options.threads,
-        parallel: options.parallel ?? 4,
+        parallel: options.parallel,
         lookupDecoding: options.lookupDecoding,
         mmap: options.mmap,
       });
@@ -140,7 +141,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     // asynchronously, so connections keep arriving for a moment after SIGTERM: a 503 `shutting_down` with
     // Retry-After (and a failing readiness probe) tells clients and balancers to go elsewhere, where a
     // closed port would refuse them. llama-server and vLLM close at once; we close as soon as the drain ends.
-    await draining.drain(options.shutdownGraceMs ?? 10_000);
+    await draining.drain(options.shutdownGraceMs ?? SETTINGS.shutdownGrace.default * 1000);
     await closeHttp(app);
     router.dispose();
     await ready.catch(() => {});

@@ -1,3 +1,4 @@
+import { SETTINGS } from "../config/settings.js";
 import type { EngineEvent, GenerationControls } from "../engine/local-engine.js";
 import { commonPrefixLength } from "../engine/prefix.js";
 import type { Metrics } from "../metrics.js";
@@ -46,9 +47,12 @@ export interface SlotEngine {
 }
 
 export interface SchedulerOptions {
-  /** Requests allowed to wait for a slot; one more is refused with 429 at once. Default 64. */
+  /** Requests allowed to wait for a slot; one more is refused with 429 at once. Default: `--max-queue`'s (64). */
   maxQueue?: number;
-  /** Longest wait for a slot before the request fails with 503 queue_timeout, in ms; 0 waits forever. Default 120 000. */
+  /**
+   * Longest wait for a slot before the request fails with 503 queue_timeout, in ms; 0 waits forever.
+   * Default: `--queue-timeout`'s (120 s).
+   */
   queueTimeoutMs?: number;
   /** Names besides the model id that select the local model. Default ["local"]. */
   aliases?: string[];
@@ -85,8 +89,8 @@ export class Scheduler implements ModelProvider {
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: SchedulerOptions = {}) {
-    this.maxQueue = options.maxQueue ?? 64;
-    this.queueTimeoutMs = options.queueTimeoutMs ?? 120_000;
+    this.maxQueue = options.maxQueue ?? SETTINGS.maxQueue.default;
+    this.queueTimeoutMs = options.queueTimeoutMs ?? SETTINGS.queueTimeout.default * 1000;
     this.aliases = new Set(options.aliases ?? ["local"]);
   }
 
