@@ -18,7 +18,9 @@ export type Behaviour =
   /** Answers `status` with an error whose message echoes the Authorization header and the request body. */
   | { kind: "echo"; status: number }
   /** Sends a few chunks of text, then an error event echoing the Authorization header and the body. */
-  | { kind: "echo-mid-stream"; chunks?: number };
+  | { kind: "echo-mid-stream"; chunks?: number }
+  /** Calls the tool `name`, its JSON arguments sent in two fragments, and finishes with "tool_calls". */
+  | { kind: "tool-call"; name: string; arguments: string };
 
 /**
  * A small OpenAI-compatible upstream on loopback, scripted per request, for failures a real server
@@ -112,6 +114,17 @@ export class FakeUpstream {
       for (let i = 0; i < (behaviour.chunks ?? 2); i++) res.write(chunk({ content: `part${i} ` }));
       await new Promise((r) => setTimeout(r, 20));
       res.socket?.destroy();
+      return;
+    }
+    if (behaviour.kind === "tool-call") {
+      const half = Math.floor(behaviour.arguments.length / 2);
+      const call = (fields: Record<string, unknown>) => chunk({ tool_calls: [{ index: 0, ...fields }] });
+      res.write(
+        call({ id: "call_fake", type: "function", function: { name: behaviour.name, arguments: "" } }),
+      );
+      res.write(call({ function: { arguments: behaviour.arguments.slice(0, half) } }));
+      res.write(call({ function: { arguments: behaviour.arguments.slice(half) } }));
+      res.end(`${chunk({}, "tool_calls")}data: [DONE]\n\n`);
       return;
     }
     const words = (behaviour.text ?? "Hello from the cloud.").split(/(?<= )/);

@@ -308,3 +308,30 @@ test("an upstream's JSON answer is validated against the schema and asked again 
   cloud.script = [{ kind: "ok" }];
   router.dispose();
 });
+
+test("a tool call answer to a request with a response format reaches the client, once", async () => {
+  const { router } = setup();
+  const schema = { type: "object", properties: { city: { type: "string" } }, required: ["city"] };
+  const tools = [
+    { name: "weather", parameters: { type: "object", properties: { city: { type: "string" } } } },
+  ];
+  const request = chat("cloud", "Weather in Paris?", {
+    format: { kind: "json_schema", name: "place", schema },
+    toolChoice: "auto",
+  });
+  assert.ok(request.prompt.kind === "chat");
+  request.prompt.tools = tools;
+  cloud.requests.length = 0;
+  cloud.script = [{ kind: "tool-call", name: "weather", arguments: '{"city": "Paris"}' }];
+  const { parts, meta } = await collect(router, request);
+  assert.equal(meta.route, "cloud", meta.routeReason);
+  assert.equal(cloud.requests.length, 1, "a tool call is not retried as invalid JSON");
+  assert.ok(Array.isArray(cloud.requests[0].body.tools), "the tools went upstream");
+  const calls = parts.flatMap((p) => (p.type === "tool-call-delta" ? [p] : []));
+  assert.equal(calls[0]?.name, "weather");
+  assert.equal(calls.map((c) => c.argumentsDelta).join(""), '{"city": "Paris"}');
+  const finish = parts.at(-1);
+  assert.equal(finish?.type === "finish" && finish.finishReason, "tool_calls");
+  cloud.script = [{ kind: "ok" }];
+  router.dispose();
+});
