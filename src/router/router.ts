@@ -244,9 +244,15 @@ export class Router implements ModelProvider {
         model: opened.meta.model ?? (route === "local" ? this.localModelId() : undefined),
       },
     };
-    if (opened.first) yield* this.account(opened.first, route, price);
-    for (let step = await opened.rest.next(); !step.done; step = await opened.rest.next()) {
-      yield* this.account(step.value, route, price);
+    try {
+      if (opened.first) yield* this.account(opened.first, route, price);
+      for (let step = await opened.rest.next(); !step.done; step = await opened.rest.next()) {
+        yield* this.account(step.value, route, price);
+      }
+    } finally {
+      // A consumer that stops early must close the provider's stream too, or its cleanup (timers,
+      // requests in flight, a claimed half-open probe) never runs.
+      await opened.rest.return?.();
     }
   }
 

@@ -150,38 +150,49 @@ export class UpstreamProvider implements ModelProvider {
       tried.add(replica.index);
       const budget = Math.max(1, Math.min(firstByteTimeoutMs, deadline - Date.now()));
       const attemptRun = this.attempt(replica, request, signal, budget);
-      let first: IteratorResult<StreamPart>;
+      // Every way out of an attempt gives the breaker a verdict, or releases a half-open probe: a
+      // probe left claimed would keep the circuit shut for good.
+      let settled = false;
       try {
-        first = await attemptRun.next();
-      } catch (error) {
-        const failure = this.toUpstreamError(error);
-        this.recordFailure(replica, failure);
-        if (signal.aborted) throw signal.reason;
-        lastError = failure;
-        if (!failure.retryable) throw failure;
-        continue;
-      }
-      if (first.done) {
-        replica.breaker.onAbandon(); // aborted by the client before anything came
+        let first: IteratorResult<StreamPart>;
+        try {
+          first = await attemptRun.next();
+        } catch (error) {
+          // The client left (e.g. while the connection was still being made): nothing to hold
+          // against the replica, nor to log as its failure.
+          if (signal.aborted) throw signal.reason;
+          const failure = this.toUpstreamError(error);
+          this.recordFailure(replica, failure);
+          settled = true;
+          lastError = failure;
+          if (!failure.retryable) throw failure;
+          continue;
+        }
+        if (first.done) return; // aborted by the client before anything came
+        const replicaNote =
+          this.replicas.length > 1
+            ? `replica ${replica.index + 1}/${this.replicas.length}${pick.affinity ? " by affinity" : ""}`
+            : undefined;
+        const head = first.value;
+        const model = head.type === "meta" ? head.meta : {};
+        yield { type: "meta", meta: { route: this.name, routeReason: replicaNote, ...model } };
+        if (head.type !== "meta") yield head;
+        try {
+          yield* attemptRun;
+        } catch (error) {
+          if (signal.aborted) throw signal.reason;
+          const failure = this.toUpstreamError(error, true);
+          this.recordFailure(replica, failure);
+          settled = true;
+          throw failure;
+        }
+        if (signal.aborted) return;
+        this.recordSuccess(replica);
+        settled = true;
         return;
+      } finally {
+        if (!settled) replica.breaker.onAbandon();
       }
-      const replicaNote =
-        this.replicas.length > 1
-          ? `replica ${replica.index + 1}/${this.replicas.length}${pick.affinity ? " by affinity" : ""}`
-          : undefined;
-      const head = first.value;
-      const model = head.type === "meta" ? head.meta : {};
-      yield { type: "meta", meta: { route: this.name, routeReason: replicaNote, ...model } };
-      if (head.type !== "meta") yield head;
-      try {
-        yield* attemptRun;
-      } catch (error) {
-        const failure = this.toUpstreamError(error, true);
-        this.recordFailure(replica, failure);
-        throw failure;
-      }
-      this.recordSuccess(replica);
-      return;
     }
     throw (
       lastError ??

@@ -176,3 +176,54 @@ test("upstream failures, fallbacks and circuit changes are logged", async () => 
     status: 503,
   });
 });
+
+test("a client that leaves while an upstream connects or stalls is no failure of the upstream", async () => {
+  const blackhole = await startBlackhole();
+  try {
+    const { logger, lines } = recordingLogger();
+    const { router, registry } = routerFor(
+      {
+        upstreams: {
+          slow: { baseUrl: blackhole.url, retries: 0, connectTimeoutMs: 5000, firstByteTimeoutMs: 5000 },
+          cloud: { baseUrl: cloud.url, retries: 0, firstByteTimeoutMs: 5000 },
+        },
+        breaker: { failures: 1 },
+      },
+      { logger },
+    );
+    cloud.script = [{ kind: "hang" }];
+    for (const model of ["slow", "cloud"]) {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error("client gone")), 150);
+      await assert.rejects(async () => {
+        for await (const _ of router.stream(chat(model, "hi"), { signal: controller.signal }));
+      }, /client gone/);
+      assert.equal(router.upstream(model)?.status[0].circuit, "closed", model);
+    }
+    const failures = await registry.getSingleMetricAsString("edgellm_router_upstream_failures_total");
+    assert.doesNotMatch(failures, /upstream=/);
+    assert.deepEqual(lines, []);
+    router.dispose();
+  } finally {
+    cloud.script = [{ kind: "ok" }];
+    await blackhole.stop();
+  }
+});
+
+test("a half-open probe the client abandons frees the circuit for the next request", async () => {
+  cloud.script = [{ kind: "status", status: 503 }];
+  const { router } = routerFor({
+    upstreams: { cloud: { baseUrl: cloud.url, retries: 0 } },
+    breaker: { failures: 1, cooldownMs: 100 },
+  });
+  await collect(router, chat("cloud", "hi"));
+  assert.equal(router.upstream("cloud")?.status[0].circuit, "open");
+  await new Promise((r) => setTimeout(r, 150));
+  cloud.script = [{ kind: "ok", text: "one two three" }];
+  // The probe: the consumer reads its first text and stops pulling.
+  for await (const part of router.stream(chat("cloud", "hi"), { signal: new AbortController().signal }))
+    if (part.type === "text-delta") break;
+  const next = await collect(router, chat("cloud", "hi"));
+  assert.equal(next.meta.route, "cloud", next.meta.routeReason);
+  router.dispose();
+});
