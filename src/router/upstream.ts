@@ -225,12 +225,12 @@ export class UpstreamProvider implements ModelProvider {
     arm(new AttemptTimeout("first-byte", firstByteMs));
     let started = false;
     replica.outstanding++;
-    const both = AbortSignal.any([signal, timer.signal]);
+    const both = linked(signal, timer.signal);
     const client = replica.clientFor(connectTimeoutMs, () =>
       timer.abort(new AttemptTimeout("connect", connectTimeoutMs)),
     );
     try {
-      const stream = await this.open(client, request, both);
+      const stream = await this.open(client, request, both.signal);
       let text = "";
       let finishReason: FinishReason | undefined;
       let model: string | undefined;
@@ -263,6 +263,7 @@ export class UpstreamProvider implements ModelProvider {
       throw error;
     } finally {
       clearTimeout(timeout);
+      both.dispose();
       replica.outstanding--;
     }
   }
@@ -342,6 +343,21 @@ export function affinityKey(request: GenerateRequest): string {
   const firstUser = prompt.messages.findIndex((m) => m.role === "user");
   const head = prompt.messages.slice(0, firstUser === -1 ? 1 : firstUser + 1);
   return head.map((m) => `${m.role}\u0000${m.content}`).join("\u0001");
+}
+
+/**
+ * A signal that aborts when the client's or the attempt's does, and a `dispose` that unhooks it from the
+ * client's. Not AbortSignal.any: the SDK adds an abort listener it never removes, and Node keeps a
+ * composite signal with listeners alive as long as its sources, so each attempt leaked two signals
+ * and the SDK's request state (measured with v8.queryObjects, test/router/upstream.test.ts).
+ */
+function linked(client: AbortSignal, attempt: AbortSignal): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const fromClient = () => controller.abort(client.reason);
+  if (client.aborted) fromClient();
+  else client.addEventListener("abort", fromClient, { once: true });
+  attempt.addEventListener("abort", () => controller.abort(attempt.reason), { once: true });
+  return { signal: controller.signal, dispose: () => client.removeEventListener("abort", fromClient) };
 }
 
 /** The delay before retry `attempt` (1, 2...): `baseMs` doubled each time, with jitter, in ms. */
