@@ -8,6 +8,7 @@ import {
   PayloadTooLargeError,
   QueueFullError,
   RateLimitExceededError,
+  UpstreamError,
 } from "../provider/errors.js";
 
 export interface ErrorResponse {
@@ -25,6 +26,8 @@ export function toErrorResponse(error: unknown, limits: { bodyLimit: number }): 
   const edge = toEdgeError(error, limits);
   const headers: Record<string, string> = {};
   if (edge instanceof QueueFullError || edge instanceof RateLimitExceededError)
+    headers["retry-after"] = String(edge.retryAfterSeconds);
+  if (edge instanceof UpstreamError && edge.retryAfterSeconds !== undefined)
     headers["retry-after"] = String(edge.retryAfterSeconds);
   if (edge instanceof InvalidApiKeyError) headers["www-authenticate"] = 'Bearer realm="edgellm"';
   if (edge.status === 503) headers["retry-after"] = "1";

@@ -272,6 +272,15 @@ const STATUS: Record<UpstreamFailure, number> = {
   upstream_unavailable: 503,
 };
 
+// A 429 or 400 says something about the request, as OpenAI types them; the rest are the server's trouble.
+const TYPE: Partial<Record<UpstreamFailure, string>> = {
+  upstream_rate_limited: "rate_limit_error",
+  upstream_bad_request: "invalid_request_error",
+};
+
+/** Retry-After of an upstream 429 that sent none, in seconds: long enough not to hammer a rate window. */
+export const UPSTREAM_RETRY_AFTER_SECONDS = 5;
+
 export interface UpstreamErrorOptions {
   /** Short and in our own words, never the upstream's: "HTTP 401", "timeout (first byte after 10 s)". */
   summary: string;
@@ -281,6 +290,8 @@ export interface UpstreamErrorOptions {
   midStream?: boolean;
   retryable: boolean;
   upstreamStatus?: number;
+  /** For `upstream_rate_limited`: the upstream's Retry-After, in seconds. Default 5. */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -296,19 +307,25 @@ export class UpstreamError extends EdgeError {
   readonly upstreamStatus: number | undefined;
   /** What failed, without anything the upstream wrote: safe for route reasons. */
   readonly summary: string;
+  /** When to try again, in seconds; set for `upstream_rate_limited` only (sent as Retry-After). */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(upstream: string, failure: UpstreamFailure, opts: UpstreamErrorOptions) {
     const where = `upstream '${upstream}' failed${opts.midStream ? " mid-stream" : ""}`;
     const detail = opts.detail ? `: ${opts.detail}` : "";
     super(`${where}: ${opts.summary}${detail}`, {
       status: STATUS[failure],
-      type: "server_error",
+      type: TYPE[failure] ?? "server_error",
       code: failure,
     });
     this.upstream = upstream;
     this.retryable = opts.retryable;
     this.upstreamStatus = opts.upstreamStatus;
     this.summary = opts.summary;
+    this.retryAfterSeconds =
+      failure === "upstream_rate_limited"
+        ? (opts.retryAfterSeconds ?? UPSTREAM_RETRY_AFTER_SECONDS)
+        : undefined;
   }
 
   /** Whether this failure says something about the upstream's health (a bad request does not). */

@@ -6,7 +6,7 @@ import { type AddressInfo, connect, type Socket } from "node:net";
 /** What the scripted upstream does with one request. */
 export type Behaviour =
   | { kind: "ok"; text?: string; delayMs?: number; usage?: boolean }
-  | { kind: "status"; status: number }
+  | { kind: "status"; status: number; headers?: Record<string, string>; code?: string }
   /** Answers headers and a few chunks, then destroys the connection. */
   | { kind: "die-mid-stream"; chunks?: number }
   /** Accepts the connection and never answers. */
@@ -82,8 +82,9 @@ export class FakeUpstream {
       return;
     }
     if (behaviour.kind === "status") {
-      res.writeHead(behaviour.status, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { message: `scripted ${behaviour.status}`, type: "server_error" } }));
+      res.writeHead(behaviour.status, { "content-type": "application/json", ...behaviour.headers });
+      const error = { message: `scripted ${behaviour.status}`, type: "server_error", code: behaviour.code };
+      res.end(JSON.stringify({ error }));
       return;
     }
     const model = "fake-cloud-model";

@@ -335,3 +335,29 @@ test("a tool call answer to a request with a response format reaches the client,
   cloud.script = [{ kind: "ok" }];
   router.dispose();
 });
+
+test("an upstream's 429 reaches a client that local cannot serve as 429 with the upstream's Retry-After", async () => {
+  const { router, engine } = setup(
+    { upstreams: { cloud: { baseUrl: cloud.url, retries: 0 } } },
+    { maxQueue: 0, stepDelayMs: 20 },
+  );
+  cloud.script = [{ kind: "status", status: 429, headers: { "retry-after": "7" } }];
+  const app = await buildServer({ provider: router });
+  const holder = collect(router, chat("local", "hold the slot"));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(engine.active, 1);
+  const res = await app.inject({
+    method: "POST",
+    url: "/v1/chat/completions",
+    payload: { model: "cloud", messages: [{ role: "user", content: "hi" }] },
+  });
+  await holder;
+  assert.equal(res.statusCode, 429, res.body);
+  assert.equal(res.headers["retry-after"], "7");
+  const { error } = res.json();
+  assert.equal(error.type, "rate_limit_error");
+  assert.equal(error.code, "upstream_rate_limited");
+  assert.equal(error.message, "upstream 'cloud' failed: HTTP 429: scripted 429");
+  cloud.script = [{ kind: "ok" }];
+  await app.close();
+});
