@@ -30,6 +30,8 @@ export class FakeUpstream {
   readonly requests: { path: string; body: Record<string, unknown>; authorization?: string }[] = [];
   /** Behaviour for the next requests, in order; the last one repeats. */
   script: Behaviour[] = [{ kind: "ok" }];
+  /** The ids GET /v1/models lists; undefined answers it 404, as some proxies do. */
+  models?: string[];
   private server?: Server;
   private readonly sockets = new Set<import("node:net").Socket>();
 
@@ -62,6 +64,13 @@ export class FakeUpstream {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === "GET" && req.url === "/v1/models" && this.models) {
+      const data = this.models.map((id) => ({ id, object: "model", created: 1, owned_by: "fake" }));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ object: "list", data }));
+      return;
+    }
     if (req.method === "GET") {
       res.writeHead(req.url === "/health" ? 200 : 404, { "content-type": "application/json" }).end("{}");
       return;

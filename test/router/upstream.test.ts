@@ -3,6 +3,7 @@ import { after, before, test } from "node:test";
 import { queryObjects } from "node:v8";
 import { DEFAULT_SAMPLING, type GenerateRequest } from "../../src/provider/types.js";
 import { resolveRoutingConfig } from "../../src/router/config.js";
+import { describeModelCheck, type ModelCheck } from "../../src/router/model-check.js";
 import { UpstreamProvider } from "../../src/router/upstream.js";
 import { FakeUpstream } from "../helpers/fake-upstream.js";
 
@@ -55,4 +56,28 @@ test("retried attempts leave nothing behind: no abort signal outlives its reques
   assert.ok(live() - before < 20, `${live() - before} more live AbortSignals after 80 attempts`);
   provider.dispose();
   cloud.script = [{ kind: "ok" }];
+});
+
+test("the model check reports a model the upstream does not list, and a missing model list once", async () => {
+  const checks: ModelCheck[] = [];
+  cloud.models = ["qwen-max", "qwen-plus"];
+  const misnamed = upstream({ model: "qwen-mx" }, { onModelCheck: (c) => checks.push(c) });
+  await misnamed.checkModels();
+  assert.deepEqual(checks, [{ state: "missing", listed: ["qwen-max", "qwen-plus"] }]);
+  assert.equal(
+    describeModelCheck("cloud", "qwen-mx", checks[0]),
+    "upstream 'cloud' has no model 'qwen-mx' (it lists 'qwen-max', 'qwen-plus'); requests to it will fall back",
+  );
+  cloud.models = ["qwen-mx"];
+  await misnamed.checkHealth();
+  assert.deepEqual(checks.at(-1), { state: "listed" });
+  misnamed.dispose();
+
+  checks.length = 0;
+  cloud.models = undefined;
+  const proxied = upstream({ model: "qwen-max" }, { onModelCheck: (c) => checks.push(c) });
+  await proxied.checkModels();
+  await proxied.checkModels();
+  assert.deepEqual(checks, [{ state: "unlisted", why: "HTTP 404" }], "said once");
+  proxied.dispose();
 });
