@@ -5,7 +5,7 @@ import { QueueFullError, UpstreamError } from "../../src/provider/errors.js";
 import type { StreamPart } from "../../src/provider/types.js";
 import type { RoutingFile } from "../../src/router/config.js";
 import { closedPortUrl, FakeUpstream } from "../helpers/fake-upstream.js";
-import { chat, collect, type RouterSetup, routerFor } from "./harness.js";
+import { chat, collect, type RouterSetup, recordingLogger, routerFor } from "./harness.js";
 
 // In-process: the router in front of a Scheduler with the fake engine, and scripted upstreams on loopback.
 let cloud: FakeUpstream;
@@ -360,4 +360,62 @@ test("an upstream's 429 reaches a client that local cannot serve as 429 with the
   assert.equal(error.message, "upstream 'cloud' failed: HTTP 429: scripted 429");
   cloud.script = [{ kind: "ok" }];
   await app.close();
+});
+
+test("a misnamed upstream model is named in the log and the route reason, and skipped until listed", async () => {
+  const { logger, lines } = recordingLogger();
+  cloud.models = ["qwen-max"];
+  const { router } = setup(
+    { upstreams: { cloud: { baseUrl: cloud.url, model: "qwen-mx", retries: 0 } } },
+    { logger },
+  );
+  const upstream = router.upstream("cloud");
+  assert.ok(upstream);
+  await upstream.checkModels(); // the check made at start, awaited
+  assert.ok(
+    lines.some(
+      (l) =>
+        l.level === "warn" &&
+        l.message ===
+          "upstream 'cloud' has no model 'qwen-mx' (it lists 'qwen-max'); requests to it will fall back",
+    ),
+    JSON.stringify(lines),
+  );
+  cloud.requests.length = 0;
+  cloud.script = [{ kind: "status", status: 404, code: "model_not_found" }];
+  const first = await collect(router, chat("cloud", "hi"));
+  assert.equal(first.meta.route, "local");
+  assert.equal(first.meta.routeReason, "fallback: upstream 'cloud' has no model 'qwen-mx'");
+  const second = await collect(router, chat("cloud", "hi"));
+  assert.equal(second.meta.routeReason, "requested 'cloud', but upstream 'cloud' has no model 'qwen-mx'");
+  assert.equal(cloud.requests.length, 1, "known missing: not asked again");
+
+  cloud.models = ["qwen-max", "qwen-mx"];
+  cloud.script = [{ kind: "ok", text: "found" }];
+  await upstream.checkHealth();
+  assert.equal(lines.at(-1)?.message, "upstream 'cloud' now lists model 'qwen-mx'");
+  const third = await collect(router, chat("cloud", "hi"));
+  assert.equal(third.meta.route, "cloud", third.meta.routeReason);
+  cloud.models = undefined;
+  router.dispose();
+});
+
+test("an upstream without a model list is not blocked, and its 404 for the model is still named", async () => {
+  const { logger, lines } = recordingLogger();
+  const { router } = setup(
+    { upstreams: { cloud: { baseUrl: cloud.url, model: "qwen-mx", retries: 0 } } },
+    { logger },
+  );
+  await router.upstream("cloud")?.checkModels();
+  assert.deepEqual(
+    lines.map((l) => l.message),
+    ["upstream 'cloud' does not list its models (GET /models: HTTP 404); model 'qwen-mx' is not checked"],
+  );
+  cloud.script = [{ kind: "ok", text: "served" }];
+  assert.equal((await collect(router, chat("cloud", "hi"))).meta.route, "cloud");
+  cloud.script = [{ kind: "status", status: 404, code: "model_not_found" }];
+  const missing = await collect(router, chat("cloud", "hi"));
+  assert.equal(missing.meta.routeReason, "fallback: upstream 'cloud' has no model 'qwen-mx'");
+  cloud.script = [{ kind: "ok" }];
+  router.dispose();
 });
