@@ -99,8 +99,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   // The router sits outside the response cache (only local answers are cached) and inside the metrics.
   const routing = options.routing ?? resolveRoutingConfig({}, {});
   const routerMetrics = new RouterMetrics(metrics.registry);
-  // The HTTP app's logger: the app is built below, before any request can be routed.
-  const log = new RouterLog(() => app.log, routing);
+  // Writes to the HTTP app's logger once the app is built below (model checks may report before).
+  const log = new RouterLog(undefined, routing);
   const upstreams = createUpstreams(routing, { metrics: routerMetrics, log });
   const router = new Router({ local, config: routing, upstreams, metrics: routerMetrics, logger: log });
   // Inside the metrics, so requests refused or cut short by a shutdown are counted with their code.
@@ -114,6 +114,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     logger: options.logLevel ? { level: options.logLevel } : false,
     security: security.options,
   });
+  log.attach(app.log);
   await app.listen({ host: bindHost, port: options.port ?? 8080 });
   const address = app.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;

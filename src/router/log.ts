@@ -7,31 +7,48 @@ export interface RouterLogger {
   warn(fields: object, message: string): void;
 }
 
+/** Lines kept while no logger is attached yet; past it the oldest are dropped. */
+const PENDING_LIMIT = 100;
+
 /**
  * The router's log: every message passes through sanitizeUpstreamText with every configured key, as
- * route reasons do, since messages quote upstream errors and model lists. The logger may be given as
- * a function for a logger made after the router (the HTTP app's).
+ * route reasons do, since messages quote upstream errors and model lists. The composition root makes
+ * it before the HTTP app whose logger it writes to (upstream model checks start at once), so lines
+ * logged before `attach` are kept and written then.
  */
 export class RouterLog implements RouterLogger {
-  private readonly logger: () => RouterLogger | undefined;
+  private logger?: RouterLogger;
+  private pending: { level: "info" | "warn"; fields: object; message: string }[] = [];
   /** Every configured key, masked wherever text leaves the router. */
   private readonly secrets: string[];
 
-  constructor(logger: RouterLogger | (() => RouterLogger | undefined) | undefined, config: RoutingConfig) {
-    this.logger = typeof logger === "function" ? logger : () => logger;
+  constructor(logger: RouterLogger | undefined, config: RoutingConfig) {
+    this.logger = logger;
     this.secrets = config.upstreams.flatMap((u) => (u.apiKey ? [u.apiKey] : []));
   }
 
+  /** Starts writing to `logger`, first the lines kept until now. */
+  attach(logger: RouterLogger): void {
+    this.logger = logger;
+    for (const line of this.pending.splice(0)) logger[line.level](line.fields, line.message);
+  }
+
   info(fields: object, message: string): void {
-    this.logger()?.info(fields, this.sanitize(message));
+    this.write("info", fields, message);
   }
 
   warn(fields: object, message: string): void {
-    this.logger()?.warn(fields, this.sanitize(message));
+    this.write("warn", fields, message);
   }
 
   /** Text in our words with upstream text inside it, masked and cut to 2000 characters. */
   sanitize(text: string): string {
     return sanitizeUpstreamText(text, this.secrets, 2000);
+  }
+
+  private write(level: "info" | "warn", fields: object, message: string): void {
+    const clean = this.sanitize(message);
+    if (this.logger) this.logger[level](fields, clean);
+    else if (this.pending.push({ level, fields, message: clean }) > PENDING_LIMIT) this.pending.shift();
   }
 }

@@ -35,11 +35,8 @@ export interface RouterOptions {
   metrics?: RouterMetrics;
   /** Clock for the daily budget, in ms. Default Date.now. */
   now?: () => number;
-  /**
-   * Where fallbacks are logged (warn), or a function returning it when the logger is made after the
-   * router. Default: none.
-   */
-  logger?: RouterLogger | (() => RouterLogger | undefined);
+  /** Where fallbacks are logged (warn); a RouterLog is used as it is. Default: none. */
+  logger?: RouterLogger | RouterLog;
 }
 
 /**
@@ -64,7 +61,8 @@ export class Router implements ModelProvider {
     this.config = options.config;
     this.metrics = options.metrics ?? new RouterMetrics(new PromRegistry());
     this.budget = new CloudBudget(options.config.budget?.daily, options.now);
-    this.log = new RouterLog(options.logger, options.config);
+    const logger = options.logger;
+    this.log = logger instanceof RouterLog ? logger : new RouterLog(logger, options.config);
     for (const { upstream, provider } of options.upstreams ?? [])
       this.upstreams.set(upstream.name, { upstream, provider: provider ?? upstream });
     const missing = options.config.upstreams.filter((u) => !this.upstreams.has(u.name));
