@@ -6,6 +6,7 @@
 
 import OpenAI from "openai";
 import type { UpstreamConfig } from "./config.js";
+import { linked } from "./signals.js";
 
 /**
  * How long an upstream that answered 404 for its model gets no requests, in ms, unless a model check
@@ -40,24 +41,30 @@ export async function checkModel(
   options: { apiKey?: string; signal: AbortSignal },
 ): Promise<ModelCheck | undefined> {
   if (UNLISTED_ALIASES.has(model)) return { state: "listed" };
-  let res: Response;
-  try {
-    res = await fetch(`${baseUrl.replace(/\/+$/, "")}/models`, {
-      signal: AbortSignal.any([options.signal, AbortSignal.timeout(2000)]),
-      headers: options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {},
-    });
-  } catch {
-    return undefined;
-  }
-  if (!res.ok) {
-    await res.body?.cancel();
-    return { state: "unlisted", why: `HTTP ${res.status}` };
-  }
+  // Linked by hand, not AbortSignal.any: `options.signal` lives as long as the upstream (signals.ts).
+  const signal = linked(options.signal, AbortSignal.timeout(2000));
   let ids: string[];
   try {
-    ids = modelIds(await res.json());
-  } catch {
-    return { state: "unlisted", why: "not a model list" };
+    let res: Response;
+    try {
+      res = await fetch(`${baseUrl.replace(/\/+$/, "")}/models`, {
+        signal: signal.signal,
+        headers: options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {},
+      });
+    } catch {
+      return undefined;
+    }
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => {});
+      return { state: "unlisted", why: `HTTP ${res.status}` };
+    }
+    try {
+      ids = modelIds(await res.json());
+    } catch {
+      return { state: "unlisted", why: "not a model list" };
+    }
+  } finally {
+    signal.dispose();
   }
   if (ids.length === 0) return { state: "unlisted", why: "an empty model list" };
   if (ids.includes(model)) return { state: "listed" };

@@ -1,6 +1,6 @@
 /**
- * A signal that aborts when the client's or the attempt's does, and a `dispose` that unhooks it from the
- * client's. Not AbortSignal.any: the SDK adds an abort listener it never removes, and Node keeps a
+ * A signal that aborts when the client's (or any long-lived signal) or the attempt's does, and a
+ * `dispose` that unhooks it from the client's. Not AbortSignal.any: the SDK adds an abort listener it never removes, and Node keeps a
  * composite signal with listeners alive as long as its sources, so each attempt leaked two signals
  * and the SDK's request state (measured with v8.queryObjects, test/router/upstream.test.ts).
  */
