@@ -7,10 +7,15 @@ import { SETTINGS } from "./config/settings.js";
 import { LocalEngine } from "./engine/local-engine.js";
 import { MeteredProvider, Metrics } from "./metrics.js";
 import type { ModelProvider } from "./provider/types.js";
+import { RouterMetrics } from "./router/accounting.js";
 import { type RoutingConfig, resolveRoutingConfig } from "./router/config.js";
-import { Router } from "./router/router.js";
+import { RouterLog, type RouterLogger } from "./router/log.js";
+import { Router, type RouterUpstream } from "./router/router.js";
+import { UpstreamProvider } from "./router/upstream.js";
+import { upstreamEvents } from "./router/upstream-events.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { DrainingProvider } from "./shutdown.js";
+import { ValidatingProvider } from "./structured/validating-provider.js";
 
 export interface EdgeServerOptions {
   /** Resolves to the GGUF path; called after the port is open so /health answers 503 meanwhile. */
@@ -93,13 +98,12 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const local: ModelProvider =
     cacheBytes !== 0 ? new CachingProvider(scheduler, { maxBytes: cacheBytes, metrics }) : scheduler;
   // The router sits outside the response cache (only local answers are cached) and inside the metrics.
-  const router = new Router({
-    local,
-    config: options.routing ?? resolveRoutingConfig({}, {}),
-    registry: metrics.registry,
-    // The HTTP app's logger: the app is built below, before any request can be routed.
-    logger: () => app.log,
-  });
+  const routing = options.routing ?? resolveRoutingConfig({}, {});
+  const routerMetrics = new RouterMetrics(metrics.registry);
+  // Writes to the HTTP app's logger once the app is built below (model checks may report before).
+  const log = new RouterLog(undefined, routing);
+  const upstreams = createUpstreams(routing, { metrics: routerMetrics, log });
+  const router = new Router({ local, config: routing, upstreams, metrics: routerMetrics, logger: log });
   // Inside the metrics, so requests refused or cut short by a shutdown are counted with their code.
   const draining = new DrainingProvider(router);
   const app = await buildServer({
@@ -111,6 +115,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     logger: options.logLevel ? { level: options.logLevel } : false,
     security: security.options,
   });
+  log.attach(app.log);
   await app.listen({ host: bindHost, port: options.port ?? SETTINGS.port.default });
   const address = app.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -161,6 +166,22 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       return closing;
     },
   };
+}
+
+/**
+ * Each configured upstream as the router takes it: an UpstreamProvider reporting its failures, circuit
+ * changes and model checks to the router's metrics and log, behind JSON validation with retry (nothing
+ * upstream is grammar-constrained). Model checks start at once.
+ */
+export function createUpstreams(
+  routing: RoutingConfig,
+  deps: { metrics: RouterMetrics; log: RouterLogger | RouterLog; now?: () => number },
+): RouterUpstream[] {
+  const log = deps.log instanceof RouterLog ? deps.log : new RouterLog(deps.log, routing);
+  return routing.upstreams.map((config) => {
+    const upstream = new UpstreamProvider(config, upstreamEvents(config, routing, { ...deps, log }));
+    return { upstream, provider: new ValidatingProvider(upstream) };
+  });
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   PayloadTooLargeError,
   QueueFullError,
   RateLimitExceededError,
+  UpstreamError,
 } from "../provider/errors.js";
 import type { FieldPath } from "../provider/fields.js";
 
@@ -59,6 +60,8 @@ export function toErrorResponse(
   const param = edge.param ?? (edge.field === null ? null : name(edge.field));
   const headers: Record<string, string> = {};
   if (edge instanceof QueueFullError || edge instanceof RateLimitExceededError)
+    headers["retry-after"] = String(edge.retryAfterSeconds);
+  if (edge instanceof UpstreamError && edge.retryAfterSeconds !== undefined)
     headers["retry-after"] = String(edge.retryAfterSeconds);
   if (edge instanceof InvalidApiKeyError) headers["www-authenticate"] = 'Bearer realm="edgellm"';
   if (edge.status === 503) headers["retry-after"] = "1";

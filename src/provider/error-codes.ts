@@ -168,7 +168,12 @@ export const ERROR_CODES = {
     type: SERVER,
     meaning: "a cloud upstream past its connect, first-byte or idle timeout",
   },
-  upstream_rate_limited: { status: 429, type: "rate_limit_error", meaning: "a cloud upstream answering 429" },
+  upstream_rate_limited: {
+    status: 429,
+    type: "rate_limit_error",
+    headers: "Retry-After",
+    meaning: "a cloud upstream answering 429 (its own Retry-After, else 5 s)",
+  },
   upstream_server_error: { status: 502, type: SERVER, meaning: "a cloud upstream answering 5xx" },
   upstream_auth: { status: 502, type: SERVER, meaning: "a cloud upstream refusing our API key (401, 403)" },
   upstream_bad_request: {

@@ -278,6 +278,9 @@ export class StructuredOutputError extends EdgeError {
 /** What went wrong talking to an upstream, as a stable code (each registered, with its status). */
 export type UpstreamFailure = Extract<ErrorCode, `upstream_${string}`>;
 
+/** Retry-After of an upstream 429 that sent none, in seconds: long enough not to hammer a rate window. */
+export const UPSTREAM_RETRY_AFTER_SECONDS = 5;
+
 export interface UpstreamErrorOptions {
   /** Short and in our own words, never the upstream's: "HTTP 401", "timeout (first byte after 10 s)". */
   summary: string;
@@ -287,6 +290,8 @@ export interface UpstreamErrorOptions {
   midStream?: boolean;
   retryable: boolean;
   upstreamStatus?: number;
+  /** For `upstream_rate_limited`: the upstream's Retry-After, in seconds. Default 5. */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -302,6 +307,8 @@ export class UpstreamError extends EdgeError {
   readonly upstreamStatus: number | undefined;
   /** What failed, without anything the upstream wrote: safe for route reasons. */
   readonly summary: string;
+  /** When to try again, in seconds; set for `upstream_rate_limited` only (sent as Retry-After). */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(upstream: string, failure: UpstreamFailure, opts: UpstreamErrorOptions) {
     const where = `upstream '${upstream}' failed${opts.midStream ? " mid-stream" : ""}`;
@@ -311,6 +318,10 @@ export class UpstreamError extends EdgeError {
     this.retryable = opts.retryable;
     this.upstreamStatus = opts.upstreamStatus;
     this.summary = opts.summary;
+    this.retryAfterSeconds =
+      failure === "upstream_rate_limited"
+        ? (opts.retryAfterSeconds ?? UPSTREAM_RETRY_AFTER_SECONDS)
+        : undefined;
   }
 
   /** Whether this failure says something about the upstream's health (a bad request does not). */

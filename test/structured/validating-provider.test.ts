@@ -122,6 +122,61 @@ test("a length-cut answer is passed on as length, not retried; unconstrained and
   assert.equal(enforced.filter((p) => p.type === "text-delta").length, 1);
 });
 
+/** Streams the given parts once per call, as an upstream would. */
+class PartsProvider implements ModelProvider {
+  readonly state = "ready" as const;
+  calls = 0;
+  constructor(private readonly parts: StreamPart[]) {}
+  listModels(): ModelInfo[] {
+    return [];
+  }
+  resolveModel(): string {
+    return "m";
+  }
+  async *stream(): AsyncGenerator<StreamPart> {
+    this.calls++;
+    yield* this.parts;
+  }
+}
+
+test("a turn that calls tools passes through whole with its calls, and logprobs are kept", async () => {
+  const calls: StreamPart[] = [
+    { type: "tool-call-delta", index: 0, id: "call_1", name: "weather", argumentsDelta: "" },
+    { type: "tool-call-delta", index: 0, argumentsDelta: '{"city":' },
+    { type: "tool-call-delta", index: 0, argumentsDelta: ' "Paris"}' },
+  ];
+  const inner = new PartsProvider([
+    { type: "meta", meta: { route: "upstream" } },
+    ...calls,
+    { type: "finish", finishReason: "tool_calls", usage },
+  ]);
+  const tools = [{ name: "weather", parameters: { type: "object" } }];
+  const withTools: GenerateRequest = {
+    ...request,
+    prompt: { kind: "chat", tools, messages: [{ role: "user", content: "weather?" }] },
+  };
+  const parts = await drain(new ValidatingProvider(inner), withTools);
+  assert.equal(inner.calls, 1, "a tool call is a valid turn: no retry");
+  assert.deepEqual(parts, [
+    { type: "meta", meta: { route: "upstream" } },
+    ...calls,
+    { type: "finish", finishReason: "tool_calls", usage },
+  ]);
+
+  const lp = (token: string) => ({ token, bytes: [...Buffer.from(token)], logprob: -0.5, top: [] });
+  const answer = new PartsProvider([
+    { type: "text-delta", text: '{"city": "Paris", ', logprobs: [lp('{"city": "Paris", ')] },
+    { type: "text-delta", text: '"temp": 21}', logprobs: [lp('"temp": 21}')] },
+    { type: "finish", finishReason: "stop", usage },
+  ]);
+  const valid = await drain(new ValidatingProvider(answer));
+  assert.deepEqual(valid[0], {
+    type: "text-delta",
+    text: '{"city": "Paris", "temp": 21}',
+    logprobs: [lp('{"city": "Paris", '), lp('"temp": 21}')],
+  });
+});
+
 // ---- end to end: a second real edgellm process plays an upstream that cannot be constrained ----
 
 /**
