@@ -48,6 +48,18 @@ export async function collect(router: Router, request: GenerateRequest) {
   return { parts, meta: meta?.type === "meta" ? meta.meta : {}, text };
 }
 
+/** Streams until the stream fails; returns the parts before the failure and the error (which must come). */
+export async function collectUntilError(router: Router, request: GenerateRequest) {
+  const parts: StreamPart[] = [];
+  try {
+    for await (const part of router.stream(request, { signal: new AbortController().signal }))
+      parts.push(part);
+  } catch (error) {
+    return { parts, error };
+  }
+  assert.fail("the stream ended without an error");
+}
+
 const quiet: RouterLogger = { info: () => {}, warn: () => {} };
 
 /** A RouterLogger that keeps every line. */

@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { buildServer } from "../../src/api/server.js";
 import { QueueFullError, UpstreamError } from "../../src/provider/errors.js";
-import type { StreamPart } from "../../src/provider/types.js";
 import type { RoutingFile } from "../../src/router/config.js";
 import { closedPortUrl, FakeUpstream } from "../helpers/fake-upstream.js";
-import { chat, collect, type RouterSetup, recordingLogger, routerFor } from "./harness.js";
+import { chat, collect, collectUntilError, type RouterSetup, recordingLogger, routerFor } from "./harness.js";
 
 // In-process: the router in front of a Scheduler with the fake engine, and scripted upstreams on loopback.
 let cloud: FakeUpstream;
@@ -105,20 +104,11 @@ test("fallback to local before the first byte: refused connection, 500, 429, tim
 test("an upstream dying mid-stream ends the stream with a typed error", async () => {
   cloud.script = [{ kind: "die-mid-stream", chunks: 2 }];
   const { router } = setup();
-  const parts: StreamPart[] = [];
-  await assert.rejects(
-    async () => {
-      for await (const part of router.stream(chat("cloud", "hi"), { signal: new AbortController().signal }))
-        parts.push(part);
-    },
-    (error: unknown) => {
-      assert.ok(error instanceof UpstreamError, String(error));
-      assert.equal(error.code, "upstream_stream_broken");
-      assert.equal(error.retryable, false);
-      assert.match(error.message, /upstream 'cloud' failed mid-stream/);
-      return true;
-    },
-  );
+  const { parts, error } = await collectUntilError(router, chat("cloud", "hi"));
+  assert.ok(error instanceof UpstreamError, String(error));
+  assert.equal(error.code, "upstream_stream_broken");
+  assert.equal(error.retryable, false);
+  assert.match(error.message, /upstream 'cloud' failed mid-stream/);
   assert.equal(parts[0].type, "meta");
   assert.ok(parts.some((p) => p.type === "text-delta" && p.text === "part0 "));
 

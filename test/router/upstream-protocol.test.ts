@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { UpstreamError } from "../../src/provider/errors.js";
-import type { StreamPart } from "../../src/provider/types.js";
 import { FakeUpstream } from "../helpers/fake-upstream.js";
-import { chat, collect, routerFor } from "./harness.js";
+import { chat, collect, collectUntilError, routerFor } from "./harness.js";
 
 // What the upstream side of the codec tells the router: chunks it cannot read, and fields it never sent.
 
@@ -23,19 +22,10 @@ const setup = () =>
 test("a chunk that is not an OpenAI chunk mid-stream ends the stream with upstream_stream_broken", async () => {
   cloud.script = [{ kind: "malformed", chunks: 2 }];
   const { router } = setup();
-  const parts: StreamPart[] = [];
-  await assert.rejects(
-    async () => {
-      for await (const part of router.stream(chat("cloud", "hi"), { signal: new AbortController().signal }))
-        parts.push(part);
-    },
-    (error: unknown) => {
-      assert.ok(error instanceof UpstreamError, String(error));
-      assert.equal(error.code, "upstream_stream_broken");
-      assert.match(error.message, /not an OpenAI chunk \(choices\[0\]\.delta\.content: /);
-      return true;
-    },
-  );
+  const { parts, error } = await collectUntilError(router, chat("cloud", "hi"));
+  assert.ok(error instanceof UpstreamError, String(error));
+  assert.equal(error.code, "upstream_stream_broken");
+  assert.match(error.message, /not an OpenAI chunk \(choices\[0\]\.delta\.content: /);
   assert.ok(parts.some((p) => p.type === "text-delta" && p.text === "part1 "));
   router.dispose();
 });
