@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const runs = argument("runs", 3);
   const maxTokens = argument("tokens", 64);
   const threads = argument("threads", 0) || undefined;
-  const engine = await LocalEngine.load({ modelPath, threads, contextSize: 2048 });
+  const engine = await LocalEngine.load({ modelPath, threads, contextSize: 2048, parallel: 1 });
   const prompt: GenerateRequest["prompt"] = {
     kind: "chat",
     messages: [

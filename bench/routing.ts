@@ -3,11 +3,16 @@
  * Target: under 1 ms at p99. Run: node dist/bench/routing.js
  */
 import { readFileSync } from "node:fs";
+import { Registry } from "prom-client";
 import { DEFAULT_SAMPLING, type GenerateRequest, type ModelProvider } from "../src/provider/types.js";
+import { RouterMetrics } from "../src/router/accounting.js";
 import { resolveRoutingConfig } from "../src/router/config.js";
 import { assess, policyInput } from "../src/router/policy.js";
 import { redactRequest } from "../src/router/redact.js";
-import { Router } from "../src/router/router.js";
+import { Router, type RouterLogger } from "../src/router/router.js";
+import { createUpstreams } from "../src/server.js";
+
+const quiet: RouterLogger = { info: () => {}, warn: () => {} };
 
 const dataset: { prompts: { prompt: string }[] } = JSON.parse(
   readFileSync(new URL("../../test/router/policy-dataset.json", import.meta.url), "utf8"),
@@ -22,9 +27,11 @@ const local: ModelProvider = {
   resolveModel: () => "local-model",
   async *stream() {},
 };
+const config = resolveRoutingConfig({ upstreams: { cloud: { baseUrl: "http://127.0.0.1:9/v1" } } }, {});
 const router = new Router({
   local,
-  config: resolveRoutingConfig({ upstreams: { cloud: { baseUrl: "http://127.0.0.1:9/v1" } } }, {}),
+  config,
+  upstreams: createUpstreams(config, { metrics: new RouterMetrics(new Registry()), log: quiet }),
 });
 
 function request(content: string): GenerateRequest {
@@ -59,7 +66,7 @@ const iterations = 20_000;
 const results = [
   measure("policy (assess)", iterations, (i) => assess(policyInput(requests[i % requests.length]))),
   measure("routing decision (router.decide)", iterations, (i) =>
-    router.decide(requests[i % requests.length], undefined),
+    router.decide(requests[i % requests.length]),
   ),
   measure("redaction", iterations, (i) => redactRequest(requests[i % requests.length])),
 ];

@@ -3,42 +3,49 @@ import type { FastifyInstance } from "fastify";
 import { type AccessInfo, resolveSecurity, type SecuritySources } from "./api/security/config.js";
 import { buildServer } from "./api/server.js";
 import { CachingProvider } from "./cache/response-cache.js";
+import type { EngineChoice } from "./config/engine-settings.js";
+import { SETTINGS } from "./config/settings.js";
 import type { EngineLogger } from "./engine/llama-server/child.js";
-import { type EngineChoice, loadEngine } from "./engine/select.js";
+import { loadEngine } from "./engine/select.js";
 import { MeteredProvider, Metrics } from "./metrics.js";
 import type { ModelProvider } from "./provider/types.js";
+import { RouterMetrics } from "./router/accounting.js";
 import { type RoutingConfig, resolveRoutingConfig } from "./router/config.js";
-import { Router } from "./router/router.js";
+import { RouterLog, type RouterLogger } from "./router/log.js";
+import { Router, type RouterUpstream } from "./router/router.js";
+import { UpstreamProvider } from "./router/upstream.js";
+import { upstreamEvents } from "./router/upstream-events.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { DrainingProvider } from "./shutdown.js";
+import { ValidatingProvider } from "./structured/validating-provider.js";
 
 export interface EdgeServerOptions {
   /** Resolves to the GGUF path; called after the port is open so /health answers 503 meanwhile. */
   modelPath: () => Promise<string>;
-  /** Interface to bind. Default 127.0.0.1. */
+  /** Interface to bind. Default: `--host`'s (127.0.0.1). */
   host?: string;
-  /** TCP port; 0 picks a free one. Default 8080. */
+  /** TCP port; 0 picks a free one. Default: `--port`'s (8080). */
   port?: number;
-  /** Context window per slot, in tokens. Default 4096. */
+  /** Context window per slot, in tokens. Default: `--ctx-size`'s (4096). */
   contextSize?: number;
   /** CPU threads for evaluation. Default: every core. */
   threads?: number;
-  /** Parallel slots, decoded together in one batch. Default 4. */
+  /** Parallel slots, decoded together in one batch. Default: `--parallel`'s (4). */
   parallel?: number;
-  /** Requests allowed to wait for a slot. Default 64. */
+  /** Requests allowed to wait for a slot. Default: `--max-queue`'s (64). */
   maxQueue?: number;
-  /** Longest wait for a slot, in ms; 0 waits forever. Default 120 000. */
+  /** Longest wait for a slot, in ms; 0 waits forever. Default: `--queue-timeout`'s (120 s). */
   queueTimeoutMs?: number;
-  /** Bytes of deterministic answers kept by the response cache; 0 turns it off. Default 64 MiB. */
+  /** Bytes of deterministic answers kept by the response cache; 0 turns it off. Default: `--cache-size`'s (64 MiB). */
   responseCacheBytes?: number;
   /**
    * Which local engine runs the model: llama.cpp's llama-server as a managed child, node-llama-cpp in this
-   * process, or "auto" (llama-server when a binary is found, else in-process). Default "auto".
+   * process, or "auto" (llama-server when a binary is found, else in-process). Default: `--engine`'s (auto).
    */
   engine?: EngineChoice;
   /** A llama-server binary to use. Default: the cached `edgellm engine build` / `pull` result. */
   llamaServer?: string;
-  /** RAM for llama-server's prompt cache (KV states of conversations that lost their slot), in MiB. Default 1024. */
+  /** RAM for llama-server's prompt cache (KV states of conversations that lost their slot), in MiB. Default: `--prompt-cache-ram`'s (1024). */
   promptCacheMiB?: number;
   /** Speculative decoding by prompt lookup (in-process engine only). Default false. */
   lookupDecoding?: boolean;
@@ -46,7 +53,7 @@ export interface EdgeServerOptions {
   mmap?: boolean;
   /** Largest request body in bytes. Default 8 MiB. */
   bodyLimit?: number;
-  /** Longest time for a request's headers and body to arrive, in ms (then 408); 0 waits forever. Default 30 000. */
+  /** Longest time for a request's headers and body to arrive, in ms (then 408); 0 waits forever. Default: `--body-timeout`'s (30 s). */
   bodyTimeoutMs?: number;
   /** Log level for the HTTP log, or false for none. Default false. */
   logLevel?: string | false;
@@ -54,7 +61,7 @@ export interface EdgeServerOptions {
   routing?: RoutingConfig;
   /**
    * How long `close()` lets requests in flight run on before it cuts them short with 503 `shutting_down`,
-   * in ms. Default 10 000.
+   * in ms. Default: `--shutdown-grace`'s (10 s).
    */
   shutdownGraceMs?: number;
   /**
@@ -91,7 +98,7 @@ export interface EdgeServer {
  * behind it, so clients see 503 + Retry-After while loading instead of a refused connection.
  */
 export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeServer> {
-  const bindHost = options.host ?? "127.0.0.1";
+  const bindHost = options.host ?? SETTINGS.host.default;
   // Before anything starts: a bad key file must stop the server, never leave it open.
   const security = await resolveSecurity({ ...options.security, host: bindHost });
   const metrics = new Metrics();
@@ -100,17 +107,16 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     queueTimeoutMs: options.queueTimeoutMs,
     metrics,
   });
-  const cacheBytes = options.responseCacheBytes ?? 64 * 1024 * 1024;
+  const cacheBytes = options.responseCacheBytes;
   const local: ModelProvider =
-    cacheBytes > 0 ? new CachingProvider(scheduler, { maxBytes: cacheBytes, metrics }) : scheduler;
+    cacheBytes !== 0 ? new CachingProvider(scheduler, { maxBytes: cacheBytes, metrics }) : scheduler;
   // The router sits outside the response cache (only local answers are cached) and inside the metrics.
-  const router = new Router({
-    local,
-    config: options.routing ?? resolveRoutingConfig({}, {}),
-    registry: metrics.registry,
-    // The HTTP app's logger: the app is built below, before any request can be routed.
-    logger: () => app.log,
-  });
+  const routing = options.routing ?? resolveRoutingConfig({}, {});
+  const routerMetrics = new RouterMetrics(metrics.registry);
+  // Writes to the HTTP app's logger once the app is built below (model checks may report before).
+  const log = new RouterLog(undefined, routing);
+  const upstreams = createUpstreams(routing, { metrics: routerMetrics, log });
+  const router = new Router({ local, config: routing, upstreams, metrics: routerMetrics, logger: log });
   // Inside the metrics, so requests refused or cut short by a shutdown are counted with their code.
   const draining = new DrainingProvider(router);
   const app = await buildServer({
@@ -123,7 +129,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     logger: options.logLevel ? { level: options.logLevel } : false,
     security: security.options,
   });
-  await app.listen({ host: bindHost, port: options.port ?? 8080 });
+  log.attach(app.log);
+  await app.listen({ host: bindHost, port: options.port ?? SETTINGS.port.default });
   const address = app.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
@@ -134,10 +141,10 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
         choice: options.engine ?? "auto",
         llamaServer: options.llamaServer,
         modelPath: await options.modelPath(),
-        contextSize: options.contextSize ?? 4096,
+        contextSize: options.contextSize ?? SETTINGS.ctxSize.default,
         threads: options.threads,
-        parallel: options.parallel ?? 4,
-        promptCacheMiB: options.promptCacheMiB ?? 1024,
+        parallel: options.parallel ?? SETTINGS.parallel.default,
+        promptCacheMiB: options.promptCacheMiB ?? SETTINGS.promptCacheRam.default,
         lookupDecoding: options.lookupDecoding,
         mmap: options.mmap,
         logger: engineLogger(app, options.logLevel),
@@ -160,7 +167,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     // asynchronously, so connections keep arriving for a moment after SIGTERM: a 503 `shutting_down` with
     // Retry-After (and a failing readiness probe) tells clients and balancers to go elsewhere, where a
     // closed port would refuse them. llama-server and vLLM close at once; we close as soon as the drain ends.
-    await draining.drain(options.shutdownGraceMs ?? 10_000);
+    await draining.drain(options.shutdownGraceMs ?? SETTINGS.shutdownGrace.default * 1000);
     await closeHttp(app);
     router.dispose();
     await ready.catch(() => {});
@@ -183,6 +190,22 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       return closing;
     },
   };
+}
+
+/**
+ * Each configured upstream as the router takes it: an UpstreamProvider reporting its failures, circuit
+ * changes and model checks to the router's metrics and log, behind JSON validation with retry (nothing
+ * upstream is grammar-constrained). Model checks start at once.
+ */
+export function createUpstreams(
+  routing: RoutingConfig,
+  deps: { metrics: RouterMetrics; log: RouterLogger | RouterLog; now?: () => number },
+): RouterUpstream[] {
+  const log = deps.log instanceof RouterLog ? deps.log : new RouterLog(deps.log, routing);
+  return routing.upstreams.map((config) => {
+    const upstream = new UpstreamProvider(config, upstreamEvents(config, routing, { ...deps, log }));
+    return { upstream, provider: new ValidatingProvider(upstream) };
+  });
 }
 
 /**

@@ -101,4 +101,10 @@ describe("architecture", () => {
     assert.ok(edges, "src/provider/ exists");
     assert.deepEqual([...edges.values()], []);
   });
+
+  it("the settings table (src/config/) imports nothing of ours, so every layer may take its defaults", () => {
+    const edges = layerGraph().get("config");
+    assert.ok(edges, "src/config/ exists");
+    assert.deepEqual([...edges.values()], []);
+  });
 });

@@ -3,12 +3,15 @@ import { once } from "node:events";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
+import { Registry } from "prom-client";
 import { buildServer } from "../src/api/server.js";
 import { ShuttingDownError } from "../src/provider/errors.js";
 import { DEFAULT_SAMPLING, type GenerateRequest, type StreamPart } from "../src/provider/types.js";
+import { RouterMetrics } from "../src/router/accounting.js";
 import { resolveRoutingConfig } from "../src/router/config.js";
 import { Router } from "../src/router/router.js";
 import { Scheduler } from "../src/scheduler/scheduler.js";
+import { createUpstreams } from "../src/server.js";
 import { DrainingProvider } from "../src/shutdown.js";
 import { FakeEngine } from "./helpers/fake-engine.js";
 
@@ -114,7 +117,9 @@ test("an upstream request in flight is aborted when the grace ends", bounded, as
     const baseUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`;
     const config = resolveRoutingConfig({ upstreams: { cloud: { baseUrl, retries: 0 } } }, {});
     const { scheduler } = setup((p) => p);
-    const router = new Router({ local: scheduler, config });
+    const metrics = new RouterMetrics(new Registry());
+    const upstreams = createUpstreams(config, { metrics, log: { info: () => {}, warn: () => {} } });
+    const router = new Router({ local: scheduler, config, upstreams, metrics });
     const draining = new DrainingProvider(router);
     const running = read(draining.stream(request("cloud", "hello"), { signal: signal() }));
     await running.first;

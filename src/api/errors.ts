@@ -8,7 +8,9 @@ import {
   PayloadTooLargeError,
   QueueFullError,
   RateLimitExceededError,
+  UpstreamError,
 } from "../provider/errors.js";
+import type { FieldPath } from "../provider/fields.js";
 
 export interface ErrorResponse {
   status: number;
@@ -20,11 +22,46 @@ export interface ErrorResponse {
 const MAX_MESSAGE_LENGTH = 1000;
 const MAX_PARAM_LENGTH = 200;
 
+/** Which API a request came to: the two name the prompt differently. */
+export type Endpoint = "chat" | "completions";
+
+/** The endpoint of a route, by its URL pattern; any route but /v1/completions counts as chat. */
+export function endpointOf(routeUrl: string | undefined): Endpoint {
+  return routeUrl !== undefined && /^(\/v1)?\/completions$/.test(routeUrl) ? "completions" : "chat";
+}
+
+const SCHEMA = "format.schema";
+
+/**
+ * The wire parameter for one of our fields (provider/fields.ts). Of a place inside a schema, the part
+ * that names the schema is translated and the path inside it kept.
+ */
+export function paramOf(field: FieldPath, endpoint: Endpoint): string {
+  if (field === "prompt") return endpoint === "chat" ? "messages" : "prompt";
+  if (field === "maxTokens") return "max_tokens";
+  if (field === SCHEMA || field.startsWith(`${SCHEMA}.`))
+    return `response_format.json_schema.schema${field.slice(SCHEMA.length)}`;
+  const tool = /^tools\.(\d+)\.parameters(?=$|\.)/.exec(field);
+  if (tool) return `tools[${tool[1]}].function.parameters${field.slice(tool[0].length)}`;
+  // "model" and "tools" are the wire's names too.
+  return field;
+}
+
 /** The one place where any thrown value becomes an OpenAI-style error response. */
-export function toErrorResponse(error: unknown, limits: { bodyLimit: number }): ErrorResponse {
+export function toErrorResponse(
+  error: unknown,
+  limits: { bodyLimit: number },
+  endpoint: Endpoint = "chat",
+): ErrorResponse {
   const edge = toEdgeError(error, limits);
+  const name = (field: FieldPath) => paramOf(field, endpoint);
+  let message = edge.wording ? edge.wording(name) : edge.message;
+  if (edge.code === "model_not_found") message += " GET /v1/models lists the models.";
+  const param = edge.param ?? (edge.field === null ? null : name(edge.field));
   const headers: Record<string, string> = {};
   if (edge instanceof QueueFullError || edge instanceof RateLimitExceededError)
+    headers["retry-after"] = String(edge.retryAfterSeconds);
+  if (edge instanceof UpstreamError && edge.retryAfterSeconds !== undefined)
     headers["retry-after"] = String(edge.retryAfterSeconds);
   if (edge instanceof InvalidApiKeyError) headers["www-authenticate"] = 'Bearer realm="edgellm"';
   if (edge.status === 503) headers["retry-after"] = "1";
@@ -34,9 +71,9 @@ export function toErrorResponse(error: unknown, limits: { bodyLimit: number }): 
     headers,
     body: {
       error: {
-        message: clip(edge.message, MAX_MESSAGE_LENGTH),
+        message: clip(message, MAX_MESSAGE_LENGTH),
         type: edge.type,
-        param: edge.param === null ? null : clip(edge.param, MAX_PARAM_LENGTH),
+        param: param === null ? null : clip(param, MAX_PARAM_LENGTH),
         code: edge.code,
       },
     },
@@ -55,16 +92,12 @@ function toEdgeError(error: unknown, limits: { bodyLimit: number }): EdgeError {
         "invalid_url",
       );
     case "FST_ERR_MAX_PARAM_LENGTH":
-      return new BadHttpRequestError("A path segment of the URL is too long.", "uri_too_long", 414);
+      return new BadHttpRequestError("A path segment of the URL is too long.", "uri_too_long");
   }
   const status = fastifyError?.statusCode;
   if (typeof status === "number" && status >= 400 && status < 500) {
     // Fastify's own messages may quote the request (a content type, a URL): clip, and use our code.
-    return new EdgeError(clip(fastifyError.message ?? "Bad request."), {
-      status,
-      type: "invalid_request_error",
-      code: "invalid_request",
-    });
+    return new EdgeError(clip(fastifyError.message ?? "Bad request."), { code: "invalid_request", status });
   }
   return new InternalError("The server hit an unexpected error; see its log.", error);
 }

@@ -2,19 +2,19 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Metrics } from "../metrics.js";
 import {
   clip,
-  EdgeError,
   InvalidRequestError,
+  ModelLoadFailedError,
   ModelLoadingError,
   ShuttingDownError,
 } from "../provider/errors.js";
 import type { ModelProvider } from "../provider/types.js";
-import { toErrorResponse } from "./errors.js";
+import { endpointOf, toErrorResponse } from "./errors.js";
 import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
+import { parseChatRequest, parseCompletionRequest } from "./parse-request.js";
 import { serveGeneration } from "./routes/generate.js";
 import { installSecurity, markPublic, type SecurityOptions } from "./security/guard.js";
 import { webPage } from "./static.js";
-import { fromChatRequest, fromCompletionRequest } from "./translate.js";
 
 export interface ServerOptions {
   provider: ModelProvider;
@@ -83,7 +83,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   // Set before any plugin adds a route: a route keeps the error handler of the moment it was added.
   app.setErrorHandler((error, request, reply) => {
-    const response = toErrorResponse(error, limits);
+    const response = toErrorResponse(error, limits, endpointOf(request.routeOptions.url));
     if (response.status >= 500 && response.status !== 503)
       request.log.error({ err: error }, "request failed");
     return reply.code(response.status).headers(response.headers).send(response.body);
@@ -123,11 +123,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const error = shuttingDown()
       ? new ShuttingDownError()
       : provider.state === "failed"
-        ? new EdgeError("The model failed to load; see the server log.", {
-            status: 503,
-            type: "server_error",
-            code: "model_load_failed",
-          })
+        ? new ModelLoadFailedError()
         : new ModelLoadingError();
     const response = toErrorResponse(error, limits);
     return reply.code(503).headers(response.headers).send(response.body);
@@ -161,7 +157,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       serveGeneration(
         providerFor(request, provider),
         "chat",
-        fromChatRequest(request.body),
+        parseChatRequest(request.body),
         request,
         reply,
         limits,
@@ -171,7 +167,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       serveGeneration(
         providerFor(request, provider),
         "text",
-        fromCompletionRequest(request.body),
+        parseCompletionRequest(request.body),
         request,
         reply,
         limits,

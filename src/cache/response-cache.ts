@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
+import { SETTINGS } from "../config/settings.js";
 import type { Metrics } from "../metrics.js";
 import type { GenerateRequest, ModelProvider, StreamPart } from "../provider/types.js";
 import { WrappingProvider } from "../provider/wrapping-provider.js";
 
 export interface ResponseCacheOptions {
-  /** Upper bound on the bytes of cached answers (text and bookkeeping, approximated). Default 64 MiB. */
+  /** Upper bound on the bytes of cached answers (text and bookkeeping, approximated). Default: `--cache-size`'s (64 MiB). */
   maxBytes?: number;
   metrics?: Metrics;
 }
@@ -33,7 +34,7 @@ export class CachingProvider extends WrappingProvider {
     private readonly options: ResponseCacheOptions = {},
   ) {
     super(inner);
-    this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+    this.maxBytes = options.maxBytes ?? SETTINGS.cacheSize.default * 1024 * 1024;
   }
 
   get size(): { entries: number; bytes: number } {

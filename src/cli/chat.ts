@@ -2,10 +2,12 @@ import { createInterface } from "node:readline/promises";
 import { Command, InvalidArgumentError } from "commander";
 import OpenAI from "openai";
 import type { ChatCompletionMessageParam } from "openai/resources/chat/completions";
+import type { SettingName } from "../config/settings.js";
 import { DEFAULT_MODEL, ensureModel } from "../models/registry.js";
 import { type EdgeServer, startEdgeServer } from "../server.js";
 import { intOption } from "./options.js";
 import { progressReporter } from "./progress.js";
+import { addSettingOptions, commandSettings, HUB, hubOptions } from "./setting-options.js";
 
 interface ChatFlags {
   url?: string;
@@ -13,8 +15,7 @@ interface ChatFlags {
   system?: string;
   temperature?: number;
   maxTokens?: number;
-  ctxSize: number;
-  apiKey: string;
+  apiKey?: string;
   json?: boolean;
 }
 
@@ -35,7 +36,7 @@ function floatOption(min: number, max: number) {
  * (`--url`) or starts one in-process; either way through the official `openai` client, as any app would.
  */
 export function chatCommand(): Command {
-  return new Command("chat")
+  const command = new Command("chat")
     .description("Chat in the terminal, against a running server (--url) or an in-process one")
     .option(
       "--url <url>",
@@ -48,54 +49,60 @@ export function chatCommand(): Command {
     .option("-s, --system <text>", "system prompt")
     .option("--temperature <t>", "sampling temperature", floatOption(0, 2))
     .option("--max-tokens <n>", "cap on each answer, in tokens", intOption(1))
-    .option("-c, --ctx-size <tokens>", "in-process: context window, in tokens", intOption(64), 4096)
     .option("--json", "JSON mode: every answer is a JSON object (response_format json_object)")
     .option(
       "--api-key <key>",
       "API key for --url servers that need one (default: EDGELLM_API_KEY's first key, or OPENAI_API_KEY)",
-      process.env.EDGELLM_API_KEY?.split(",")[0]?.trim() || process.env.OPENAI_API_KEY || "none",
-    )
-    .action(async (flags: ChatFlags) => {
-      let server: EdgeServer | undefined;
-      let baseURL = flags.url;
-      let model = flags.model;
-      if (!baseURL) {
-        const ref = flags.model ?? DEFAULT_MODEL;
-        process.stderr.write(`Loading ${ref}...\n`);
-        server = await startEdgeServer({
-          port: 0,
-          contextSize: flags.ctxSize,
-          modelPath: async () => {
-            const reporter = progressReporter();
-            try {
-              return await ensureModel(ref, { onProgress: reporter.update });
-            } finally {
-              reporter.stop();
-            }
-          },
-        });
-        try {
-          await server.ready;
-        } catch (error) {
-          await server.close();
-          process.stderr.write(`edgellm chat: ${error instanceof Error ? error.message : String(error)}\n`);
-          process.exitCode = 1;
-          return;
-        }
-        baseURL = server.url;
-        model = "local";
-      }
-      const client = new OpenAI({
-        baseURL: `${baseURL.replace(/\/+$/, "").replace(/\/v1$/, "")}/v1`,
-        apiKey: flags.apiKey,
+    );
+  addSettingOptions(command, ["ctxSize"], { ctxSize: "in-process: context window per slot, in tokens" });
+  return command.action(async (flags: ChatFlags, self: Command) => {
+    // Download settings only matter in-process: a bad HF_ENDPOINT must not stop `chat --url`.
+    const names: SettingName[] = ["ctxSize", "apiKey", "openaiApiKey", ...(flags.url ? [] : HUB)];
+    const { values } = commandSettings(self, names);
+    const apiKey = flags.apiKey ?? values.apiKey[0] ?? values.openaiApiKey ?? "none";
+    let server: EdgeServer | undefined;
+    let baseURL = flags.url;
+    let model = flags.model;
+    if (!baseURL) {
+      const ref = flags.model ?? DEFAULT_MODEL;
+      process.stderr.write(`Loading ${ref}...\n`);
+      server = await startEdgeServer({
+        port: 0,
+        contextSize: values.ctxSize,
+        modelPath: async () => {
+          const reporter = progressReporter();
+          try {
+            return await ensureModel(ref, {
+              ...hubOptions(values as Parameters<typeof hubOptions>[0]),
+              onProgress: reporter.update,
+            });
+          } finally {
+            reporter.stop();
+          }
+        },
       });
       try {
-        model ??= await pickModel(client);
-        await chatLoop(client, model, flags);
-      } finally {
-        await server?.close();
+        await server.ready;
+      } catch (error) {
+        await server.close();
+        process.stderr.write(`edgellm chat: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exitCode = 1;
+        return;
       }
+      baseURL = server.url;
+      model = "local";
+    }
+    const client = new OpenAI({
+      baseURL: `${baseURL.replace(/\/+$/, "").replace(/\/v1$/, "")}/v1`,
+      apiKey,
     });
+    try {
+      model ??= await pickModel(client);
+      await chatLoop(client, model, flags);
+    } finally {
+      await server?.close();
+    }
+  });
 }
 
 /** "auto" when the server routes between models, else the first model it serves. */

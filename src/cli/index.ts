@@ -17,4 +17,8 @@ const program = new Command("edgellm")
   .addCommand(synthCommand())
   .addCommand(benchCommand());
 
+// Usage errors (an unknown flag, a missing or bad argument) exit 2, as a bad setting does; help and --version 0.
+for (const command of [program, ...program.commands])
+  command.exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
+
 await program.parseAsync(process.argv);

@@ -1,6 +1,7 @@
 /** `edgellm models`: list the models in the local cache. */
 import { Command } from "commander";
 import { listModels, modelsDir } from "../models/registry.js";
+import { commandSettings } from "./setting-options.js";
 
 /** Bytes as a short human string in powers of 1024, e.g. "379.4 MiB". */
 export function formatBytes(bytes: number): string {
@@ -18,16 +19,17 @@ export function modelsCommand(): Command {
   return new Command("models")
     .description("List the models downloaded into the local cache")
     .option("--json", "print a JSON array instead of a table")
-    .action(async (opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }, self: Command) => {
+      const { home } = commandSettings(self, ["home"]).values;
       try {
-        const models = await listModels();
+        const models = await listModels({ home });
         if (opts.json) {
           const rows = models.map((m) => ({ ...m, modifiedAt: m.modifiedAt.toISOString() }));
           process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
           return;
         }
         if (models.length === 0) {
-          process.stdout.write(`No models in ${modelsDir()}. Download one with "edgellm pull".\n`);
+          process.stdout.write(`No models in ${modelsDir(home)}. Download one with "edgellm pull".\n`);
           return;
         }
         const rows = [

@@ -1,4 +1,5 @@
 import type { Llama, LlamaGrammar } from "node-llama-cpp";
+import type { Field } from "../provider/fields.js";
 import type { GenerateRequest, ToolDefinition } from "../provider/types.js";
 import { JSON_RULES, jsonRulesUsedBy, literal } from "../structured/gbnf.js";
 import { checkCompilable } from "../structured/grammar-problems.js";
@@ -11,7 +12,7 @@ export type GrammarRequest = Pick<GenerateRequest, "format" | "toolChoice" | "pa
 
 /**
  * The GBNF grammar a request's output must follow, or undefined for free text:
- * - `response_format` json / json_schema: the document;
+ * - a json / json_schema format: the document;
  * - tool_choice "required" or a named function: one or more `<tool_call>` blocks whose arguments follow
  *   the function's parameter schema;
  * - tool_choice "auto" with a response_format: either of the two.
@@ -20,13 +21,13 @@ export type GrammarRequest = Pick<GenerateRequest, "format" | "toolChoice" | "pa
 export function grammarFor(request: GrammarRequest): string | undefined {
   const tools = request.prompt.kind === "chat" ? (request.prompt.tools ?? []) : [];
   const choice = tools.length === 0 ? "none" : (request.toolChoice ?? "auto");
-  const format = request.format?.kind === "text" ? undefined : request.format;
+  const format = request.format;
   const document =
     format === undefined
       ? undefined
       : format.kind === "json"
         ? { rootExpression: "json-object", text: "" }
-        : SchemaGrammar.rules(format.schema, DOCUMENT_PARAM, "document");
+        : SchemaGrammar.rules(format.schema, "format.schema", "document");
   if (choice === "none" || (choice === "auto" && !document)) {
     if (!document) return undefined;
     return merge([`root ::= ${document.rootExpression}`, document.text]);
@@ -41,17 +42,15 @@ export function grammarFor(request: GrammarRequest): string | undefined {
   const grammar = merge([root, ...calls, document?.text ?? ""]);
   // Each schema is within the limits; several together may not be.
   if (forced.length + (document ? 1 : 0) > 1)
-    checkCompilable(grammar, "root", (rule) => ({ param: paramOfRule(rule) }), "tools");
+    checkCompilable(grammar, "root", (rule) => ({ field: fieldOfRule(rule) }), "tools");
   return grammar;
 }
 
-const DOCUMENT_PARAM = "response_format.json_schema.schema";
-
 /** The schema a rule of the merged grammar comes from, by its namespace (see toolCallRules). */
-function paramOfRule(rule: string): string {
+function fieldOfRule(rule: string): Field {
   const tool = /^(?:t(\d+)-|args-(\d+)$)/.exec(rule);
-  if (tool) return `tools[${tool[1] ?? tool[2]}].function.parameters`;
-  return rule === "root" || rule === "tool-call" ? "tools" : DOCUMENT_PARAM;
+  if (tool) return `tools.${Number(tool[1] ?? tool[2])}.parameters`;
+  return rule === "root" || rule === "tool-call" ? "tools" : "format.schema";
 }
 
 /**
@@ -59,10 +58,10 @@ function paramOfRule(rule: string): string {
  * converter) touches them.
  */
 function checkShapes(request: GrammarRequest): void {
-  if (request.format?.kind === "json_schema") checkSchemaShape(request.format.schema, DOCUMENT_PARAM);
+  if (request.format?.kind === "json_schema") checkSchemaShape(request.format.schema, "format.schema");
   const tools = request.prompt.kind === "chat" ? (request.prompt.tools ?? []) : [];
   tools.forEach((tool, i) => {
-    checkSchemaShape(tool.parameters, `tools[${i}].function.parameters`);
+    checkSchemaShape(tool.parameters, `tools.${i}.parameters`);
   });
 }
 
@@ -72,7 +71,7 @@ function toolCallRules(forced: ToolDefinition[], all: ToolDefinition[]): string[
     const index = all.indexOf(tool);
     const args = SchemaGrammar.rules(
       tool.parameters ?? { type: "object" },
-      `tools[${index}].function.parameters`,
+      `tools.${index}.parameters`,
       `args-${index}`,
       `t${index}-`,
     );

@@ -12,6 +12,7 @@ import {
   type Token,
   TokenBias,
 } from "node-llama-cpp";
+import { SETTINGS } from "../config/settings.js";
 import type {
   FinishReason,
   GenerateRequest,
@@ -31,9 +32,9 @@ import { TokenBytes } from "./token-bytes.js";
 export interface LocalEngineOptions {
   /** Path of the GGUF file. */
   modelPath: string;
-  /** Context window per slot, in tokens. Default 4096. */
+  /** Context window per slot, in tokens. Default: `--ctx-size`'s, SETTINGS.ctxSize (4096). */
   contextSize?: number;
-  /** Number of parallel slots (sequences sharing one llama.cpp context). Default 1. */
+  /** Number of parallel slots (sequences sharing one llama.cpp context). Default: `--parallel`'s (4). */
   parallel?: number;
   /** CPU threads for evaluation. Default: every core. */
   threads?: number;
@@ -82,13 +83,13 @@ export class LocalEngine {
   private readonly garbage: NativeGarbage;
 
   static async load(options: LocalEngineOptions): Promise<LocalEngine> {
-    const parallel = options.parallel ?? 1;
+    const parallel = options.parallel ?? SETTINGS.parallel.default;
     const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
     // llama.cpp repacks quantized weights for the CPU's SIMD layout; with mmap the file's pages stay resident
     // beside the repacked copy, so reading the file once (no mmap) keeps about the file's size less in RSS.
     const model = await llama.loadModel({ modelPath: options.modelPath, useMmap: options.mmap ?? false });
     const context = await model.createContext({
-      contextSize: options.contextSize ?? 4096,
+      contextSize: options.contextSize ?? SETTINGS.ctxSize.default,
       sequences: parallel,
       threads: options.threads ?? os.availableParallelism(),
       // Flash attention never materializes the batch x cache attention matrix: faster prefill, smaller buffers.

@@ -1,15 +1,12 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
+import type { EngineChoice } from "../config/engine-settings.js";
 import type { Metrics } from "../metrics.js";
 import { edgellmHome } from "../models/registry.js";
 import type { SlotEngine } from "./engine-types.js";
 import type { EngineLogger } from "./llama-server/child.js";
 import { LlamaServerEngine } from "./llama-server/engine.js";
 import { LocalEngine } from "./local-engine.js";
-
-/** Which local engine runs the model. */
-export type EngineChoice = "auto" | "llama-server" | "in-process";
-export const ENGINE_CHOICES: readonly EngineChoice[] = ["auto", "llama-server", "in-process"];
 
 export interface EngineSettings {
   choice: EngineChoice;
@@ -88,11 +85,7 @@ function loaded(engine: SlotEngine, kind: LoadedEngine["kind"], settings: Engine
 
 /** TODO(#12): replaced by src/engine/binary's lookup (named path, EDGELLM_LLAMA_SERVER, cached build or download). */
 export function findLlamaServer(named?: string): string | undefined {
-  const candidates = [
-    named,
-    process.env.EDGELLM_LLAMA_SERVER,
-    path.join(edgellmHome(), "llama-server", "build", "bin", "llama-server"),
-  ];
+  const candidates = [named, path.join(edgellmHome(), "llama-server", "build", "bin", "llama-server")];
   if (named && !existsSync(named)) throw new Error(`--llama-server ${named}: no such file`);
   return candidates.find((candidate) => candidate && existsSync(candidate));
 }

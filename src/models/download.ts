@@ -14,6 +14,7 @@ import http, { type IncomingHttpHeaders, type IncomingMessage } from "node:http"
 import https from "node:https";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { SETTINGS } from "../config/settings.js";
 import { DownloadVerificationError, ModelUnavailableError } from "../provider/errors.js";
 
 /** Progress of one download; `downloadedBytes` includes a resumed part and restarts at 0 if the server ignores Range. */
@@ -111,7 +112,7 @@ export interface RequestOptions extends HttpTimeouts {
  */
 export function httpRequest(url: string | URL, opts: RequestOptions = {}): Promise<IncomingMessage> {
   const target = new URL(url);
-  const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? SETTINGS.hubConnectTimeout.default;
   const idleTimeoutMs = opts.idleTimeoutMs ?? 30_000;
   const transport = target.protocol === "https:" ? https : target.protocol === "http:" ? http : null;
   if (!transport) return Promise.reject(new TypeError(`Unsupported URL protocol: ${target.href}`));

@@ -12,6 +12,8 @@ import { readdir, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { z } from "zod";
+import { settingFromEnv } from "../config/resolve.js";
+import type { ModelSource } from "../config/settings.js";
 import { DownloadVerificationError, InvalidRequestError, ModelUnavailableError } from "../provider/errors.js";
 import {
   type DownloadProgress,
@@ -28,13 +30,7 @@ import {
 export const QUANTS = ["q2_k", "q3_k_m", "q4_0", "q4_k_m", "q5_0", "q5_k_m", "q6_k", "q8_0", "fp16"] as const;
 export type Quant = (typeof QUANTS)[number];
 export const DEFAULT_QUANT: Quant = "q4_k_m";
-export const DEFAULT_MODEL = "qwen2.5-0.5b-instruct:q4_k_m";
-
-export const MODEL_SOURCES = ["huggingface", "modelscope"] as const;
-export type ModelSource = (typeof MODEL_SOURCES)[number];
-
-export const DEFAULT_HF_ENDPOINT = "https://huggingface.co";
-export const DEFAULT_MODELSCOPE_ENDPOINT = "https://modelscope.cn";
+export { DEFAULT_MODEL, MODEL_SOURCES, type ModelSource } from "../config/settings.js";
 
 /** A model we know by name; each quant is one GGUF file in the repo. */
 export interface CatalogModel {
@@ -83,7 +79,7 @@ const ACCEPTED = [
 export function parseModelRef(input: string): ModelRef {
   const text = input.trim();
   const invalid = (why: string) =>
-    new InvalidRequestError(`Invalid model "${input}": ${why}. Expected ${ACCEPTED}.`, "model");
+    new InvalidRequestError(`Invalid model "${input}": ${why}. Expected ${ACCEPTED}.`, { field: "model" });
   if (!text) throw invalid("empty");
 
   if (text.includes("/")) {
@@ -148,7 +144,7 @@ export interface CacheOptions {
 
 /** `EDGELLM_HOME`, else `~/.edgellm`. */
 export function edgellmHome(): string {
-  return process.env.EDGELLM_HOME || join(homedir(), ".edgellm");
+  return settingFromEnv("home") ?? join(homedir(), ".edgellm");
 }
 
 /** Where models are cached: `<home>/models`. */
@@ -250,28 +246,29 @@ export async function ensureModel(ref: string, opts: EnsureModelOptions = {}): P
 }
 
 async function fetchModel(ref: ModelRef, dest: string, opts: EnsureModelOptions): Promise<string> {
-  const env = process.env;
-  const offline = opts.offline ?? ["1", "true"].includes((env.EDGELLM_OFFLINE ?? "").toLowerCase());
+  const offline = opts.offline ?? settingFromEnv("offline");
   if (offline) {
     throw new ModelUnavailableError(
       `Model "${ref.ref}" is not in the cache (${dest}) and offline mode is on. ` +
         `Use a local file with --model ./file.gguf, or download it first with "edgellm pull ${ref.ref}".`,
     );
   }
-  const source = opts.source ?? parseSource(env.EDGELLM_MODEL_SOURCE);
-  const connectTimeoutMs = opts.connectTimeoutMs ?? positiveInt(env.EDGELLM_CONNECT_TIMEOUT_MS) ?? 10_000;
+  const source = opts.source ?? settingFromEnv("source");
+  const connectTimeoutMs = opts.connectTimeoutMs ?? settingFromEnv("hubConnectTimeout");
   const endpoint =
     source === "huggingface"
-      ? baseUrl(opts.hfEndpoint ?? env.HF_ENDPOINT, DEFAULT_HF_ENDPOINT, "HF_ENDPOINT")
-      : baseUrl(
-          opts.modelscopeEndpoint ?? env.MODELSCOPE_ENDPOINT,
-          DEFAULT_MODELSCOPE_ENDPOINT,
-          "MODELSCOPE_ENDPOINT",
-        );
+      ? baseUrl(opts.hfEndpoint ?? settingFromEnv("hfEndpoint"), "HF_ENDPOINT")
+      : baseUrl(opts.modelscopeEndpoint ?? settingFromEnv("modelscopeEndpoint"), "MODELSCOPE_ENDPOINT");
   try {
     const remote =
       source === "huggingface"
-        ? await resolveHuggingFace(ref, endpoint, opts.hfToken ?? env.HF_TOKEN, connectTimeoutMs, opts.signal)
+        ? await resolveHuggingFace(
+            ref,
+            endpoint,
+            opts.hfToken ?? settingFromEnv("hfToken"),
+            connectTimeoutMs,
+            opts.signal,
+          )
         : await resolveModelScope(ref, endpoint, connectTimeoutMs, opts.signal);
     const result = await downloadFile({
       url: remote.url,
@@ -416,17 +413,8 @@ async function isFile(path: string): Promise<boolean> {
   return (await stat(path).catch(() => null))?.isFile() ?? false;
 }
 
-function parseSource(value: string | undefined): ModelSource {
-  if (!value) return "huggingface";
-  const source = value.toLowerCase();
-  if ((MODEL_SOURCES as readonly string[]).includes(source)) return source as ModelSource;
-  throw new InvalidRequestError(
-    `EDGELLM_MODEL_SOURCE must be one of ${MODEL_SOURCES.join(", ")}, not "${value}".`,
-  );
-}
-
-function baseUrl(value: string | undefined, fallback: string, name: string): string {
-  const text = value?.trim() || fallback;
+function baseUrl(value: string, name: string): string {
+  const text = value.trim();
   try {
     const url = new URL(text);
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("not http");
@@ -434,11 +422,6 @@ function baseUrl(value: string | undefined, fallback: string, name: string): str
     throw new InvalidRequestError(`${name} must be an http(s) URL, not "${text}".`);
   }
   return text.replace(/\/+$/, "");
-}
-
-function positiveInt(value: string | undefined): number | undefined {
-  const n = Number(value);
-  return value && Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 function encodePath(file: string): string {

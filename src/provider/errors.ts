@@ -1,24 +1,44 @@
+import { type ErrorCode, type ErrorType, statusAndType } from "./error-codes.js";
+import type { Field, FieldPath, Wording } from "./fields.js";
+
+export interface EdgeErrorOptions {
+  /** A registered code (error-codes.ts): it decides the status and the type. */
+  code: ErrorCode;
+  /** The status, for a code whose status varies ("4xx" in the registry); ignored for any other. */
+  status?: number;
+  /** The type, for a code with several; ignored for any other. */
+  type?: ErrorType;
+  /** The request field at fault, in our own names: what the layers behind api/ set. */
+  field?: FieldPath | null;
+  /** The wire parameter at fault: only api/, which knows the wire format, names one. */
+  param?: string | null;
+  cause?: unknown;
+}
+
 /**
- * The error hierarchy every layer throws. Each error carries a stable `code`, an HTTP `status`
- * and an OpenAI error `type`; api/errors.ts maps them to `{error:{message,type,param,code}}`
- * in exactly one place.
+ * The error hierarchy every layer throws. Each error carries a stable registered `code`, with its HTTP
+ * `status` and OpenAI error `type` from the registry; api/errors.ts maps them to
+ * `{error:{message,type,param,code}}` in exactly one place, naming `field` by its wire name.
  */
 export class EdgeError extends Error {
   readonly status: number;
-  readonly type: string;
-  readonly code: string | null;
+  readonly type: ErrorType;
+  readonly code: ErrorCode;
+  readonly field: FieldPath | null;
   readonly param: string | null;
+  /** The message as a function of field names, when it names fields; `message` reads our own names. */
+  readonly wording: Wording | undefined;
 
-  constructor(
-    message: string,
-    opts: { status: number; type: string; code?: string | null; param?: string | null; cause?: unknown },
-  ) {
-    super(message, { cause: opts.cause });
+  constructor(message: string | Wording, opts: EdgeErrorOptions) {
+    super(typeof message === "string" ? message : message((field) => field), { cause: opts.cause });
     this.name = new.target.name;
-    this.status = opts.status;
-    this.type = opts.type;
-    this.code = opts.code ?? null;
+    const { status, type } = statusAndType(opts.code, opts);
+    this.status = status;
+    this.type = type;
+    this.code = opts.code;
+    this.field = opts.field ?? null;
     this.param = opts.param ?? null;
+    this.wording = typeof message === "string" ? undefined : message;
   }
 }
 
@@ -37,46 +57,58 @@ export function clip(text: string, max = QUOTE_LIMIT): string {
   return `${text.slice(0, end)}…`;
 }
 
-/** A request parameter is missing, malformed or out of range (400). */
+/** The codes of a request the server refuses to start on (400). */
+export type InvalidRequestCode =
+  | "invalid_json"
+  | "missing_required_parameter"
+  | "invalid_type"
+  | "invalid_value"
+  | "unsupported_parameter"
+  | "unsupported_schema"
+  | "invalid_schema";
+
+/**
+ * A request parameter is missing, malformed or out of range (400). `at` is the wire parameter (api/) or
+ * the field, in our names (every other layer).
+ */
 export class InvalidRequestError extends EdgeError {
-  constructor(message: string, param: string | null = null, code: string | null = "invalid_value") {
-    super(message, { status: 400, type: "invalid_request_error", code, param });
+  constructor(
+    message: string | Wording,
+    at: string | { field: FieldPath } | null = null,
+    code: InvalidRequestCode = "invalid_value",
+  ) {
+    super(message, typeof at === "string" || at === null ? { code, param: at } : { code, field: at.field });
   }
 }
 
 /** Prompt plus requested completion cannot fit the context window (400, never truncated silently). */
 export class ContextOverflowError extends EdgeError {
-  constructor(message: string, param: string | null = "messages") {
-    super(message, { status: 400, type: "invalid_request_error", code: "context_length_exceeded", param });
+  constructor(message: Wording, field: Field = "prompt") {
+    super(message, { code: "context_length_exceeded", field });
   }
 }
 
-/** The named model is not served here (404). */
+/** The named model is not served here (404); api/ adds where to find the list. */
 export class ModelNotFoundError extends EdgeError {
   constructor(model: string) {
-    super(
-      `The model '${clip(model)}' does not exist or is not served here. GET /v1/models lists the models.`,
-      {
-        status: 404,
-        type: "invalid_request_error",
-        code: "model_not_found",
-        param: "model",
-      },
-    );
+    super(`The model '${clip(model)}' does not exist or is not served here.`, {
+      code: "model_not_found",
+      field: "model",
+    });
   }
 }
 
 /** A model file could not be found locally nor fetched (e.g. offline). */
 export class ModelUnavailableError extends EdgeError {
   constructor(message: string, cause?: unknown) {
-    super(message, { status: 503, type: "server_error", code: "model_unavailable", cause });
+    super(message, { code: "model_unavailable", cause });
   }
 }
 
 /** A download failed verification (size, sha256 or GGUF magic). */
 export class DownloadVerificationError extends EdgeError {
   constructor(message: string) {
-    super(message, { status: 502, type: "server_error", code: "download_verification_failed" });
+    super(message, { code: "download_verification_failed" });
   }
 }
 
@@ -84,8 +116,6 @@ export class DownloadVerificationError extends EdgeError {
 export class ModelLoadingError extends EdgeError {
   constructor() {
     super("The model is still loading; retry shortly.", {
-      status: 503,
-      type: "server_error",
       code: "model_loading",
     });
   }
@@ -97,7 +127,14 @@ export class ModelLoadingError extends EdgeError {
  */
 export class EngineRestartingError extends EdgeError {
   constructor(message = "The engine is restarting after a failure; retry shortly.") {
-    super(message, { status: 503, type: "server_error", code: "engine_restarting" });
+    super(message, { code: "engine_restarting" });
+  }
+}
+
+/** The model failed to load: what `/health` answers then (503). */
+export class ModelLoadFailedError extends EdgeError {
+  constructor() {
+    super("The model failed to load; see the server log.", { code: "model_load_failed" });
   }
 }
 
@@ -108,7 +145,7 @@ export class QueueFullError extends EdgeError {
     message = "The server is busy: the request queue is full. Retry shortly.",
     retryAfterSeconds = 1,
   ) {
-    super(message, { status: 429, type: "rate_limit_error", code: "queue_full" });
+    super(message, { code: "queue_full" });
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
@@ -117,8 +154,6 @@ export class QueueFullError extends EdgeError {
 export class QueueTimeoutError extends EdgeError {
   constructor(waitedMs: number) {
     super(`The server is busy: no slot became free within ${Math.round(waitedMs / 1000)} s. Retry shortly.`, {
-      status: 503,
-      type: "server_error",
       code: "queue_timeout",
     });
   }
@@ -130,7 +165,7 @@ export class QueueTimeoutError extends EdgeError {
  */
 export class ShuttingDownError extends EdgeError {
   constructor(message = "The server is shutting down; retry on another instance or once it has restarted.") {
-    super(message, { status: 503, type: "server_error", code: "shutting_down" });
+    super(message, { code: "shutting_down" });
   }
 }
 
@@ -140,14 +175,14 @@ export class ShuttingDownError extends EdgeError {
  */
 export class OriginNotAllowedError extends EdgeError {
   constructor(message: string) {
-    super(message, { status: 403, type: "invalid_request_error", code: "origin_not_allowed" });
+    super(message, { code: "origin_not_allowed" });
   }
 }
 
 /** A `Host` header naming a host this server does not answer for (403): the mark of DNS rebinding. */
 export class HostNotAllowedError extends EdgeError {
   constructor(message: string) {
-    super(message, { status: 403, type: "invalid_request_error", code: "host_not_allowed" });
+    super(message, { code: "host_not_allowed" });
   }
 }
 
@@ -162,7 +197,7 @@ export class InvalidApiKeyError extends EdgeError {
       missing
         ? "This server needs an API key: send it as `Authorization: Bearer KEY` (or `x-api-key: KEY`)."
         : "The API key is not valid for this server.",
-      { status: 401, type: "invalid_request_error", code: "invalid_api_key" },
+      { code: "invalid_api_key" },
     );
   }
 }
@@ -174,7 +209,7 @@ export class InvalidApiKeyError extends EdgeError {
 export class RateLimitExceededError extends EdgeError {
   readonly retryAfterSeconds: number;
   constructor(message: string, limit: "requests" | "tokens", retryAfterSeconds: number) {
-    super(message, { status: 429, type: limit, code: "rate_limit_exceeded" });
+    super(message, { code: "rate_limit_exceeded", type: limit });
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
@@ -183,8 +218,6 @@ export class RateLimitExceededError extends EdgeError {
 export class PayloadTooLargeError extends EdgeError {
   constructor(limitBytes: number) {
     super(`The request body is larger than the limit of ${limitBytes} bytes.`, {
-      status: 413,
-      type: "invalid_request_error",
       code: "payload_too_large",
     });
   }
@@ -194,8 +227,6 @@ export class PayloadTooLargeError extends EdgeError {
 export class NotFoundError extends EdgeError {
   constructor(method: string, url: string) {
     super(`No route for ${clip(method, 16)} ${clip(url)}.`, {
-      status: 404,
-      type: "invalid_request_error",
       code: "not_found",
     });
   }
@@ -206,8 +237,6 @@ export class MethodNotAllowedError extends EdgeError {
   readonly allowed: readonly string[];
   constructor(method: string, url: string, allowed: readonly string[]) {
     super(`${clip(url)} does not answer ${clip(method, 16)}; it answers ${allowed.join(", ")}.`, {
-      status: 405,
-      type: "invalid_request_error",
       code: "method_not_allowed",
     });
     this.allowed = allowed;
@@ -219,8 +248,8 @@ export class MethodNotAllowedError extends EdgeError {
  * over the router's limit (414 `uri_too_long`), or bytes that are not HTTP (400 `invalid_http_request`).
  */
 export class BadHttpRequestError extends EdgeError {
-  constructor(message: string, code: "invalid_url" | "uri_too_long" | "invalid_http_request", status = 400) {
-    super(message, { status, type: "invalid_request_error", code });
+  constructor(message: string, code: "invalid_url" | "uri_too_long" | "invalid_http_request") {
+    super(message, { code });
   }
 }
 
@@ -228,8 +257,6 @@ export class BadHttpRequestError extends EdgeError {
 export class RequestTimeoutError extends EdgeError {
   constructor(timeoutMs: number) {
     super(`The request did not arrive within ${timeoutMs / 1000} s; send the whole body without pausing.`, {
-      status: 408,
-      type: "invalid_request_error",
       code: "request_timeout",
     });
   }
@@ -239,8 +266,6 @@ export class RequestTimeoutError extends EdgeError {
 export class HeadersTooLargeError extends EdgeError {
   constructor(limitBytes: number) {
     super(`The request line and headers are larger than the limit of ${limitBytes} bytes.`, {
-      status: 431,
-      type: "invalid_request_error",
       code: "headers_too_large",
     });
   }
@@ -249,38 +274,22 @@ export class HeadersTooLargeError extends EdgeError {
 /** Anything unexpected (500). */
 export class InternalError extends EdgeError {
   constructor(message = "Internal server error.", cause?: unknown) {
-    super(message, { status: 500, type: "server_error", code: "internal_error", cause });
+    super(message, { code: "internal_error", cause });
   }
 }
 
 /** A model that cannot be constrained at decode time kept answering outside the requested schema (502). */
 export class StructuredOutputError extends EdgeError {
   constructor(message: string) {
-    super(message, { status: 502, type: "server_error", code: "structured_output_invalid" });
+    super(message, { code: "structured_output_invalid" });
   }
 }
 
-/** What went wrong talking to an upstream, as a stable code. */
-export type UpstreamFailure =
-  | "upstream_unreachable"
-  | "upstream_timeout"
-  | "upstream_rate_limited"
-  | "upstream_server_error"
-  | "upstream_auth"
-  | "upstream_bad_request"
-  | "upstream_stream_broken"
-  | "upstream_unavailable";
+/** What went wrong talking to an upstream, as a stable code (each registered, with its status). */
+export type UpstreamFailure = Extract<ErrorCode, `upstream_${string}`>;
 
-const STATUS: Record<UpstreamFailure, number> = {
-  upstream_unreachable: 502,
-  upstream_timeout: 504,
-  upstream_rate_limited: 429,
-  upstream_server_error: 502,
-  upstream_auth: 502,
-  upstream_bad_request: 400,
-  upstream_stream_broken: 502,
-  upstream_unavailable: 503,
-};
+/** Retry-After of an upstream 429 that sent none, in seconds: long enough not to hammer a rate window. */
+export const UPSTREAM_RETRY_AFTER_SECONDS = 5;
 
 export interface UpstreamErrorOptions {
   /** Short and in our own words, never the upstream's: "HTTP 401", "timeout (first byte after 10 s)". */
@@ -291,6 +300,8 @@ export interface UpstreamErrorOptions {
   midStream?: boolean;
   retryable: boolean;
   upstreamStatus?: number;
+  /** For `upstream_rate_limited`: the upstream's Retry-After, in seconds. Default 5. */
+  retryAfterSeconds?: number;
 }
 
 /**
@@ -306,19 +317,21 @@ export class UpstreamError extends EdgeError {
   readonly upstreamStatus: number | undefined;
   /** What failed, without anything the upstream wrote: safe for route reasons. */
   readonly summary: string;
+  /** When to try again, in seconds; set for `upstream_rate_limited` only (sent as Retry-After). */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(upstream: string, failure: UpstreamFailure, opts: UpstreamErrorOptions) {
     const where = `upstream '${upstream}' failed${opts.midStream ? " mid-stream" : ""}`;
     const detail = opts.detail ? `: ${opts.detail}` : "";
-    super(`${where}: ${opts.summary}${detail}`, {
-      status: STATUS[failure],
-      type: "server_error",
-      code: failure,
-    });
+    super(`${where}: ${opts.summary}${detail}`, { code: failure });
     this.upstream = upstream;
     this.retryable = opts.retryable;
     this.upstreamStatus = opts.upstreamStatus;
     this.summary = opts.summary;
+    this.retryAfterSeconds =
+      failure === "upstream_rate_limited"
+        ? (opts.retryAfterSeconds ?? UPSTREAM_RETRY_AFTER_SECONDS)
+        : undefined;
   }
 
   /** Whether this failure says something about the upstream's health (a bad request does not). */

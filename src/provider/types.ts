@@ -42,7 +42,6 @@ export type ToolChoice = "auto" | "none" | "required" | { name: string };
 
 /** Constraint on the answer's shape. */
 export type ResponseFormat =
-  | { kind: "text" }
   /** Any JSON object. */
   | { kind: "json" }
   /** A JSON document valid against `schema`. */

@@ -2,30 +2,25 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { Usage } from "../provider/types.js";
 
 /**
- * Token and cost accounting per route, and the daily cloud budget. Metrics are registered on the
- * server's registry (one per server, so tests can run several in one process).
+ * Cost accounting per route, and the daily cloud budget. Metrics are registered on the server's
+ * registry (one per server, so tests can run several in one process). Tokens by route are counted
+ * once, for every request, by MeteredProvider (src/metrics.ts).
  */
 export class RouterMetrics {
   readonly decisions: Counter<"route" | "kind">;
-  readonly tokens: Counter<"route" | "kind">;
   readonly cost: Counter<"route">;
   readonly upstreamFailures: Counter<"upstream" | "code">;
   readonly circuitOpen: Gauge<"upstream" | "replica">;
   readonly budgetSpent: Gauge;
   readonly redactions: Counter;
   readonly cascade: Counter<"outcome">;
+  readonly cascadeDiscardedTokens: Counter<"kind">;
 
   constructor(registry: Registry) {
     const registers = [registry];
     this.decisions = new Counter({
       name: "edgellm_router_requests_total",
       help: "Routed requests, by final route and kind of decision (requested, policy, fallback, overflow, cascade, no-cloud, budget, circuit)",
-      labelNames: ["route", "kind"],
-      registers,
-    });
-    this.tokens = new Counter({
-      name: "edgellm_router_tokens_total",
-      help: "Tokens by route and kind (prompt, completion)",
       labelNames: ["route", "kind"],
       registers,
     });
@@ -61,6 +56,13 @@ export class RouterMetrics {
       name: "edgellm_router_cascade_total",
       help: "Cascade outcomes: kept the local answer or escalated",
       labelNames: ["outcome"],
+      registers,
+    });
+    // A discarded local answer reaches no client, so the per-request token counters never see it.
+    this.cascadeDiscardedTokens = new Counter({
+      name: "edgellm_router_cascade_discarded_tokens_total",
+      help: "Tokens of local answers the cascade discarded to escalate, by kind (prompt, completion)",
+      labelNames: ["kind"],
       registers,
     });
   }

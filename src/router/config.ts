@@ -1,10 +1,15 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { DEFAULT_THRESHOLD } from "./policy.js";
+import { ConfigError } from "../config/setting.js";
+import { SETTINGS, type SettingValues } from "../config/settings.js";
+
+export { ConfigError };
 
 /**
  * Routing configuration: a JSON file (`--config FILE` / EDGELLM_CONFIG), environment variables and
- * flags, in rising precedence. Validated with zod; every problem is reported with its path.
+ * flags, in rising precedence. Validated with zod; every problem is reported with its path. The settings
+ * with a flag or a fixed variable name come resolved from src/config/; this file reads only the variables
+ * whose names are made from an upstream's (`EDGELLM_UPSTREAM_<NAME>_*`).
  */
 
 const NAME = /^[A-Za-z][A-Za-z0-9_.-]*$/;
@@ -131,22 +136,28 @@ export interface RoutingConfig {
   redact: boolean;
 }
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+/** The routing settings of src/config/ that the file can carry too. */
+export type RoutingSettings = Pick<
+  SettingValues,
+  | "cloud"
+  | "defaultModel"
+  | "routeThreshold"
+  | "cascade"
+  | "redact"
+  | "cloudDailyBudget"
+  | "upstreamConnectTimeout"
+  | "upstreamFirstByteTimeout"
+  | "upstreamIdleTimeout"
+>;
 
 export interface RoutingSources {
   /** Path of a JSON config file. */
   file?: string;
   /** `--upstream NAME=URL[,URL...]` values. */
   upstreams?: string[];
-  /** `--no-cloud` gives false. */
-  cloud?: boolean;
-  /**
-   * `--upstream-connect-timeout`, `--upstream-first-byte-timeout` and `--upstream-idle-timeout`, in
-   * seconds, as typed: for every upstream whose own settings do not say.
-   */
-  timeouts?: { connect?: string; firstByte?: string; idle?: string };
+  /** What a flag or variable gave (src/config/ `given`): each wins over the file, which wins over defaults. */
+  settings?: Partial<RoutingSettings>;
+  /** For `EDGELLM_UPSTREAM_<NAME>_*`. Default: none. */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -182,6 +193,7 @@ export function resolveRoutingConfig(
   }
   const file = parsed.data;
   const env = sources.env ?? {};
+  const given = sources.settings ?? {};
 
   // Upstreams: file, then any EDGELLM_UPSTREAM_<NAME>_BASE_URL, then --upstream flags.
   const raws = new Map<string, z.infer<typeof fileUpstreamSchema>>();
@@ -201,66 +213,51 @@ export function resolveRoutingConfig(
     raws.set(name, { ...raws.get(name), baseUrl: splitUrls(spec.slice(eq + 1)) });
   }
 
-  const defaults = upstreamDefaults(file.upstreamDefaults ?? {}, sources.timeouts ?? {}, env);
+  const defaults = upstreamDefaults(file.upstreamDefaults ?? {}, given);
   const upstreams: UpstreamConfig[] = [];
   for (const [name, u] of raws) upstreams.push(resolveUpstream(name, u, defaults, env));
 
   const names = new Set(upstreams.map((u) => u.name));
-  const defaultModel = env.EDGELLM_DEFAULT_MODEL || file.defaultModel || "local";
+  const defaultModel = given.defaultModel ?? file.defaultModel ?? SETTINGS.defaultModel.default;
   const autoUpstream = file.auto?.upstream;
   if (autoUpstream !== undefined && !names.has(autoUpstream))
     throw new ConfigError(`auto.upstream "${autoUpstream}" is not a configured upstream`);
   if (defaultModel !== "local" && defaultModel !== "auto" && !names.has(defaultModel))
     throw new ConfigError(`defaultModel "${defaultModel}" is neither "local", "auto" nor an upstream`);
 
-  const threshold =
-    numberEnv(env, "EDGELLM_ROUTE_THRESHOLD", 0, 1) ?? file.auto?.threshold ?? DEFAULT_THRESHOLD;
-  const daily = numberEnv(env, "EDGELLM_CLOUD_DAILY_BUDGET", 0) ?? file.budget?.daily;
+  const threshold = given.routeThreshold ?? file.auto?.threshold ?? SETTINGS.routeThreshold.default;
+  const daily = given.cloudDailyBudget ?? file.budget?.daily;
   return {
     defaultModel,
-    cloud:
-      sources.cloud === false || flagEnv(env, "EDGELLM_NO_CLOUD") === true ? false : (file.cloud ?? true),
+    cloud: given.cloud ?? file.cloud ?? SETTINGS.cloud.default,
     upstreams,
     auto: { threshold, upstream: autoUpstream },
     cascade: {
-      enabled: flagEnv(env, "EDGELLM_CASCADE") ?? file.cascade?.enabled ?? false,
+      enabled: given.cascade ?? file.cascade?.enabled ?? SETTINGS.cascade.default,
       threshold: file.cascade?.threshold ?? 0.6,
     },
     overflow: file.overflow ?? true,
     breaker: { failures: file.breaker?.failures ?? 3, cooldownMs: file.breaker?.cooldownMs ?? 30_000 },
     budget: daily === undefined ? undefined : { daily, currency: file.budget?.currency ?? "" },
-    redact: flagEnv(env, "EDGELLM_REDACT") ?? file.redact ?? false,
+    redact: given.redact ?? file.redact ?? SETTINGS.redact.default,
   };
 }
 
-/** Settings for every upstream: file `upstreamDefaults`, then EDGELLM_UPSTREAM_*_TIMEOUT, then flags. */
-function upstreamDefaults(
-  file: UpstreamDefaults,
-  flags: NonNullable<RoutingSources["timeouts"]>,
-  env: NodeJS.ProcessEnv,
-): UpstreamDefaults {
-  const setting = (flag: string, value: string | undefined, key: string) =>
-    secondsSetting(`--${flag}`, value) ?? secondsSetting(key, env[key]);
+/** Settings for every upstream: the flags' or variables' timeouts, else the file's `upstreamDefaults`. */
+function upstreamDefaults(file: UpstreamDefaults, given: Partial<RoutingSettings>): UpstreamDefaults {
   return {
     ...file,
-    connectTimeoutMs:
-      setting("upstream-connect-timeout", flags.connect, "EDGELLM_UPSTREAM_CONNECT_TIMEOUT") ??
-      file.connectTimeoutMs,
-    firstByteTimeoutMs:
-      setting("upstream-first-byte-timeout", flags.firstByte, "EDGELLM_UPSTREAM_FIRST_BYTE_TIMEOUT") ??
-      file.firstByteTimeoutMs,
-    idleTimeoutMs:
-      setting("upstream-idle-timeout", flags.idle, "EDGELLM_UPSTREAM_IDLE_TIMEOUT") ?? file.idleTimeoutMs,
+    connectTimeoutMs: toMs(given.upstreamConnectTimeout) ?? file.connectTimeoutMs,
+    firstByteTimeoutMs: toMs(given.upstreamFirstByteTimeout) ?? file.firstByteTimeoutMs,
+    idleTimeoutMs: toMs(given.upstreamIdleTimeout) ?? file.idleTimeoutMs,
   };
 }
 
-/** A number of seconds (fractions allowed) as whole ms, at least 1; undefined when not given. */
-function secondsSetting(source: string, value: string | undefined): number | undefined {
-  if (value === undefined || value === "") return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 86_400)
-    throw new ConfigError(`${source} must be a number of seconds above 0 (up to 86400), got "${value}"`);
-  return Math.max(1, Math.round(n * 1000));
+/** Seconds (fractions allowed) as whole ms, at least 1. */
+function toMs(seconds: number): number;
+function toMs(seconds: number | undefined): number | undefined;
+function toMs(seconds: number | undefined): number | undefined {
+  return seconds === undefined ? undefined : Math.max(1, Math.round(seconds * 1000));
 }
 
 function resolveUpstream(
@@ -294,21 +291,17 @@ function resolveUpstream(
   }
   const c = checked.data;
   const baseUrls = (Array.isArray(c.baseUrl) ? c.baseUrl : [c.baseUrl]).map((b) => b.replace(/\/+$/, ""));
-  // A hosted model's first token on a short prompt typically comes in under 2 s (providers' published
-  // figures, not measured here); 10 s leaves room for queueing and a longer prompt while the local
-  // fallback can still start soon. Long-context or reasoning upstreams need more: set it per upstream.
-  const firstByteTimeoutMs = c.firstByteTimeoutMs ?? defaults.firstByteTimeoutMs ?? 10_000;
+  const firstByteTimeoutMs =
+    c.firstByteTimeoutMs ?? defaults.firstByteTimeoutMs ?? toMs(SETTINGS.upstreamFirstByteTimeout.default);
   return {
     name,
     baseUrls,
     apiKey: c.apiKey,
     model: c.model ?? name,
-    // 3 s: a TCP and TLS handshake takes well under 1 s even across continents, and 3 s still covers
-    // one lost SYN (Linux resends it after 1 s).
-    connectTimeoutMs: c.connectTimeoutMs ?? defaults.connectTimeoutMs ?? 3_000,
+    connectTimeoutMs:
+      c.connectTimeoutMs ?? defaults.connectTimeoutMs ?? toMs(SETTINGS.upstreamConnectTimeout.default),
     firstByteTimeoutMs,
-    // 30 s without a chunk mid-answer: a streaming model sends several a second.
-    idleTimeoutMs: c.idleTimeoutMs ?? defaults.idleTimeoutMs ?? 30_000,
+    idleTimeoutMs: c.idleTimeoutMs ?? defaults.idleTimeoutMs ?? toMs(SETTINGS.upstreamIdleTimeout.default),
     fallbackAfterMs: c.fallbackAfterMs ?? defaults.fallbackAfterMs ?? firstByteTimeoutMs,
     retries: c.retries ?? defaults.retries ?? 1,
     retryBackoffMs: c.retryBackoffMs ?? defaults.retryBackoffMs ?? 250,
@@ -354,12 +347,4 @@ function numberEnv(env: NodeJS.ProcessEnv, key: string, min: number, max = Infin
   if (!Number.isFinite(n) || n < min || n > max)
     throw new ConfigError(`${key} must be a number from ${min} to ${max}, got "${value}"`);
   return n;
-}
-
-function flagEnv(env: NodeJS.ProcessEnv, key: string): boolean | undefined {
-  const value = env[key]?.toLowerCase();
-  if (value === undefined || value === "") return undefined;
-  if (["1", "true", "yes", "on"].includes(value)) return true;
-  if (["0", "false", "no", "off"].includes(value)) return false;
-  throw new ConfigError(`${key} must be true or false, got "${env[key]}"`);
 }

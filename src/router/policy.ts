@@ -1,3 +1,4 @@
+import { SETTINGS } from "../config/settings.js";
 import type { GenerateRequest } from "../provider/types.js";
 
 /**
@@ -33,8 +34,8 @@ export interface Assessment {
   contributions: Contribution[];
 }
 
-/** Default difficulty at or above which "auto" goes to the cloud. */
-export const DEFAULT_THRESHOLD = 0.5;
+/** Default difficulty at or above which "auto" goes to the cloud (`EDGELLM_ROUTE_THRESHOLD`). */
+export const DEFAULT_THRESHOLD = SETTINGS.routeThreshold.default;
 
 interface Feature {
   name: string;

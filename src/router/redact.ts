@@ -1,4 +1,4 @@
-import type { GenerateRequest, Prompt } from "../provider/types.js";
+import type { ChatMessage, GenerateRequest } from "../provider/types.js";
 
 /**
  * Redaction of personal data before a request leaves the machine. Pure functions; each match is
@@ -53,7 +53,11 @@ export function redactText(text: string): RedactionResult {
   return { text: out, counts };
 }
 
-/** The request with every message (or the text prompt) redacted, and the total number of redactions. */
+/**
+ * The request with every message (or the text prompt) and every tool call's arguments redacted, and the
+ * total number of redactions. Tool definitions pass unchanged: they are the developer's schema, not the
+ * user's data, and rewriting a parameter schema would change what the model may call.
+ */
 export function redactRequest(request: GenerateRequest): { request: GenerateRequest; redactions: number } {
   let redactions = 0;
   const redact = (text: string) => {
@@ -61,14 +65,46 @@ export function redactRequest(request: GenerateRequest): { request: GenerateRequ
     for (const n of Object.values(result.counts)) redactions += n;
     return result.text;
   };
-  const prompt: Prompt =
-    request.prompt.kind === "text"
-      ? { kind: "text", text: redact(request.prompt.text) }
-      : {
-          kind: "chat",
-          messages: request.prompt.messages.map((m) => ({ ...m, content: redact(m.content) })),
-        };
-  return { request: { ...request, prompt }, redactions };
+  if (request.prompt.kind === "text")
+    return {
+      request: { ...request, prompt: { kind: "text", text: redact(request.prompt.text) } },
+      redactions,
+    };
+  const messages = request.prompt.messages.map((m): ChatMessage => {
+    const message = { ...m, content: redact(m.content) };
+    if (m.toolCalls)
+      message.toolCalls = m.toolCalls.map((c) => ({ ...c, arguments: redactArguments(c.arguments, redact) }));
+    return message;
+  });
+  // Spread, not rebuilt: the prompt's tools (and the request's tool choice) must reach the upstream.
+  return { request: { ...request, prompt: { ...request.prompt, messages } }, redactions };
+}
+
+/**
+ * A tool call's JSON arguments with their values redacted. Parsed rather than matched as text, so a
+ * placeholder never lands where a JSON number was and breaks the document: a number that reads as
+ * personal data becomes the placeholder string. Arguments that are not JSON are redacted as text.
+ */
+function redactArguments(text: string, redact: (text: string) => string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return redact(text);
+  }
+  const walk = (value: unknown): unknown => {
+    if (typeof value === "string") return redact(value);
+    if (typeof value === "number") {
+      const digits = String(value);
+      const redacted = redact(digits);
+      return redacted === digits ? value : redacted;
+    }
+    if (Array.isArray(value)) return value.map(walk);
+    if (value && typeof value === "object")
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v)]));
+    return value;
+  };
+  return JSON.stringify(walk(parsed));
 }
 
 function luhn(candidate: string): boolean {

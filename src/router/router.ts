@@ -1,134 +1,83 @@
-import type { Registry } from "prom-client";
 import { Registry as PromRegistry } from "prom-client";
-import {
-  ContextOverflowError,
-  EdgeError,
-  ModelLoadingError,
-  QueueFullError,
-  UpstreamError,
-} from "../provider/errors.js";
-import type {
-  GenerateRequest,
-  ModelInfo,
-  ModelProvider,
-  RoutingHints,
-  ServingMeta,
-  StreamPart,
-  Usage,
-} from "../provider/types.js";
-import { ValidatingProvider } from "../structured/validating-provider.js";
+import { UpstreamError } from "../provider/errors.js";
+import type { GenerateRequest, ModelInfo, ModelProvider, StreamPart, Usage } from "../provider/types.js";
 import { CloudBudget, costOf, RouterMetrics } from "./accounting.js";
-import { localConfidence } from "./cascade.js";
+import { cascadeLocal } from "./cascade-run.js";
 import type { RoutingConfig } from "./config.js";
-import { assess, explain, policyInput } from "./policy.js";
+import { cascadeTarget, type Decision, type DecisionSettings, decide, spillover } from "./decision.js";
+import type { RouteSnapshot } from "./filters/index.js";
+import { RouterLog, type RouterLogger } from "./log.js";
+import { type Opened, open } from "./opened.js";
 import { redactRequest } from "./redact.js";
-import { sanitizeUpstreamText } from "./sanitize.js";
-import { UpstreamProvider } from "./upstream.js";
-import { seconds } from "./upstream-errors.js";
+import { summaryOf } from "./summary.js";
+import type { UpstreamProvider } from "./upstream.js";
 
-/** The few pino methods the router logs with; Fastify's `app.log` is one. */
-export interface RouterLogger {
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
+export type { RouterLogger } from "./log.js";
+
+/** One upstream as the composition root hands it to the router. */
+export interface RouterUpstream {
+  /** The upstream itself: its name, configuration, availability and health. */
+  upstream: UpstreamProvider;
+  /**
+   * What its requests are sent through: the upstream behind ValidatingProvider, since nothing upstream
+   * is grammar-constrained. Default: `upstream` itself.
+   */
+  provider?: ModelProvider;
 }
 
 export interface RouterOptions {
-  /** The local provider (the Scheduler). */
+  /** The local provider (the Scheduler, behind the response cache). */
   local: ModelProvider;
   config: RoutingConfig;
-  /** Where to register the router's metrics. Default: a private registry. */
-  registry?: Registry;
-  /** Clock for the daily budget and circuit breakers, in ms. Default Date.now. */
+  /** One for each of `config.upstreams`, built by the composition root (src/server.ts). Default: none. */
+  upstreams?: RouterUpstream[];
+  /** The router's metrics, shared with the upstreams' events. Default: on a private registry. */
+  metrics?: RouterMetrics;
+  /** Clock for the daily budget, in ms. Default Date.now. */
   now?: () => number;
-  /**
-   * Where upstream failures (warn), fallbacks (info) and circuit changes (warn when opening, info
-   * when closing) are logged, or a function returning it when the logger is made after the router.
-   * Default: none.
-   */
-  logger?: RouterLogger | (() => RouterLogger);
-}
-
-type DecisionKind =
-  | "requested"
-  | "policy"
-  | "fallback"
-  | "overflow"
-  | "cascade"
-  | "no-cloud"
-  | "budget"
-  | "circuit";
-
-interface Decision {
-  upstream?: UpstreamProvider;
-  kind: DecisionKind;
-  reason: string;
-  /** Set when "auto" chose local: the policy's score, for the cascade. */
-  autoDifficulty?: number;
-}
-
-/** A provider's stream with its leading meta parts read and its first real part in hand. */
-interface Opened {
-  meta: ServingMeta;
-  first: StreamPart | undefined;
-  rest: AsyncIterator<StreamPart>;
+  /** Where fallbacks are logged (warn); a RouterLog is used as it is. Default: none. */
+  logger?: RouterLogger | RouterLog;
 }
 
 /**
  * Routes each request to the local model or an OpenAI-compatible upstream, and says why in a leading
- * meta part. `model: "auto"` asks the policy; failures before the first byte fall back to local; a
- * full local queue overflows to the cloud. Implements ModelProvider, so api/ cannot tell it from the
- * Scheduler it wraps.
+ * meta part. The route comes from `decide` (pure, over a snapshot of this router's state); this class
+ * carries it out: failures before the first byte fall back to local, a full local queue overflows to
+ * the cloud, the cascade may replace a doubtful local answer, and tokens and spend are counted.
+ * Implements ModelProvider, so api/ cannot tell it from the Scheduler it wraps.
  */
 export class Router implements ModelProvider {
   readonly metrics: RouterMetrics;
   readonly budget: CloudBudget;
   private readonly local: ModelProvider;
   private readonly config: RoutingConfig;
-  private readonly upstreams = new Map<string, UpstreamProvider>();
-  /** The same upstreams behind JSON validation with retry: nothing upstream is grammar-constrained. */
-  private readonly validated = new Map<string, ValidatingProvider>();
+  private readonly upstreams = new Map<string, { upstream: UpstreamProvider; provider: ModelProvider }>();
+  private readonly settings: DecisionSettings;
   private readonly created = Math.floor(Date.now() / 1000);
-  private readonly logger: () => RouterLogger | undefined;
-  /** Every configured key, masked wherever text leaves the router. */
-  private readonly secrets: string[];
+  private readonly log: RouterLog;
 
   constructor(options: RouterOptions) {
     this.local = options.local;
     this.config = options.config;
-    this.metrics = new RouterMetrics(options.registry ?? new PromRegistry());
+    this.metrics = options.metrics ?? new RouterMetrics(new PromRegistry());
     this.budget = new CloudBudget(options.config.budget?.daily, options.now);
     const logger = options.logger;
-    this.logger = typeof logger === "function" ? logger : () => logger;
-    this.secrets = options.config.upstreams.flatMap((u) => (u.apiKey ? [u.apiKey] : []));
-    const { breaker } = options.config;
-    for (const upstream of options.config.upstreams) {
-      const name = upstream.name;
-      const provider = new UpstreamProvider(upstream, {
-        breaker: { failureThreshold: breaker.failures, cooldownMs: breaker.cooldownMs, now: options.now },
-        onFailure: (error, replica) => {
-          this.metrics.upstreamFailures.inc({ upstream: name, code: error.code ?? "unknown" });
-          const status = error.upstreamStatus;
-          this.log(
-            "warn",
-            { upstream: name, replica, code: error.code, ...(status && { status }) },
-            error.message,
-          );
-        },
-        onCircuit: (replica, open) => {
-          this.metrics.circuitOpen.set({ upstream: name, replica: String(replica) }, open ? 1 : 0);
-          const which = `upstream '${name}' replica ${replica + 1}/${upstream.baseUrls.length}`;
-          if (open)
-            this.log(
-              "warn",
-              { upstream: name, replica, circuit: "open" },
-              `${which}: circuit opened after ${breaker.failures} failures; requests go elsewhere for ${seconds(breaker.cooldownMs)}`,
-            );
-          else this.log("info", { upstream: name, replica, circuit: "closed" }, `${which}: circuit closed`);
-        },
-      });
-      this.upstreams.set(upstream.name, provider);
-      this.validated.set(upstream.name, new ValidatingProvider(provider));
-    }
+    this.log = logger instanceof RouterLog ? logger : new RouterLog(logger, options.config);
+    for (const { upstream, provider } of options.upstreams ?? [])
+      this.upstreams.set(upstream.name, { upstream, provider: provider ?? upstream });
+    const missing = options.config.upstreams.filter((u) => !this.upstreams.has(u.name));
+    if (missing.length > 0)
+      throw new Error(
+        `Router: no provider given for upstream ${missing.map((u) => `'${u.name}'`).join(", ")}`,
+      );
+    const { auto, cascade, overflow } = options.config;
+    this.settings = {
+      upstreams: [...this.upstreams.keys()],
+      threshold: auto.threshold,
+      autoUpstream: auto.upstream,
+      overflow,
+      cascade: cascade.enabled,
+    };
   }
 
   get state(): "loading" | "ready" | "failed" {
@@ -137,7 +86,7 @@ export class Router implements ModelProvider {
 
   /** The configured upstreams, by name. */
   upstream(name: string): UpstreamProvider | undefined {
-    return this.upstreams.get(name);
+    return this.upstreams.get(name)?.upstream;
   }
 
   listModels(): ModelInfo[] {
@@ -147,7 +96,7 @@ export class Router implements ModelProvider {
     } catch {
       // Still loading: the upstreams are listed all the same.
     }
-    const upstreams = [...this.upstreams.values()].flatMap((u) => u.listModels());
+    const upstreams = [...this.upstreams.values()].flatMap((u) => u.upstream.listModels());
     if (upstreams.length === 0) return local;
     const auto: ModelInfo = {
       id: "auto",
@@ -162,22 +111,26 @@ export class Router implements ModelProvider {
     const wanted = name === undefined || name === "" ? this.config.defaultModel : name;
     if (wanted === "auto") return "auto";
     if (this.upstreams.has(wanted)) return wanted;
-    for (const u of this.upstreams.values())
-      if (u.config.model === wanted && wanted !== "local") return u.name;
+    for (const { upstream } of this.upstreams.values())
+      if (upstream.config.model === wanted && wanted !== "local") return upstream.name;
     return this.local.resolveModel(wanted === "local" ? name : wanted);
   }
 
   /** Stops health checks. The local provider is disposed by its owner. */
   dispose(): void {
-    for (const u of this.upstreams.values()) u.dispose();
+    for (const { upstream } of this.upstreams.values()) upstream.dispose();
+  }
+
+  /** The route before anything is tried, from the request and the router's state now. */
+  decide(request: GenerateRequest): Decision {
+    return decide(request, this.snapshot(), this.settings);
   }
 
   async *stream(request: GenerateRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
-    const hints = request.routing;
-    const decision = this.decide(request, hints);
+    const snapshot = this.snapshot();
+    const decision = decide(request, snapshot, this.settings);
     let { kind, reason } = decision;
-    let route = decision.upstream?.name ?? "local";
-    let price = decision.upstream?.config.price;
+    let route = decision.upstream ?? "local";
     let opened: Opened;
 
     if (decision.upstream) {
@@ -190,42 +143,50 @@ export class Router implements ModelProvider {
         } catch {
           throw upstreamError;
         }
+        const why = this.failureReason(decision.upstream, upstreamError);
         kind = "fallback";
-        reason = `fallback: upstream '${decision.upstream.name}' failed: ${summaryOf(upstreamError)}`;
-        this.log(
-          "info",
-          { upstream: decision.upstream.name, route: "local" },
-          `${reason}; answering locally`,
-        );
+        reason = `fallback: ${why}`;
         route = "local";
-        price = undefined;
+        this.log.warn({ from: decision.upstream, to: "local", why }, `${reason}; answering locally`);
       }
     } else {
-      const escalate = this.cascadeTarget(decision, hints);
+      const escalate = cascadeTarget(decision, request, snapshot, this.settings);
       try {
         // The cascade judges the local answer partly by its token logprobs.
-        opened = await this.openLocal(
-          escalate ? { ...request, logprobs: request.logprobs ?? { top: 0 } } : request,
-          signal,
-        );
+        const asked = escalate ? { ...request, logprobs: request.logprobs ?? { top: 0 } } : request;
+        opened = await this.openLocal(asked, signal);
       } catch (localError) {
-        const spill = this.spillover(localError, decision, hints);
-        if (!spill) throw localError;
+        const spill = spillover(localError, decision, request, snapshot, this.settings);
+        if (!spill?.upstream) throw localError;
         try {
           opened = await this.openUpstream(spill.upstream, request, signal);
         } catch {
           throw localError;
         }
         ({ kind, reason } = spill);
-        route = spill.upstream.name;
-        price = spill.upstream.config.price;
+        route = spill.upstream;
       }
       if (escalate && route === "local") {
-        const outcome = await this.cascade(opened, request, decision, escalate, signal);
+        const outcome = await cascadeLocal(
+          opened,
+          request,
+          {
+            threshold: this.config.cascade.threshold,
+            difficulty: decision.autoDifficulty ?? 0,
+            upstream: escalate,
+            escalate: () => this.openUpstream(escalate, request, signal),
+            // The discarded local attempt still cost tokens.
+            discarded: (usage) => {
+              this.metrics.cascadeDiscardedTokens.inc({ kind: "prompt" }, usage.promptTokens);
+              this.metrics.cascadeDiscardedTokens.inc({ kind: "completion" }, usage.completionTokens);
+            },
+            outcome: (outcome) => this.metrics.cascade.inc({ outcome }),
+          },
+          signal,
+        );
         if (outcome.escalated) {
           kind = "cascade";
-          route = escalate.name;
-          price = escalate.config.price;
+          route = escalate;
         }
         reason = `${reason}; ${outcome.note}`;
         opened = outcome.opened;
@@ -240,195 +201,77 @@ export class Router implements ModelProvider {
         ...opened.meta,
         route,
         // Built from our own words and error summaries; masked all the same, as at every exit.
-        routeReason: this.sanitize(note ? `${reason}; ${note}` : reason),
+        routeReason: this.log.sanitize(note ? `${reason}; ${note}` : reason),
         model: opened.meta.model ?? (route === "local" ? this.localModelId() : undefined),
       },
     };
-    if (opened.first) yield* this.account(opened.first, route, price);
-    for (let step = await opened.rest.next(); !step.done; step = await opened.rest.next()) {
-      yield* this.account(step.value, route, price);
-    }
-  }
-
-  /** The route before anything is tried: from the model name, the policy and the cloud switches. */
-  decide(request: GenerateRequest, hints: RoutingHints | undefined): Decision {
-    const blocked = this.cloudBlocked(hints);
-    if (request.model === "auto") {
-      const assessment = assess(policyInput(request));
-      const why = `auto: ${explain(assessment, this.config.auto.threshold)}`;
-      const upstream = this.autoUpstream();
-      if (assessment.score < this.config.auto.threshold || !upstream)
-        return { kind: "policy", reason: why, autoDifficulty: assessment.score };
-      if (blocked) return { kind: blocked.kind, reason: `${why}, but ${blocked.why}` };
-      if (!upstream.available)
-        return {
-          kind: "circuit",
-          reason: `${why}, but upstream '${upstream.name}' is unavailable (circuit open or unhealthy)`,
-        };
-      return { upstream, kind: "policy", reason: why };
-    }
-    const upstream = this.upstreams.get(request.model);
-    if (!upstream) return { kind: "requested", reason: "requested local" };
-    const asked = `requested '${upstream.name}'`;
-    if (blocked) return { kind: blocked.kind, reason: `${asked}, but ${blocked.why}` };
-    if (!upstream.available)
-      return { kind: "circuit", reason: `${asked}, but it is unavailable (circuit open or unhealthy)` };
-    return { upstream, kind: "requested", reason: asked };
-  }
-
-  private cloudBlocked(hints: RoutingHints | undefined): { kind: DecisionKind; why: string } | undefined {
-    if (!this.config.cloud) return { kind: "no-cloud", why: "the cloud is disabled on this server" };
-    if (hints?.allowCloud === false) return { kind: "no-cloud", why: "the request does not allow the cloud" };
-    if (this.budget.exhausted) {
-      const b = this.config.budget;
-      return {
-        kind: "budget",
-        why: `the daily cloud budget is spent (${this.budget.spentToday.toFixed(4)} of ${b?.daily}${b?.currency ?? ""})`,
-      };
-    }
-    return undefined;
-  }
-
-  private autoUpstream(): UpstreamProvider | undefined {
-    const name = this.config.auto.upstream;
-    return name ? this.upstreams.get(name) : this.upstreams.values().next().value;
-  }
-
-  /** Where a local request that could not start may go instead: queue full, or "auto" and too long. */
-  private spillover(
-    error: unknown,
-    decision: Decision,
-    hints: RoutingHints | undefined,
-  ): { upstream: UpstreamProvider; kind: DecisionKind; reason: string } | undefined {
-    const upstream = this.autoUpstream();
-    if (!upstream?.available || this.cloudBlocked(hints)) return undefined;
-    if (error instanceof QueueFullError && this.config.overflow)
-      return { upstream, kind: "overflow", reason: `overflow: the local queue is full (${decision.reason})` };
-    if (decision.autoDifficulty === undefined) return undefined;
-    if (error instanceof ContextOverflowError)
-      return {
-        upstream,
-        kind: "overflow",
-        reason: `${decision.reason}, but it does not fit the local context`,
-      };
-    if (error instanceof ModelLoadingError)
-      return {
-        upstream,
-        kind: "overflow",
-        reason: `${decision.reason}, but the local model is still loading`,
-      };
-    return undefined;
-  }
-
-  private cascadeTarget(decision: Decision, hints: RoutingHints | undefined): UpstreamProvider | undefined {
-    if (!this.config.cascade.enabled || decision.autoDifficulty === undefined) return undefined;
-    const upstream = this.autoUpstream();
-    return upstream?.available && !this.cloudBlocked(hints) ? upstream : undefined;
-  }
-
-  /**
-   * Reads the whole local answer, scores it, and keeps it or escalates. The client sees nothing until
-   * then: the latency cost of the cascade is the full local generation (docs/routing.md).
-   */
-  private async cascade(
-    opened: Opened,
-    request: GenerateRequest,
-    decision: Decision,
-    upstream: UpstreamProvider,
-    signal: AbortSignal,
-  ): Promise<{ opened: Opened; escalated: boolean; note: string }> {
-    let parts: StreamPart[] = opened.first ? [opened.first] : [];
-    for (let step = await opened.rest.next(); !step.done; step = await opened.rest.next())
-      parts.push(step.value);
-    const logprobs = parts.flatMap((p) => (p.type === "text-delta" ? (p.logprobs ?? []) : []));
-    const meanLogprob =
-      logprobs.length > 0 ? logprobs.reduce((n, l) => n + l.logprob, 0) / logprobs.length : undefined;
-    // Logprobs the client did not ask for are dropped before it sees the answer.
-    if (!request.logprobs)
-      parts = parts.map((p) =>
-        p.type === "text-delta" && p.logprobs ? { type: "text-delta", text: p.text } : p,
-      );
-    const replay = (): Opened => ({ meta: opened.meta, first: parts[0], rest: replayParts(parts.slice(1)) });
-    const finish = parts.find((p) => p.type === "finish");
-    if (!finish || signal.aborted)
-      return { opened: replay(), escalated: false, note: "cascade: no local answer" };
-    const text = parts.map((p) => (p.type === "text-delta" ? p.text : "")).join("");
-    const confidence = localConfidence(
-      policyInput(request).ask,
-      text,
-      finish.finishReason,
-      decision.autoDifficulty ?? 0,
-      meanLogprob,
-    );
-    const scored = `confidence ${confidence.score.toFixed(2)}${confidence.reasons.length ? ` (${confidence.reasons.join(", ")})` : ""}`;
-    if (confidence.score >= this.config.cascade.threshold) {
-      this.metrics.cascade.inc({ outcome: "kept" });
-      return { opened: replay(), escalated: false, note: `cascade: kept the local answer, ${scored}` };
-    }
-    // The discarded local attempt still cost tokens; count them against the local route.
-    this.countTokens("local", finish.usage, undefined);
     try {
-      const escalated = await this.openUpstream(upstream, request, signal);
-      this.metrics.cascade.inc({ outcome: "escalated" });
-      return {
-        opened: escalated,
-        escalated: true,
-        note: `cascade: escalated to '${upstream.name}', local ${scored}`,
-      };
-    } catch (error) {
-      this.metrics.cascade.inc({ outcome: "escalation_failed" });
-      return {
-        opened: replay(),
-        escalated: false,
-        note: `cascade: local ${scored}, but escalation failed: ${summaryOf(error)}`,
-      };
+      if (opened.first) yield* this.account(opened.first, route);
+      for (let step = await opened.rest.next(); !step.done; step = await opened.rest.next())
+        yield* this.account(step.value, route);
+    } finally {
+      // A consumer that stops early must close the provider's stream too, or its cleanup (timers,
+      // requests in flight, a claimed half-open probe) never runs.
+      await opened.rest.return?.();
     }
+  }
+
+  /** The state the decision reads, as plain data. */
+  private snapshot(): RouteSnapshot {
+    const budget = this.config.budget;
+    return {
+      cloud: this.config.cloud,
+      budget: {
+        exhausted: this.budget.exhausted,
+        spentToday: this.budget.spentToday,
+        daily: budget?.daily,
+        currency: budget?.currency,
+      },
+      upstreams: new Map(
+        [...this.upstreams].map(([name, { upstream }]) => [
+          name,
+          { available: upstream.available, modelProblem: upstream.modelProblem },
+        ]),
+      ),
+    };
+  }
+
+  /** Why an upstream's answer did not come, in our words: its model is missing, or what failed. */
+  private failureReason(name: string, error: unknown): string {
+    const problem = this.upstreams.get(name)?.upstream.modelProblem;
+    if (problem && error instanceof UpstreamError && error.upstreamStatus === 404) return problem;
+    return `upstream '${name}' failed: ${summaryOf(error)}`;
   }
 
   private async openLocal(request: GenerateRequest, signal: AbortSignal): Promise<Opened> {
     return open(this.local.stream({ ...request, model: this.localModelId() }, { signal }));
   }
 
-  private async openUpstream(
-    upstream: UpstreamProvider,
-    request: GenerateRequest,
-    signal: AbortSignal,
-  ): Promise<Opened> {
+  private async openUpstream(name: string, request: GenerateRequest, signal: AbortSignal): Promise<Opened> {
+    const target = this.upstreams.get(name);
+    if (!target) throw new Error(`Router: unknown upstream '${name}'`);
     let outbound = request;
     if (this.config.redact) {
       const redacted = redactRequest(request);
       if (redacted.redactions > 0) this.metrics.redactions.inc(redacted.redactions);
       outbound = redacted.request;
     }
-    const validated = this.validated.get(upstream.name) ?? upstream;
-    return open(validated.stream({ ...outbound, model: upstream.name }, { signal }));
+    return open(target.provider.stream({ ...outbound, model: name }, { signal }));
   }
 
-  private *account(part: StreamPart, route: string, price: { input: number; output: number } | undefined) {
-    if (part.type === "finish") this.countTokens(route, part.usage, price);
+  private *account(part: StreamPart, route: string) {
+    if (part.type === "finish") this.addCost(route, part.usage);
     yield part;
   }
 
-  private countTokens(
-    route: string,
-    usage: Usage,
-    price: { input: number; output: number } | undefined,
-  ): void {
-    this.metrics.tokens.inc({ route, kind: "prompt" }, usage.promptTokens);
-    this.metrics.tokens.inc({ route, kind: "completion" }, usage.completionTokens);
+  /** Tokens are counted by MeteredProvider for every route; here only what a cloud answer cost. */
+  private addCost(route: string, usage: Usage): void {
+    const price = route === "local" ? undefined : this.upstreams.get(route)?.upstream.config.price;
     if (!price) return;
     const cost = costOf(usage, price);
     this.metrics.cost.inc({ route }, cost);
     this.budget.add(cost);
     this.metrics.budgetSpent.set(this.budget.spentToday);
-  }
-
-  private log(level: "info" | "warn", fields: object, message: string): void {
-    this.logger()?.[level](fields, this.sanitize(message));
-  }
-
-  private sanitize(text: string): string {
-    return sanitizeUpstreamText(text, this.secrets, 2000);
   }
 
   private localModelId(): string {
@@ -437,27 +280,5 @@ export class Router implements ModelProvider {
     } catch {
       return "local";
     }
-  }
-}
-
-/** What failed, for a route reason: an UpstreamError's summary or an error code, never an upstream's text. */
-function summaryOf(error: unknown): string {
-  if (error instanceof UpstreamError) return error.summary;
-  return error instanceof EdgeError && error.code ? error.code : "unexpected error";
-}
-
-async function* replayParts(parts: StreamPart[]): AsyncGenerator<StreamPart> {
-  yield* parts;
-}
-
-/** Starts a stream and reads up to its first real part, so failures before any output surface here. */
-async function open(stream: AsyncIterable<StreamPart>): Promise<Opened> {
-  const rest = stream[Symbol.asyncIterator]();
-  const meta: ServingMeta = {};
-  for (;;) {
-    const step = await rest.next();
-    if (step.done) return { meta, first: undefined, rest };
-    if (step.value.type !== "meta") return { meta, first: step.value, rest };
-    Object.assign(meta, step.value.meta);
   }
 }

@@ -39,6 +39,7 @@ export function toUpstreamError(
     retryable: boolean,
     said?: string,
     upstreamStatus?: number,
+    retryAfterSeconds?: number,
   ) => {
     const detail = said ? sanitizeUpstreamText(said, opts.secrets) : undefined;
     return new UpstreamError(upstream, midStream ? "upstream_stream_broken" : kind, {
@@ -47,6 +48,7 @@ export function toUpstreamError(
       midStream,
       retryable: retryable && !midStream,
       upstreamStatus,
+      retryAfterSeconds,
     });
   };
   if (error instanceof AttemptTimeout) return fail("upstream_timeout", error.summary, true);
@@ -64,13 +66,29 @@ export function toUpstreamError(
     const said = error.message.replace(/^\d{3}\s*/, "");
     if (status === undefined) return fail("upstream_stream_broken", "error event in the stream", true, said);
     const summary = `HTTP ${status}`;
-    if (status === 429) return fail("upstream_rate_limited", summary, true, said, status);
+    if (status === 429)
+      return fail("upstream_rate_limited", summary, true, said, status, retryAfter(error.headers));
     if (status === 401 || status === 403) return fail("upstream_auth", summary, false, said, status);
     if (status >= 500) return fail("upstream_server_error", summary, true, said, status);
     return fail("upstream_bad_request", summary, false, said, status);
   }
   const message = error instanceof Error ? error.message : String(error);
   return fail("upstream_stream_broken", "unexpected error", true, message);
+}
+
+/**
+ * An upstream's wait before retrying, in whole seconds (at least 1, at most an hour): OpenAI's
+ * `retry-after-ms`, or `Retry-After` as seconds or an HTTP date. Undefined when it sent neither.
+ */
+export function retryAfter(headers: Headers | undefined, now = Date.now()): number | undefined {
+  const ms = Number(headers?.get("retry-after-ms") ?? Number.NaN);
+  const value = headers?.get("retry-after")?.trim();
+  let wait = Number.isFinite(ms) && ms >= 0 ? ms / 1000 : undefined;
+  if (wait === undefined && value) {
+    wait = /^\d+(\.\d+)?$/.test(value) ? Number(value) : (Date.parse(value) - now) / 1000;
+    if (!Number.isFinite(wait)) wait = undefined;
+  }
+  return wait === undefined ? undefined : Math.min(3600, Math.max(1, Math.ceil(wait)));
 }
 
 /** 10000 -> "10 s", 200 -> "0.2 s". */

@@ -1,4 +1,6 @@
-import OpenAI from "openai";
+import type OpenAI from "openai";
+import { estimateUsage, fromChunk } from "../openai/from-upstream-chunk.js";
+import { toChatBody, toCompletionBody, unsentSamplingWarnings } from "../openai/to-upstream-request.js";
 import { ModelNotFoundError, UpstreamError } from "../provider/errors.js";
 import type {
   FinishReason,
@@ -6,20 +8,15 @@ import type {
   ModelInfo,
   ModelProvider,
   StreamPart,
+  Usage,
 } from "../provider/types.js";
-import { type BreakerOptions, CircuitBreaker } from "./breaker.js";
+import type { BreakerOptions } from "./breaker.js";
 import type { UpstreamConfig } from "./config.js";
-import { ConnectionPool, httpFetch } from "./http-fetch.js";
-import { pickReplica, type ReplicaLoad } from "./replicas.js";
+import { type ModelCheck, ModelWatch } from "./model-check.js";
+import { Replica } from "./replica.js";
+import { pickReplica } from "./replicas.js";
+import { linked, sleep } from "./signals.js";
 import { AttemptTimeout, toUpstreamError, UpstreamProtocolError } from "./upstream-errors.js";
-import {
-  type Chunk,
-  toChatBody,
-  toCompletionBody,
-  toFinishReason,
-  toParts,
-  toUsage,
-} from "./upstream-wire.js";
 
 export interface UpstreamOptions {
   breaker?: BreakerOptions;
@@ -27,6 +24,8 @@ export interface UpstreamOptions {
   onFailure?: (error: UpstreamError, replica: number) => void;
   /** Called when a replica's circuit opens or closes, for metrics and the log. */
   onCircuit?: (replica: number, open: boolean) => void;
+  /** Called when what GET /models says about the configured model changes, for the log. */
+  onModelCheck?: (check: ModelCheck) => void;
 }
 
 /**
@@ -34,46 +33,6 @@ export interface UpstreamOptions {
  * first-byte timeout, if less), in ms: it would only time out and count against the replica.
  */
 const MIN_ATTEMPT_MS = 1000;
-
-/** One base URL of an upstream: its own client, connections, circuit breaker, health and load. */
-class Replica implements ReplicaLoad {
-  readonly client: OpenAI;
-  readonly pool = new ConnectionPool();
-  readonly breaker: CircuitBreaker;
-  outstanding = 0;
-  healthy = true;
-  /** Health endpoint that answered last time; undefined until known. */
-  healthUrl?: string;
-
-  constructor(
-    readonly index: number,
-    readonly baseUrl: string,
-    apiKey: string | undefined,
-    breaker: BreakerOptions,
-  ) {
-    // Retries and timeouts are ours: the SDK's timeout ends when the headers arrive, so it is only a
-    // backstop. Its logger is off because it prints stream data it cannot parse, upstream echoes included.
-    this.client = new OpenAI({
-      baseURL: baseUrl,
-      apiKey: apiKey ?? "none",
-      maxRetries: 0,
-      timeout: 600_000,
-      logLevel: "off",
-    });
-    this.breaker = new CircuitBreaker(breaker);
-  }
-
-  get available(): boolean {
-    return this.healthy && this.breaker.allowsRequests;
-  }
-
-  /** The client for one attempt, whose connect timer calls `onConnectTimeout` of that attempt. */
-  clientFor(connectTimeoutMs: number, onConnectTimeout: () => void): OpenAI {
-    return this.client.withOptions({
-      fetch: httpFetch({ pool: this.pool, connectTimeoutMs, onConnectTimeout }),
-    });
-  }
-}
 
 /**
  * An OpenAI-compatible upstream (a cloud API, or a fleet of edgellm / vLLM replicas) as a
@@ -88,6 +47,7 @@ export class UpstreamProvider implements ModelProvider {
   private readonly created = Math.floor(Date.now() / 1000);
   private healthTimer?: NodeJS.Timeout;
   private roundRobin = 0;
+  private readonly model: ModelWatch;
 
   constructor(
     readonly config: UpstreamConfig,
@@ -97,6 +57,7 @@ export class UpstreamProvider implements ModelProvider {
     this.replicas = config.baseUrls.map(
       (url, i) => new Replica(i, url, config.apiKey, options.breaker ?? {}),
     );
+    this.model = new ModelWatch(config, options.onModelCheck);
     if (config.healthCheckMs > 0) {
       void this.checkHealth();
       this.healthTimer = setInterval(() => void this.checkHealth(), config.healthCheckMs);
@@ -107,6 +68,11 @@ export class UpstreamProvider implements ModelProvider {
   /** Whether some replica would take a request now (healthy, circuit not open). */
   get available(): boolean {
     return this.replicas.some((r) => r.available);
+  }
+
+  /** Why requests should not come here for now (it answered 404 for its model), in our words; else undefined. */
+  get modelProblem(): string | undefined {
+    return this.model.problem;
   }
 
   /** Per replica: base URL, health, circuit state and requests in flight; for tests and status pages. */
@@ -132,6 +98,7 @@ export class UpstreamProvider implements ModelProvider {
 
   async *stream(request: GenerateRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
     const { retries, retryBackoffMs, firstByteTimeoutMs, fallbackAfterMs } = this.config;
+    this.model.recheckIfUnknown();
     const key = affinityKey(request);
     const tried = new Set<number>();
     // One wait for the first text over every attempt and backoff, so retries cannot multiply it.
@@ -150,38 +117,59 @@ export class UpstreamProvider implements ModelProvider {
       tried.add(replica.index);
       const budget = Math.max(1, Math.min(firstByteTimeoutMs, deadline - Date.now()));
       const attemptRun = this.attempt(replica, request, signal, budget);
-      let first: IteratorResult<StreamPart>;
+      // Every way out of an attempt gives the breaker a verdict, or releases a half-open probe: a
+      // probe left claimed would keep the circuit shut for good.
+      let settled = false;
       try {
-        first = await attemptRun.next();
-      } catch (error) {
-        const failure = this.toUpstreamError(error);
-        this.recordFailure(replica, failure);
-        if (signal.aborted) throw signal.reason;
-        lastError = failure;
-        if (!failure.retryable) throw failure;
-        continue;
-      }
-      if (first.done) {
-        replica.breaker.onAbandon(); // aborted by the client before anything came
+        let first: IteratorResult<StreamPart>;
+        try {
+          first = await attemptRun.next();
+        } catch (error) {
+          // The client left (e.g. while the connection was still being made): nothing to hold
+          // against the replica, nor to log as its failure.
+          if (signal.aborted) throw signal.reason;
+          const failure = this.toUpstreamError(error);
+          this.recordFailure(replica, failure);
+          settled = true;
+          this.model.onFailure(error);
+          lastError = failure;
+          if (!failure.retryable) throw failure;
+          continue;
+        }
+        if (first.done) return; // aborted by the client before anything came
+        const replicaNote =
+          this.replicas.length > 1
+            ? `replica ${replica.index + 1}/${this.replicas.length}${pick.affinity ? " by affinity" : ""}`
+            : undefined;
+        const head = first.value;
+        const model = head.type === "meta" ? head.meta : {};
+        const warnings = unsentSamplingWarnings(request.sampling);
+        yield {
+          type: "meta",
+          meta: {
+            route: this.name,
+            routeReason: replicaNote,
+            ...model,
+            ...(warnings.length > 0 && { warnings }),
+          },
+        };
+        if (head.type !== "meta") yield head;
+        try {
+          yield* attemptRun;
+        } catch (error) {
+          if (signal.aborted) throw signal.reason;
+          const failure = this.toUpstreamError(error, true);
+          this.recordFailure(replica, failure);
+          settled = true;
+          throw failure;
+        }
+        if (signal.aborted) return;
+        this.recordSuccess(replica);
+        settled = true;
         return;
+      } finally {
+        if (!settled) replica.breaker.onAbandon();
       }
-      const replicaNote =
-        this.replicas.length > 1
-          ? `replica ${replica.index + 1}/${this.replicas.length}${pick.affinity ? " by affinity" : ""}`
-          : undefined;
-      const head = first.value;
-      const model = head.type === "meta" ? head.meta : {};
-      yield { type: "meta", meta: { route: this.name, routeReason: replicaNote, ...model } };
-      if (head.type !== "meta") yield head;
-      try {
-        yield* attemptRun;
-      } catch (error) {
-        const failure = this.toUpstreamError(error, true);
-        this.recordFailure(replica, failure);
-        throw failure;
-      }
-      this.recordSuccess(replica);
-      return;
     }
     throw (
       lastError ??
@@ -214,22 +202,23 @@ export class UpstreamProvider implements ModelProvider {
     arm(new AttemptTimeout("first-byte", firstByteMs));
     let started = false;
     replica.outstanding++;
-    const both = AbortSignal.any([signal, timer.signal]);
+    const both = linked(signal, timer.signal);
     const client = replica.clientFor(connectTimeoutMs, () =>
       timer.abort(new AttemptTimeout("connect", connectTimeoutMs)),
     );
     try {
-      const stream = await this.open(client, request, both);
+      const stream = await this.open(client, request, both.signal);
       let text = "";
       let finishReason: FinishReason | undefined;
       let model: string | undefined;
-      let usage: Chunk["usage"];
-      for await (const chunk of stream as unknown as AsyncIterable<Chunk>) {
+      let usage: Usage | undefined;
+      for await (const raw of stream as AsyncIterable<unknown>) {
+        const chunk = fromChunk(raw);
+        if (!chunk.ok) throw new UpstreamProtocolError(chunk.problem);
         model ??= chunk.model;
-        if (chunk.usage) usage = chunk.usage;
-        const choice = chunk.choices?.[0];
-        if (choice?.finish_reason) finishReason = toFinishReason(choice.finish_reason);
-        for (const part of toParts(choice)) {
+        usage = chunk.usage ?? usage;
+        finishReason = chunk.finishReason ?? finishReason;
+        for (const part of chunk.parts) {
           if (!started) {
             started = true;
             arm(idle); // now, not after the yields: the consumer may take its time to pull the next part
@@ -246,12 +235,13 @@ export class UpstreamProvider implements ModelProvider {
       if (signal.aborted) return;
       if (!finishReason) throw new UpstreamProtocolError("the stream ended before a finish reason");
       if (!started && model) yield { type: "meta", meta: { model } };
-      yield { type: "finish", finishReason, usage: toUsage(usage, request, text) };
+      yield { type: "finish", finishReason, usage: usage ?? estimateUsage(request, text) };
     } catch (error) {
       if (timer.signal.aborted && !signal.aborted) throw timer.signal.reason;
       throw error;
     } finally {
       clearTimeout(timeout);
+      both.dispose();
       replica.outstanding--;
     }
   }
@@ -263,38 +253,26 @@ export class UpstreamProvider implements ModelProvider {
     return client.chat.completions.create(toChatBody(model, request, request.prompt.messages), { signal });
   }
 
-  /** Checks every replica now: GET <origin>/health, or <baseUrl>/models where /health is missing. */
+  /** Whether the upstream serves its model: GET /models (see ModelWatch). */
+  checkModels(): Promise<void> {
+    return this.model.check();
+  }
+
+  /**
+   * Checks every replica now: GET <origin>/health, or <baseUrl>/models where /health is missing; and
+   * whether the upstream serves its model.
+   */
   async checkHealth(): Promise<void> {
-    await Promise.all(
-      this.replicas.map(async (replica) => {
-        const origin = new URL(replica.baseUrl).origin;
-        const candidates = replica.healthUrl
-          ? [replica.healthUrl]
-          : [`${origin}/health`, `${replica.baseUrl}/models`];
-        for (const url of candidates) {
-          try {
-            const res = await fetch(url, {
-              signal: AbortSignal.timeout(2000),
-              headers: this.config.apiKey ? { authorization: `Bearer ${this.config.apiKey}` } : {},
-            });
-            await res.body?.cancel();
-            if (res.status === 404 && url.endsWith("/health")) continue;
-            replica.healthUrl = url;
-            replica.healthy = res.ok;
-            return;
-          } catch {
-            replica.healthy = false;
-            return;
-          }
-        }
-        replica.healthy = false;
-      }),
-    );
+    await Promise.all([
+      this.checkModels(),
+      ...this.replicas.map((replica) => replica.checkHealth(this.config.apiKey)),
+    ]);
   }
 
   /** Stops health checks and closes idle connections. */
   dispose(): void {
     clearInterval(this.healthTimer);
+    this.model.dispose();
     for (const replica of this.replicas) replica.pool.destroy();
   }
 
@@ -336,19 +314,4 @@ export function affinityKey(request: GenerateRequest): string {
 /** The delay before retry `attempt` (1, 2...): `baseMs` doubled each time, with jitter, in ms. */
 function backoffMs(baseMs: number, attempt: number): number {
   return baseMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
-}
-
-async function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -1,3 +1,4 @@
+import { SETTINGS } from "../config/settings.js";
 import type { SlotEngine } from "../engine/engine-types.js";
 import { commonPrefixLength } from "../engine/prefix.js";
 import type { Metrics } from "../metrics.js";
@@ -12,9 +13,12 @@ import {
 import type { GenerateRequest, ModelInfo, ModelProvider, Prompt, StreamPart } from "../provider/types.js";
 
 export interface SchedulerOptions {
-  /** Requests allowed to wait for a slot; one more is refused with 429 at once. Default 64. */
+  /** Requests allowed to wait for a slot; one more is refused with 429 at once. Default: `--max-queue`'s (64). */
   maxQueue?: number;
-  /** Longest wait for a slot before the request fails with 503 queue_timeout, in ms; 0 waits forever. Default 120 000. */
+  /**
+   * Longest wait for a slot before the request fails with 503 queue_timeout, in ms; 0 waits forever.
+   * Default: `--queue-timeout`'s (120 s).
+   */
   queueTimeoutMs?: number;
   /** Names besides the model id that select the local model. Default ["local"]. */
   aliases?: string[];
@@ -51,8 +55,8 @@ export class Scheduler implements ModelProvider {
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: SchedulerOptions = {}) {
-    this.maxQueue = options.maxQueue ?? 64;
-    this.queueTimeoutMs = options.queueTimeoutMs ?? 120_000;
+    this.maxQueue = options.maxQueue ?? SETTINGS.maxQueue.default;
+    this.queueTimeoutMs = options.queueTimeoutMs ?? SETTINGS.queueTimeout.default * 1000;
     this.aliases = new Set(options.aliases ?? ["local"]);
   }
 
@@ -99,10 +103,9 @@ export class Scheduler implements ModelProvider {
     const engine = this.requireEngine();
     const tokens = await engine.tokenize(request.prompt, engine.contextSize);
     const { maxTokens } = request.sampling;
-    if (!Array.isArray(tokens))
-      throw this.overflow(engine, tokens.atLeast, maxTokens, request.prompt, "at least ");
+    if (!Array.isArray(tokens)) throw this.overflow(engine, tokens.atLeast, maxTokens, "at least ");
     if (tokens.length + (maxTokens ?? 1) > engine.contextSize)
-      throw this.overflow(engine, tokens.length, maxTokens, request.prompt);
+      throw this.overflow(engine, tokens.length, maxTokens);
     engine.check?.(request);
     const slot = await this.acquire(tokens, signal);
     try {
@@ -157,19 +160,15 @@ export class Scheduler implements ModelProvider {
     engine: SlotEngine,
     promptTokens: number,
     maxTokens: number | undefined,
-    prompt: Prompt,
     bound = "",
   ): ContextOverflowError {
     const needed = promptTokens + (maxTokens ?? 1);
-    const param = prompt.kind === "chat" ? "messages" : "prompt";
-    const detail =
-      maxTokens === undefined
-        ? `the prompt has ${bound}${promptTokens} tokens`
-        : `the prompt has ${bound}${promptTokens} tokens and max_tokens asks for ${maxTokens}`;
     return new ContextOverflowError(
-      `This model's context window is ${engine.contextSize} tokens, but ${detail} (${bound}${needed} in all). ` +
-        "Shorten the conversation or lower max_tokens.",
-      maxTokens !== undefined && promptTokens < engine.contextSize ? "max_tokens" : param,
+      (name) =>
+        `This model's context window is ${engine.contextSize} tokens, but the prompt has ${bound}${promptTokens} tokens` +
+        (maxTokens === undefined ? "" : ` and ${name("maxTokens")} asks for ${maxTokens}`) +
+        ` (${bound}${needed} in all). Shorten the conversation or lower ${name("maxTokens")}.`,
+      maxTokens !== undefined && promptTokens < engine.contextSize ? "maxTokens" : "prompt",
     );
   }
 

@@ -1,4 +1,5 @@
 import { InvalidRequestError } from "../provider/errors.js";
+import type { FieldPath, SchemaField, Wording } from "../provider/fields.js";
 
 /**
  * What a JSON schema may ask of constrained decoding, in one place. A schema past a limit is refused
@@ -58,8 +59,8 @@ export const MAX_GRAMMAR_ELEMENTS = 200_000;
 export const MAX_LEFT_WALK = 1_000_000;
 
 /** The InvalidRequestError every limit and unsupported keyword throws. */
-export function unsupported(param: string, message: string): InvalidRequestError {
-  return new InvalidRequestError(message, param, "unsupported_schema");
+export function unsupported(field: FieldPath, message: string | Wording): InvalidRequestError {
+  return new InvalidRequestError(message, { field }, "unsupported_schema");
 }
 
 interface Visit {
@@ -71,9 +72,9 @@ interface Visit {
 
 /**
  * Refuses a schema nested deeper than MAX_SCHEMA_DEPTH or larger than MAX_SCHEMA_NODES, without
- * recursion. `param` names the schema in the request (e.g. "tools[0].function.parameters").
+ * recursion. `field` names the schema in the request (e.g. "tools.0.parameters").
  */
-export function checkSchemaShape(schema: unknown, param: string): void {
+export function checkSchemaShape(schema: unknown, field: SchemaField): void {
   const stack: Visit[] = [{ value: schema, depth: 0, parent: undefined, key: "" }];
   // Values seen or waiting on the stack; a property name counts as one, it ends up in the grammar.
   let nodes = 1;
@@ -82,15 +83,16 @@ export function checkSchemaShape(schema: unknown, param: string): void {
     const { value } = visit;
     if (typeof value !== "object" || value === null) continue;
     if (visit.depth >= MAX_SCHEMA_DEPTH) {
-      const where = pathOf(visit, param);
+      const where = pathOf(visit, field);
       throw unsupported(
         where,
-        `The JSON schema nests objects and arrays more than ${MAX_SCHEMA_DEPTH} levels deep (at '${where}').`,
+        (name) =>
+          `The JSON schema nests objects and arrays more than ${MAX_SCHEMA_DEPTH} levels deep (at '${name(where)}').`,
       );
     }
     const names = Array.isArray(value) ? undefined : Object.keys(value);
     nodes += names ? 2 * names.length : (value as unknown[]).length;
-    if (nodes > MAX_SCHEMA_NODES) throw tooLarge(param);
+    if (nodes > MAX_SCHEMA_NODES) throw tooLarge(field);
     for (const key of names ?? (value as unknown[]).map((_, i) => String(i)))
       stack.push({
         value: (value as Record<string, unknown>)[key],
@@ -101,16 +103,17 @@ export function checkSchemaShape(schema: unknown, param: string): void {
   }
 }
 
-function tooLarge(param: string): InvalidRequestError {
+function tooLarge(field: SchemaField): InvalidRequestError {
   return unsupported(
-    param,
-    `The JSON schema at '${param}' is too large: more than ${MAX_SCHEMA_NODES} values (keys included).`,
+    field,
+    (name) =>
+      `The JSON schema at '${name(field)}' is too large: more than ${MAX_SCHEMA_NODES} values (keys included).`,
   );
 }
 
-/** `param.a.b` for the keys from the root to `visit`. */
-function pathOf(visit: Visit, param: string): string {
+/** `field.a.b` for the keys from the root to `visit`. */
+function pathOf(visit: Visit, field: SchemaField): FieldPath {
   const keys: string[] = [];
   for (let v: Visit | undefined = visit; v?.parent; v = v.parent) keys.push(v.key);
-  return [param, ...keys.reverse()].join(".");
+  return [field, ...keys.reverse()].join(".") as FieldPath;
 }

@@ -1,3 +1,4 @@
+import type { FieldPath, SchemaField } from "../provider/fields.js";
 import type { JsonSchema } from "../provider/types.js";
 import { arrayGrammar, countBounds, type GrammarBuilder, objectGrammar } from "./composite-grammar.js";
 import { JSON_RULES, literal, literalTree } from "./gbnf.js";
@@ -52,44 +53,39 @@ export class SchemaGrammar implements GrammarBuilder {
   private readonly rules = new Map<string, string>();
   private readonly names = new Map<string, string>();
   private readonly refs = new Map<string, string>();
-  /** Where each rule comes from, as an error param; for $ref rules, the reference too. */
-  private readonly origins = new Map<string, { param: string; ref?: string }>();
+  /** Where each rule comes from, as an error's field; for $ref rules, the reference too. */
+  private readonly origins = new Map<string, { field: FieldPath; ref?: string }>();
   /** Referenced definitions not yet converted: converted after the schema, so references never recurse. */
   private readonly pending: { name: string; target: unknown; path: string[] }[] = [];
   private counter = 0;
 
   private constructor(
     private readonly root: JsonSchema,
-    private readonly param: string,
+    private readonly field: SchemaField,
     private readonly namespace: string,
   ) {}
 
   /**
    * The rule for `schema` and every rule it needs, as GBNF text with `rootName` as the schema's rule;
-   * `param` says where the schema sits in the request, e.g. "response_format.json_schema.schema".
+   * `field` says where the schema sits in the request, e.g. "format.schema".
    * Throws InvalidRequestError (code "unsupported_schema") naming the first keyword it cannot enforce.
    */
   static rules(
     schema: JsonSchema,
-    param: string,
+    field: SchemaField,
     rootName = "root",
     namespace = "",
   ): { rootExpression: string; text: string } {
-    checkSchemaShape(schema, param);
-    const builder = new SchemaGrammar(schema, param, namespace);
+    checkSchemaShape(schema, field);
+    const builder = new SchemaGrammar(schema, field, namespace);
     const rootExpression = builder.convert(schema, []);
     // The list grows while it is walked: definitions refer to further definitions.
     for (const next of builder.pending) {
       builder.rules.set(next.name, builder.convert(next.target as JsonSchema, next.path));
     }
     const text = builder.render(rootName, rootExpression);
-    checkCompilable(text, rootName, (rule) => builder.origins.get(rule), param);
+    checkCompilable(text, rootName, (rule) => builder.origins.get(rule), field);
     return { rootExpression, text };
-  }
-
-  /** A complete grammar for `schema`. */
-  static grammar(schema: JsonSchema, param: string): string {
-    return SchemaGrammar.rules(schema, param).text;
   }
 
   /** The rules reachable from the root, each after the first rule that refers to it (see gbnf-check.ts). */
@@ -111,15 +107,16 @@ export class SchemaGrammar implements GrammarBuilder {
     return `${lines.join("\n")}\n`;
   }
 
-  private where(path: string[], keyword?: string): string {
-    return [this.param, ...path, ...(keyword === undefined ? [] : [keyword])].join(".");
+  private where(path: string[], keyword?: string): FieldPath {
+    return [this.field, ...path, ...(keyword === undefined ? [] : [keyword])].join(".") as FieldPath;
   }
 
   fail(path: string[], keyword: string, why: string): never {
     const where = this.where(path, keyword);
     throw unsupported(
       where,
-      `The JSON schema keyword '${keyword}' at '${where}' cannot be enforced by constrained decoding: ${why}`,
+      (name) =>
+        `The JSON schema keyword '${keyword}' at '${name(where)}' cannot be enforced by constrained decoding: ${why}`,
     );
   }
 
@@ -135,7 +132,7 @@ export class SchemaGrammar implements GrammarBuilder {
     const name = `${this.namespace}${slug}-${this.counter++}`;
     this.names.set(body, name);
     this.rules.set(name, body);
-    this.origins.set(name, { param: this.where(path) });
+    this.origins.set(name, { field: this.where(path) });
     return name;
   }
 
@@ -214,7 +211,7 @@ export class SchemaGrammar implements GrammarBuilder {
     const name = `${this.namespace}ref-${this.counter++}`;
     this.refs.set(ref, name);
     this.rules.set(name, "");
-    this.origins.set(name, { param: this.where(path, "$ref"), ref });
+    this.origins.set(name, { field: this.where(path, "$ref"), ref });
     this.pending.push({ name, target, path: match?.[1] ? [match[1], match[2]] : [] });
     return name;
   }

@@ -1,5 +1,12 @@
 import { StructuredOutputError } from "../provider/errors.js";
-import type { ChatMessage, GenerateRequest, ModelProvider, StreamPart, Usage } from "../provider/types.js";
+import type {
+  ChatMessage,
+  GenerateRequest,
+  ModelProvider,
+  StreamPart,
+  TokenLogprob,
+  Usage,
+} from "../provider/types.js";
 import { WrappingProvider } from "../provider/wrapping-provider.js";
 import { checkJson } from "./validator.js";
 
@@ -20,6 +27,10 @@ export interface ValidatingProviderOptions {
  * (502 structured_output_invalid). A valid answer is sent as one text delta, so a streaming client
  * still gets a valid document, just not token by token. An answer cut by max_tokens that starts like a
  * JSON document is passed on with finish_reason "length", as the local engine does, not retried.
+ * Token logprobs are kept (on that one delta). A turn that calls tools passes unvalidated, text and
+ * calls as they came: the format constrains the final answer, not a call, and a call's arguments are
+ * not checked against the tool's parameters either, as OpenAI does not check them outside strict mode;
+ * the client that runs the tool validates its arguments.
  */
 export class ValidatingProvider extends WrappingProvider {
   private readonly maxRetries: number;
@@ -33,7 +44,7 @@ export class ValidatingProvider extends WrappingProvider {
 
   async *stream(request: GenerateRequest, options: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
     const format = request.format;
-    if (!format || format.kind === "text" || this.enforces(request)) {
+    if (!format || this.enforces(request)) {
       yield* this.inner.stream(request, options);
       return;
     }
@@ -43,23 +54,33 @@ export class ValidatingProvider extends WrappingProvider {
     let lastError = "";
     for (let round = 0; round <= this.maxRetries; round++) {
       let text = "";
+      const logprobs: TokenLogprob[] = [];
+      const calls: StreamPart[] = [];
       let finish: Extract<StreamPart, { type: "finish" }> | undefined;
       for await (const part of this.inner.stream(attempt, options)) {
         if (part.type === "meta") {
           if (round === 0) yield part;
-        } else if (part.type === "text-delta") text += part.text;
+        } else if (part.type === "text-delta") {
+          text += part.text;
+          if (part.logprobs) logprobs.push(...part.logprobs);
+        } else if (part.type === "tool-call-delta") calls.push(part);
         else if (part.type === "finish") finish = part;
       }
       if (!finish) return; // aborted
       total.promptTokens += finish.usage.promptTokens;
       total.completionTokens += finish.usage.completionTokens;
       total.cachedTokens += finish.usage.cachedTokens;
+      // A turn that calls tools is not the answer the format constrains: the answer comes after the
+      // tool results, in a later request. Its calls pass on as they came (see the class comment).
+      const callsTools = calls.length > 0 || finish.finishReason === "tool_calls";
       // A cut answer that starts like a document is passed on as "length", as the local engine does; one
       // that is not JSON from its first character is plain invalid, cut or not.
       const cutDocument = finish.finishReason === "length" && /^\s*[{["]/.test(text);
-      const verdict = cutDocument ? undefined : checkJson(text, schema);
+      const verdict = callsTools || cutDocument ? undefined : checkJson(text, schema);
       if (!verdict || verdict.ok) {
-        if (text) yield { type: "text-delta", text };
+        if (text || logprobs.length > 0)
+          yield { type: "text-delta", text, ...(logprobs.length > 0 && { logprobs }) };
+        yield* calls;
         yield { type: "finish", finishReason: finish.finishReason, usage: total };
         return;
       }

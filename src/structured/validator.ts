@@ -1,6 +1,7 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import { InvalidRequestError } from "../provider/errors.js";
+import type { SchemaField } from "../provider/fields.js";
 import type { JsonSchema } from "../provider/types.js";
 
 // ajv-formats is CommonJS; under NodeNext its default export arrives wrapped.
@@ -18,10 +19,7 @@ const compiled = new Map<string, ValidateFunction>();
 const MAX_COMPILED = 128;
 
 /** A compiled validator for `schema`, cached by its JSON text (LRU). Throws a 400 if ajv rejects it. */
-export function validatorFor(
-  schema: JsonSchema,
-  param = "response_format.json_schema.schema",
-): ValidateFunction {
+export function validatorFor(schema: JsonSchema, field: SchemaField = "format.schema"): ValidateFunction {
   const key = JSON.stringify(schema);
   const hit = compiled.get(key);
   if (hit) {
@@ -35,7 +33,7 @@ export function validatorFor(
   } catch (error) {
     throw new InvalidRequestError(
       `Invalid JSON schema: ${(error as Error).message}`,
-      param,
+      { field },
       "invalid_schema",
     );
   }

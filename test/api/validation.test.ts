@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { parseChatRequest, parseCompletionRequest } from "../../src/api/parse-request.js";
 import {
   jsonFitsIn,
   MAX_CONTENT_BYTES,
@@ -10,8 +11,7 @@ import {
   MAX_STOP_STRINGS,
   MAX_TOOLS,
   MAX_TOOLS_JSON_BYTES,
-} from "../../src/api/limits.js";
-import { fromChatRequest, fromCompletionRequest } from "../../src/api/translate.js";
+} from "../../src/openai/limits.js";
 import { clip, InvalidRequestError } from "../../src/provider/errors.js";
 
 // Every schema problem gets the code for its kind: absent, wrong JSON type, or right type but a bad value.
@@ -273,33 +273,33 @@ test("each schema problem has the code of its kind and names its parameter", () 
       assert.ok(error.message.startsWith(lead), `${what}: ${error.message}`);
     }
   };
-  run(CHAT_CASES, fromChatRequest);
-  run(COMPLETION_CASES, fromCompletionRequest);
+  run(CHAT_CASES, parseChatRequest);
+  run(COMPLETION_CASES, parseCompletionRequest);
 });
 
 test("messages say what was expected and what came", () => {
   assert.equal(
-    refusal(() => fromChatRequest(chat({ temperature: 2.5 }))).message,
+    refusal(() => parseChatRequest(chat({ temperature: 2.5 }))).message,
     "Invalid value for 'temperature': must be at most 2 (got 2.5).",
   );
   assert.equal(
-    refusal(() => fromChatRequest({ messages: "hello" })).message,
+    refusal(() => parseChatRequest({ messages: "hello" })).message,
     "Invalid type for 'messages': expected array, got string.",
   );
   assert.equal(
-    refusal(() => fromChatRequest(chat({ stop: 5 }))).message,
+    refusal(() => parseChatRequest(chat({ stop: 5 }))).message,
     "Invalid type for 'stop': expected string or array, got number.",
   );
   assert.equal(
-    refusal(() => fromChatRequest(withMessage({ role: "bot", content: "x" }))).message,
+    refusal(() => parseChatRequest(withMessage({ role: "bot", content: "x" }))).message,
     `Invalid value for 'messages[0].role': must be one of "system", "developer", "user", "assistant", "tool" (got "bot").`,
   );
   assert.equal(
-    refusal(() => fromChatRequest(chat({ max_tokens: 1.5 }))).message,
+    refusal(() => parseChatRequest(chat({ max_tokens: 1.5 }))).message,
     "Invalid type for 'max_tokens': expected an integer, got 1.5.",
   );
   assert.equal(
-    refusal(() => fromCompletionRequest({ prompt: "" })).message,
+    refusal(() => parseCompletionRequest({ prompt: "" })).message,
     "Invalid value for 'prompt': must not be empty.",
   );
 });
@@ -365,12 +365,12 @@ test("size limits are refused by name before any work", () => {
     ],
   ];
   for (const [what, body, param] of cases) {
-    const error = refusal(() => fromChatRequest(body));
+    const error = refusal(() => parseChatRequest(body));
     assert.deepEqual({ what, param: error.param, code: error.code }, { what, param, code: "invalid_value" });
     assert.ok(error.message.length < 300, `${what}: the message must not quote the value`);
   }
   // Exactly at the limits is fine.
-  const atLimit = fromChatRequest({
+  const atLimit = parseChatRequest({
     messages: [
       { role: "user", content: "x".repeat(MAX_CONTENT_BYTES) },
       ...Array(MAX_MESSAGES - 1).fill(user),

@@ -4,7 +4,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { CLI, tinyServerFixture } from "../helpers/server-process.js";
+import type { Setting } from "../../src/config/setting.js";
+import { SETTINGS } from "../../src/config/settings.js";
+import { CLI, startServerProcess, tinyServerFixture } from "../helpers/server-process.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";
 
 /** Runs the CLI with `input` on stdin; resolves with its exit code and output. */
@@ -94,4 +96,79 @@ test("models lists what the cache holds", async () => {
   } finally {
     await rm(home, { recursive: true, force: true });
   }
+});
+
+test("serve --help lists every serve setting with its variable and default, from the settings table", async () => {
+  const { code, stdout } = await runCli(["serve", "--help"]);
+  assert.equal(code, 0);
+  // One block per option or variable: its first line starts two spaces in, wrapped lines further.
+  const blocks = stdout.split(/\n(?= {2}\S)/).map((block) => block.replace(/\s+/g, " ").trim());
+  const blockOf = (start: string) => blocks.find((block) => block.startsWith(`${start} `));
+  for (const [name, spec] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {
+    if (name === "openaiApiKey") continue; // read by chat only
+    const variable = spec.env ? `${spec.env}${spec.envInverted ? "=1" : ""}` : undefined;
+    const block = blockOf(spec.flag ?? (spec.env as string));
+    assert.ok(block, `${spec.flag ?? spec.env} is in --help`);
+    if (spec.flag && variable) assert.ok(block.includes(`env ${variable}`), `names ${variable}: ${block}`);
+    const value = spec.default;
+    const fallback =
+      spec.defaultText?.replaceAll("`", "") ??
+      (spec.negated || value === undefined || Array.isArray(value)
+        ? undefined
+        : typeof value === "boolean"
+          ? value
+            ? "on"
+            : "off"
+          : String(value));
+    if (fallback) assert.ok(block.includes(`default ${fallback})`), `says default ${fallback}: ${block}`);
+  }
+});
+
+test("bad settings stop serve at once with one line and exit code 2, from a flag or a variable", async () => {
+  const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
+    [["--parallel", "0"], {}, /^edgellm: --parallel must be a whole number from 1 to 64, got "0"\n$/],
+    [
+      [],
+      { EDGELLM_PARALLEL: "abc" },
+      /^edgellm: EDGELLM_PARALLEL must be a whole number from 1 to 64, got "abc"\n$/,
+    ],
+    [[], { EDGELLM_CTX_SIZE: "big" }, /^edgellm: EDGELLM_CTX_SIZE must be/],
+    [
+      [],
+      { EDGELLM_MODEL_SOURCE: "github" },
+      /^edgellm: EDGELLM_MODEL_SOURCE must be one of huggingface, modelscope/,
+    ],
+    [["--log-level", "loud"], {}, /^edgellm: --log-level must be one of/],
+    [["--no-such-flag"], {}, /unknown option '--no-such-flag'/],
+  ];
+  for (const [args, env, stderrPattern] of cases) {
+    const { code, stdout, stderr } = await runCli(
+      ["serve", "--model", "/nonexistent.gguf", ...args],
+      "",
+      env,
+    );
+    assert.equal(code, 2, `${args.join(" ")} ${JSON.stringify(env)}: ${stderr}`);
+    assert.match(stderr, stderrPattern);
+    assert.equal(stdout, "", "nothing started");
+  }
+});
+
+test("settings reach the server from a variable, and a flag wins over it", async () => {
+  const model = await tinyModelPath();
+  const contextSize = async (args: string[], env: NodeJS.ProcessEnv) => {
+    const server = await startServerProcess(["--model", model, "--threads", "1", ...args], env);
+    try {
+      const body = (await (await fetch(`${server.url}/v1/models`)).json()) as {
+        data: { meta: { context_size: number } }[];
+      };
+      return body.data[0].meta.context_size;
+    } finally {
+      await server.stop();
+    }
+  };
+  assert.equal(await contextSize([], { EDGELLM_CTX_SIZE: "512", EDGELLM_PARALLEL: "1" }), 512);
+  assert.equal(
+    await contextSize(["--ctx-size", "768"], { EDGELLM_CTX_SIZE: "512", EDGELLM_PARALLEL: "1" }),
+    768,
+  );
 });

@@ -86,20 +86,37 @@ test("past the queue bound the answer is 429 with Retry-After, at once", async (
   assert.equal(body.error.type, "rate_limit_error");
 });
 
-test("GET /metrics reports requests, tokens, queue, slots, latency histograms and cache hits", async () => {
+/** The server's metrics now, and the number a pattern's one group matches in them (0 if absent). */
+async function scrape(): Promise<{ text: string; value: (pattern: RegExp) => number }> {
   const res = await fetch(`${e2e.server.url}/metrics`);
   assert.equal(res.status, 200);
   assert.match(String(res.headers.get("content-type")), /text\/plain/);
   const text = await res.text();
-  const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? Number.NaN);
-  assert.ok(value(/edgellm_requests_total\{endpoint="chat",route="local",outcome="ok"\} (\d+)/) >= 5);
-  assert.ok(value(/edgellm_prompt_tokens_total\{route="local"\} (\d+)/) > 0);
-  assert.ok(value(/edgellm_completion_tokens_total\{route="local"\} (\d+)/) > 0);
-  assert.ok(value(/edgellm_cached_prompt_tokens_total (\d+)/) > 0);
-  assert.ok(value(/edgellm_response_cache_total\{result="hit"\} (\d+)/) >= 2);
-  assert.match(text, /edgellm_queue_length \d+/);
-  assert.match(text, /edgellm_active_slots \d+/);
-  assert.ok(value(/edgellm_time_to_first_token_seconds_count\{route="local"\} (\d+)/) >= 5);
-  assert.match(text, /edgellm_time_per_output_token_seconds_bucket/);
-  assert.match(text, /edgellm_process_resident_memory_bytes \d+/);
+  return { text, value: (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0) };
+}
+
+test("GET /metrics reports requests, tokens, queue, slots, latency histograms and cache hits", async () => {
+  // Counted from what this test sends, whatever the tests before it left.
+  const before = await scrape();
+  const messages = [{ role: "user" as const, content: "Which metrics does this server keep?" }];
+  const deterministic = { model: "local", messages, temperature: 0, max_tokens: 6 };
+  await e2e.client.chat.completions.create(deterministic);
+  await e2e.client.chat.completions.create(deterministic); // a response-cache hit
+  // Sampled, so never cached: the second reuses the first one's prompt in its slot's KV cache.
+  const sampled = { ...deterministic, temperature: 0.8 };
+  await e2e.client.chat.completions.create(sampled);
+  await e2e.client.chat.completions.create(sampled);
+  const after = await scrape();
+  const grew = (pattern: RegExp) => after.value(pattern) - before.value(pattern);
+
+  assert.equal(grew(/edgellm_requests_total\{endpoint="chat",route="local",outcome="ok"\} (\d+)/), 4);
+  assert.ok(grew(/edgellm_prompt_tokens_total\{route="local"\} (\d+)/) >= 4 * 10);
+  assert.ok(grew(/edgellm_completion_tokens_total\{route="local"\} (\d+)/) > 0);
+  assert.ok(grew(/edgellm_cached_prompt_tokens_total (\d+)/) > 0);
+  assert.equal(grew(/edgellm_response_cache_total\{result="hit"\} (\d+)/), 1);
+  assert.ok(grew(/edgellm_time_to_first_token_seconds_count\{route="local"\} (\d+)/) >= 1);
+  assert.match(after.text, /edgellm_time_per_output_token_seconds_bucket/);
+  assert.match(after.text, /edgellm_queue_length \d+/);
+  assert.match(after.text, /edgellm_active_slots \d+/);
+  assert.ok(after.value(/edgellm_process_resident_memory_bytes (\d+)/) > 0);
 });

@@ -6,7 +6,7 @@ import { type AddressInfo, connect, type Socket } from "node:net";
 /** What the scripted upstream does with one request. */
 export type Behaviour =
   | { kind: "ok"; text?: string; delayMs?: number; usage?: boolean }
-  | { kind: "status"; status: number }
+  | { kind: "status"; status: number; headers?: Record<string, string>; code?: string }
   /** Answers headers and a few chunks, then destroys the connection. */
   | { kind: "die-mid-stream"; chunks?: number }
   /** Accepts the connection and never answers. */
@@ -18,7 +18,11 @@ export type Behaviour =
   /** Answers `status` with an error whose message echoes the Authorization header and the request body. */
   | { kind: "echo"; status: number }
   /** Sends a few chunks of text, then an error event echoing the Authorization header and the body. */
-  | { kind: "echo-mid-stream"; chunks?: number };
+  | { kind: "echo-mid-stream"; chunks?: number }
+  /** Sends a few chunks of text, then one whose content is a number, which no OpenAI chunk has. */
+  | { kind: "malformed"; chunks?: number }
+  /** Calls the tool `name`, its JSON arguments sent in two fragments, and finishes with "tool_calls". */
+  | { kind: "tool-call"; name: string; arguments: string };
 
 /**
  * A small OpenAI-compatible upstream on loopback, scripted per request, for failures a real server
@@ -28,6 +32,8 @@ export class FakeUpstream {
   readonly requests: { path: string; body: Record<string, unknown>; authorization?: string }[] = [];
   /** Behaviour for the next requests, in order; the last one repeats. */
   script: Behaviour[] = [{ kind: "ok" }];
+  /** The ids GET /v1/models lists; undefined answers it 404, as some proxies do. */
+  models?: string[];
   private server?: Server;
   private readonly sockets = new Set<import("node:net").Socket>();
 
@@ -60,6 +66,13 @@ export class FakeUpstream {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === "GET" && req.url === "/v1/models" && this.models) {
+      const data = this.models.map((id) => ({ id, object: "model", created: 1, owned_by: "fake" }));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ object: "list", data }));
+      return;
+    }
     if (req.method === "GET") {
       res.writeHead(req.url === "/health" ? 200 : 404, { "content-type": "application/json" }).end("{}");
       return;
@@ -80,8 +93,9 @@ export class FakeUpstream {
       return;
     }
     if (behaviour.kind === "status") {
-      res.writeHead(behaviour.status, { "content-type": "application/json" });
-      res.end(JSON.stringify({ error: { message: `scripted ${behaviour.status}`, type: "server_error" } }));
+      res.writeHead(behaviour.status, { "content-type": "application/json", ...behaviour.headers });
+      const error = { message: `scripted ${behaviour.status}`, type: "server_error", code: behaviour.code };
+      res.end(JSON.stringify({ error }));
       return;
     }
     const model = "fake-cloud-model";
@@ -108,10 +122,26 @@ export class FakeUpstream {
         res.end(`data: ${JSON.stringify({ error: { message: echo, type: "server_error" } })}\n\n`);
       return;
     }
+    if (behaviour.kind === "malformed") {
+      for (let i = 0; i < (behaviour.chunks ?? 2); i++) res.write(chunk({ content: `part${i} ` }));
+      res.end(chunk({ content: 42 }));
+      return;
+    }
     if (behaviour.kind === "die-mid-stream") {
       for (let i = 0; i < (behaviour.chunks ?? 2); i++) res.write(chunk({ content: `part${i} ` }));
       await new Promise((r) => setTimeout(r, 20));
       res.socket?.destroy();
+      return;
+    }
+    if (behaviour.kind === "tool-call") {
+      const half = Math.floor(behaviour.arguments.length / 2);
+      const call = (fields: Record<string, unknown>) => chunk({ tool_calls: [{ index: 0, ...fields }] });
+      res.write(
+        call({ id: "call_fake", type: "function", function: { name: behaviour.name, arguments: "" } }),
+      );
+      res.write(call({ function: { arguments: behaviour.arguments.slice(0, half) } }));
+      res.write(call({ function: { arguments: behaviour.arguments.slice(half) } }));
+      res.end(`${chunk({}, "tool_calls")}data: [DONE]\n\n`);
       return;
     }
     const words = (behaviour.text ?? "Hello from the cloud.").split(/(?<= )/);

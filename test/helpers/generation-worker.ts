@@ -21,7 +21,7 @@ export interface GenerationResult {
 }
 
 const { modelPath, jobs } = workerData as { modelPath: string; jobs: GenerationJob[] };
-const engine = await LocalEngine.load({ modelPath, threads: 1, contextSize: 1024 });
+const engine = await LocalEngine.load({ modelPath, threads: 1, contextSize: 1024, parallel: 1 });
 const results: GenerationResult[] = [];
 for (const job of jobs) {
   const prompt: GenerateRequest["prompt"] = {

@@ -4,20 +4,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { readGgufFileInfo } from "node-llama-cpp";
+import { f32ToF16, GgmlType, GgufWriter, kv } from "../../src/models/gguf-writer.js";
 import {
   dequantizeQ4_0,
   dequantizeQ8_0,
   encodeF16,
   encodeF32,
   f16ToF32,
-  f32ToF16,
-  GgmlType,
-  GgufWriter,
-  kv,
   quantizeQ4_0,
   quantizeQ8_0,
-  tensorByteSize,
-} from "../../src/models/gguf-writer.js";
+} from "../helpers/ggml-codecs.js";
 
 let dir: string;
 before(async () => {
@@ -209,7 +205,8 @@ test("f16 conversion rounds to nearest even and handles the edges", () => {
 test("Q8_0 block: f16 scale max|x|/127 then 32 int8, round trip within half a step", () => {
   const values = Float32Array.from({ length: 32 }, (_, j) => (j - 16) / 8); // -2 .. 1.875
   const block = Buffer.from(quantizeQ8_0(values));
-  assert.equal(block.length, tensorByteSize(GgmlType.Q8_0, [32]));
+  // ggml's block_q8_0: an f16 scale and 32 int8 values.
+  assert.equal(block.length, 2 + 32);
   const d = f16ToF32(block.readUInt16LE(0));
   assert.equal(block.readUInt16LE(0), f32ToF16(2 / 127));
   assert.equal(block.readInt8(2), -127); // x = -2 is the largest magnitude

@@ -176,7 +176,7 @@ test("parseModelRef rejects anything else, saying what is accepted", () => {
       () => parseModelRef(bad),
       (err: unknown) =>
         err instanceof InvalidRequestError &&
-        err.param === "model" &&
+        err.field === "model" &&
         err.message.includes("name[:quant]") &&
         err.message.includes("hf:owner/repo/file.gguf") &&
         err.message.includes("q4_k_m"),

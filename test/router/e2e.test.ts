@@ -189,3 +189,29 @@ test("a killed replica is skipped; with the whole fleet down, requests fall back
   assert.match(fallback.reason, /^fallback: upstream 'fleet' failed: connection error/);
   assert.ok((fallback.data.choices[0].message.content ?? "").length >= 0);
 });
+
+test("sampling fields an upstream is never sent come back as x-edgellm-warning headers", async () => {
+  flaky.script = [{ kind: "ok" }];
+  const body = { model: "flaky", messages: user("hi"), top_k: 5, min_p: 0.2 };
+  const { data, response } = await client.chat.completions
+    .create(body as OpenAI.ChatCompletionCreateParamsNonStreaming)
+    .withResponse();
+  const warnings = [
+    "top_k=5 not sent: the upstream API has no such field",
+    "min_p=0.2 not sent: the upstream API has no such field",
+  ];
+  // fetch joins repeated headers with ", ".
+  assert.equal(response.headers.get("x-edgellm-warning"), warnings.join(", "));
+  assert.deepEqual((data as { edgellm?: { warnings?: string[] } }).edgellm?.warnings, warnings);
+  const sent = flaky.requests.at(-1)?.body ?? {};
+  assert.ok(!("top_k" in sent) && !("min_p" in sent));
+
+  const streamed = await client.chat.completions
+    .create({ ...body, stream: true } as OpenAI.ChatCompletionCreateParamsStreaming)
+    .withResponse();
+  assert.equal(streamed.response.headers.get("x-edgellm-warning"), warnings.join(", "));
+  for await (const _ of streamed.data);
+
+  const plain = await client.chat.completions.create({ model: "flaky", messages: user("hi") }).withResponse();
+  assert.equal(plain.response.headers.get("x-edgellm-warning"), null, "no warning for defaults");
+});

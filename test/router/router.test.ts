@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { buildServer } from "../../src/api/server.js";
 import { QueueFullError, UpstreamError } from "../../src/provider/errors.js";
-import type { StreamPart } from "../../src/provider/types.js";
 import type { RoutingFile } from "../../src/router/config.js";
 import { closedPortUrl, FakeUpstream } from "../helpers/fake-upstream.js";
-import { chat, collect, type RouterSetup, routerFor } from "./harness.js";
+import { chat, collect, collectUntilError, type RouterSetup, recordingLogger, routerFor } from "./harness.js";
 
 // In-process: the router in front of a Scheduler with the fake engine, and scripted upstreams on loopback.
 let cloud: FakeUpstream;
@@ -105,20 +104,11 @@ test("fallback to local before the first byte: refused connection, 500, 429, tim
 test("an upstream dying mid-stream ends the stream with a typed error", async () => {
   cloud.script = [{ kind: "die-mid-stream", chunks: 2 }];
   const { router } = setup();
-  const parts: StreamPart[] = [];
-  await assert.rejects(
-    async () => {
-      for await (const part of router.stream(chat("cloud", "hi"), { signal: new AbortController().signal }))
-        parts.push(part);
-    },
-    (error: unknown) => {
-      assert.ok(error instanceof UpstreamError, String(error));
-      assert.equal(error.code, "upstream_stream_broken");
-      assert.equal(error.retryable, false);
-      assert.match(error.message, /upstream 'cloud' failed mid-stream/);
-      return true;
-    },
-  );
+  const { parts, error } = await collectUntilError(router, chat("cloud", "hi"));
+  assert.ok(error instanceof UpstreamError, String(error));
+  assert.equal(error.code, "upstream_stream_broken");
+  assert.equal(error.retryable, false);
+  assert.match(error.message, /upstream 'cloud' failed mid-stream/);
   assert.equal(parts[0].type, "meta");
   assert.ok(parts.some((p) => p.type === "text-delta" && p.text === "part0 "));
 
@@ -173,8 +163,6 @@ test("the daily budget sends requests local once spent", async () => {
   assert.match(third.meta.routeReason ?? "", /daily cloud budget is spent \(4\.0000 of 3CNY\)/);
   const cost = await registry.getSingleMetricAsString("edgellm_router_cost_total");
   assert.match(cost, /route="cloud"} 4/);
-  const tokens = await registry.getSingleMetricAsString("edgellm_router_tokens_total");
-  assert.match(tokens, /route="cloud",kind="prompt"} 2000/);
 });
 
 test("redaction removes personal data before a request leaves, and only then", async () => {
@@ -265,6 +253,10 @@ test("cascade keeps a confident local answer and escalates a doubtful one", asyn
     await registry.getSingleMetricAsString("edgellm_router_cascade_total"),
     /outcome="escalated"} 1/,
   );
+  // Only the escalated local answer is counted as discarded, never the kept one.
+  const discarded = await registry.getSingleMetricAsString("edgellm_router_cascade_discarded_tokens_total");
+  const completion = Number(/kind="completion"} (\d+)/.exec(discarded)?.[1]);
+  assert.equal(completion, [...replies.weather].length, discarded);
 
   // Requests that name a route are never cascaded.
   const named = await collect(router, chat("local", "Will it rain?"));
@@ -305,6 +297,117 @@ test("an upstream's JSON answer is validated against the schema and asked again 
   const { text } = await collect(router, chat("cloud", "Where?", { format }));
   assert.deepEqual(JSON.parse(text), { city: "Paris" });
   assert.equal(cloud.requests.length, 3, "two invalid answers were retried");
+  cloud.script = [{ kind: "ok" }];
+  router.dispose();
+});
+
+test("a tool call answer to a request with a response format reaches the client, once", async () => {
+  const { router } = setup();
+  const schema = { type: "object", properties: { city: { type: "string" } }, required: ["city"] };
+  const tools = [
+    { name: "weather", parameters: { type: "object", properties: { city: { type: "string" } } } },
+  ];
+  const request = chat("cloud", "Weather in Paris?", {
+    format: { kind: "json_schema", name: "place", schema },
+    toolChoice: "auto",
+  });
+  assert.ok(request.prompt.kind === "chat");
+  request.prompt.tools = tools;
+  cloud.requests.length = 0;
+  cloud.script = [{ kind: "tool-call", name: "weather", arguments: '{"city": "Paris"}' }];
+  const { parts, meta } = await collect(router, request);
+  assert.equal(meta.route, "cloud", meta.routeReason);
+  assert.equal(cloud.requests.length, 1, "a tool call is not retried as invalid JSON");
+  assert.ok(Array.isArray(cloud.requests[0].body.tools), "the tools went upstream");
+  const calls = parts.flatMap((p) => (p.type === "tool-call-delta" ? [p] : []));
+  assert.equal(calls[0]?.name, "weather");
+  assert.equal(calls.map((c) => c.argumentsDelta).join(""), '{"city": "Paris"}');
+  const finish = parts.at(-1);
+  assert.equal(finish?.type === "finish" && finish.finishReason, "tool_calls");
+  cloud.script = [{ kind: "ok" }];
+  router.dispose();
+});
+
+test("an upstream's 429 reaches a client that local cannot serve as 429 with the upstream's Retry-After", async () => {
+  const { router, engine } = setup(
+    { upstreams: { cloud: { baseUrl: cloud.url, retries: 0 } } },
+    { maxQueue: 0, stepDelayMs: 20 },
+  );
+  cloud.script = [{ kind: "status", status: 429, headers: { "retry-after": "7" } }];
+  const app = await buildServer({ provider: router });
+  const holder = collect(router, chat("local", "hold the slot"));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(engine.active, 1);
+  const res = await app.inject({
+    method: "POST",
+    url: "/v1/chat/completions",
+    payload: { model: "cloud", messages: [{ role: "user", content: "hi" }] },
+  });
+  await holder;
+  assert.equal(res.statusCode, 429, res.body);
+  assert.equal(res.headers["retry-after"], "7");
+  const { error } = res.json();
+  assert.equal(error.type, "rate_limit_error");
+  assert.equal(error.code, "upstream_rate_limited");
+  assert.equal(error.message, "upstream 'cloud' failed: HTTP 429: scripted 429");
+  cloud.script = [{ kind: "ok" }];
+  await app.close();
+});
+
+test("a misnamed upstream model is named in the log and the route reason, and skipped until listed", async () => {
+  const { logger, lines } = recordingLogger();
+  cloud.models = ["qwen-max"];
+  const { router } = setup(
+    { upstreams: { cloud: { baseUrl: cloud.url, model: "qwen-mx", retries: 0 } } },
+    { logger },
+  );
+  const upstream = router.upstream("cloud");
+  assert.ok(upstream);
+  await upstream.checkModels(); // the check made at start, awaited
+  assert.ok(
+    lines.some(
+      (l) =>
+        l.level === "warn" &&
+        l.message ===
+          "upstream 'cloud' has no model 'qwen-mx' (it lists 'qwen-max'); requests to it will fall back",
+    ),
+    JSON.stringify(lines),
+  );
+  cloud.requests.length = 0;
+  cloud.script = [{ kind: "status", status: 404, code: "model_not_found" }];
+  const first = await collect(router, chat("cloud", "hi"));
+  assert.equal(first.meta.route, "local");
+  assert.equal(first.meta.routeReason, "fallback: upstream 'cloud' has no model 'qwen-mx'");
+  const second = await collect(router, chat("cloud", "hi"));
+  assert.equal(second.meta.routeReason, "requested 'cloud', but upstream 'cloud' has no model 'qwen-mx'");
+  assert.equal(cloud.requests.length, 1, "known missing: not asked again");
+
+  cloud.models = ["qwen-max", "qwen-mx"];
+  cloud.script = [{ kind: "ok", text: "found" }];
+  await upstream.checkHealth();
+  assert.equal(lines.at(-1)?.message, "upstream 'cloud' now lists model 'qwen-mx'");
+  const third = await collect(router, chat("cloud", "hi"));
+  assert.equal(third.meta.route, "cloud", third.meta.routeReason);
+  cloud.models = undefined;
+  router.dispose();
+});
+
+test("an upstream without a model list is not blocked, and its 404 for the model is still named", async () => {
+  const { logger, lines } = recordingLogger();
+  const { router } = setup(
+    { upstreams: { cloud: { baseUrl: cloud.url, model: "qwen-mx", retries: 0 } } },
+    { logger },
+  );
+  await router.upstream("cloud")?.checkModels();
+  assert.deepEqual(
+    lines.map((l) => l.message),
+    ["upstream 'cloud' does not list its models (GET /models: HTTP 404); model 'qwen-mx' is not checked"],
+  );
+  cloud.script = [{ kind: "ok", text: "served" }];
+  assert.equal((await collect(router, chat("cloud", "hi"))).meta.route, "cloud");
+  cloud.script = [{ kind: "status", status: 404, code: "model_not_found" }];
+  const missing = await collect(router, chat("cloud", "hi"));
+  assert.equal(missing.meta.routeReason, "fallback: upstream 'cloud' has no model 'qwen-mx'");
   cloud.script = [{ kind: "ok" }];
   router.dispose();
 });

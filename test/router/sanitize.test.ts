@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import OpenAI from "openai";
+import { toErrorResponse } from "../../src/api/errors.js";
 import { sanitizeUpstreamText } from "../../src/router/sanitize.js";
 import { toUpstreamError } from "../../src/router/upstream-errors.js";
 
@@ -58,4 +59,36 @@ test("an upstream error carries a short summary for route reasons and a sanitize
   assert.ok(error.message.length < 160, error.message);
   assert.equal(error.cause, undefined, "the SDK error, body and headers included, is not kept");
   assert.doesNotMatch(JSON.stringify({ ...error, message: error.message, stack: error.stack }), /9f8e7d/);
+});
+
+test("an upstream 429 is a rate_limit_error with its Retry-After; a 400 is the request's fault", () => {
+  const limited = (headers: Record<string, string>) =>
+    toUpstreamError(
+      "qwen",
+      OpenAI.APIError.generate(429, { error: { message: "slow down" } }, undefined, new Headers(headers)),
+    );
+  const said = limited({ "retry-after": "7" });
+  assert.equal(said.status, 429);
+  assert.equal(said.type, "rate_limit_error");
+  assert.equal(said.code, "upstream_rate_limited");
+  assert.equal(said.retryAfterSeconds, 7);
+  assert.equal(limited({ "retry-after-ms": "1500" }).retryAfterSeconds, 2);
+  const date = new Date(Date.now() + 30_000).toUTCString();
+  assert.ok(Math.abs((limited({ "retry-after": date }).retryAfterSeconds ?? 0) - 30) <= 1);
+  assert.equal(limited({}).retryAfterSeconds, 5, "a sensible default");
+  assert.equal(limited({ "retry-after": "soon" }).retryAfterSeconds, 5);
+  const response = toErrorResponse(said, { bodyLimit: 1 });
+  assert.equal(response.status, 429);
+  assert.equal(response.headers["retry-after"], "7");
+  assert.equal(response.body.error.type, "rate_limit_error");
+
+  const bad = toUpstreamError(
+    "qwen",
+    OpenAI.APIError.generate(400, { error: { message: "bad field" } }, undefined, new Headers()),
+  );
+  assert.equal(bad.code, "upstream_bad_request");
+  assert.equal(bad.status, 400);
+  assert.equal(bad.type, "invalid_request_error");
+  assert.equal(bad.retryAfterSeconds, undefined);
+  assert.equal(toErrorResponse(bad, { bodyLimit: 1 }).headers["retry-after"], undefined);
 });

@@ -135,7 +135,11 @@ test("neither key appears in any header, body, event, metric or log line", async
   assert.match(metrics, /edgellm_router_upstream_failures_total\{upstream="echo",code="upstream_auth"\}/);
   const log = server.output();
   assert.match(log, /"level":40.*upstream 'echo' failed: HTTP 401/, "failures are logged at warn");
-  assert.match(log, /"level":30.*fallback: upstream 'echo' failed: HTTP 500; answering locally/);
+  assert.match(
+    log,
+    /"level":40.*fallback: upstream 'echo' failed: HTTP 500; answering locally/,
+    "fallbacks too",
+  );
   const everything = [...seen, metrics, log].join("\n");
   for (const secret of [KEY, CALLER_KEY]) {
     assert.ok(!everything.includes(secret), `${secret.slice(0, 8)}... leaked`);

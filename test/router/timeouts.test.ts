@@ -160,19 +160,83 @@ test("upstream failures, fallbacks and circuit changes are logged", async () => 
   await new Promise((r) => setTimeout(r, 250));
   cloud.script = [{ kind: "ok" }];
   await collect(router, chat("cloud", "hi"));
-  const summary = lines.map((l) => `${l.level} ${l.message}`);
+  // The fake upstream has no model list: that warning comes once, whenever the start-up check ends.
+  const routing = lines.filter((l) => !("check" in l.fields));
+  assert.equal(lines.length - routing.length, 1);
+  const summary = routing.map((l) => `${l.level} ${l.message}`);
   assert.deepEqual(summary, [
     "warn upstream 'cloud' failed: HTTP 503: scripted 503",
-    "info fallback: upstream 'cloud' failed: HTTP 503; answering locally",
+    "warn fallback: upstream 'cloud' failed: HTTP 503; answering locally",
     "warn upstream 'cloud' failed: HTTP 503: scripted 503",
     "warn upstream 'cloud' replica 1/1: circuit opened after 2 failures; requests go elsewhere for 0.2 s",
-    "info fallback: upstream 'cloud' failed: HTTP 503; answering locally",
+    "warn fallback: upstream 'cloud' failed: HTTP 503; answering locally",
     "info upstream 'cloud' replica 1/1: circuit closed",
   ]);
-  assert.deepEqual(lines[0].fields, {
+  assert.deepEqual(routing[0].fields, {
     upstream: "cloud",
     replica: 0,
     code: "upstream_server_error",
+    summary: "HTTP 503",
     status: 503,
   });
+  assert.deepEqual(routing[1].fields, {
+    from: "cloud",
+    to: "local",
+    why: "upstream 'cloud' failed: HTTP 503",
+  });
+  assert.deepEqual(routing[3].fields, { upstream: "cloud", replica: 0, circuit: "open" });
+});
+
+test("a client that leaves while an upstream connects or stalls is no failure of the upstream", async () => {
+  const blackhole = await startBlackhole();
+  try {
+    const { logger, lines } = recordingLogger();
+    const { router, registry } = routerFor(
+      {
+        upstreams: {
+          slow: { baseUrl: blackhole.url, retries: 0, connectTimeoutMs: 5000, firstByteTimeoutMs: 5000 },
+          cloud: { baseUrl: cloud.url, retries: 0, firstByteTimeoutMs: 5000 },
+        },
+        breaker: { failures: 1 },
+      },
+      { logger },
+    );
+    cloud.script = [{ kind: "hang" }];
+    for (const model of ["slow", "cloud"]) {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(new Error("client gone")), 150);
+      await assert.rejects(async () => {
+        for await (const _ of router.stream(chat(model, "hi"), { signal: controller.signal }));
+      }, /client gone/);
+      assert.equal(router.upstream(model)?.status[0].circuit, "closed", model);
+    }
+    const failures = await registry.getSingleMetricAsString("edgellm_router_upstream_failures_total");
+    assert.doesNotMatch(failures, /upstream=/);
+    assert.deepEqual(
+      lines.filter((l) => !("check" in l.fields)),
+      [],
+    );
+    router.dispose();
+  } finally {
+    cloud.script = [{ kind: "ok" }];
+    await blackhole.stop();
+  }
+});
+
+test("a half-open probe the client abandons frees the circuit for the next request", async () => {
+  cloud.script = [{ kind: "status", status: 503 }];
+  const { router } = routerFor({
+    upstreams: { cloud: { baseUrl: cloud.url, retries: 0 } },
+    breaker: { failures: 1, cooldownMs: 100 },
+  });
+  await collect(router, chat("cloud", "hi"));
+  assert.equal(router.upstream("cloud")?.status[0].circuit, "open");
+  await new Promise((r) => setTimeout(r, 150));
+  cloud.script = [{ kind: "ok", text: "one two three" }];
+  // The probe: the consumer reads its first text and stops pulling.
+  for await (const part of router.stream(chat("cloud", "hi"), { signal: new AbortController().signal }))
+    if (part.type === "text-delta") break;
+  const next = await collect(router, chat("cloud", "hi"));
+  assert.equal(next.meta.route, "cloud", next.meta.routeReason);
+  router.dispose();
 });

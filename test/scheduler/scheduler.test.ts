@@ -75,11 +75,11 @@ test("a prompt plus max_tokens beyond the context is refused up front", async ()
   const { scheduler, engine } = setup(1, 64, 10);
   await assert.rejects(
     collect(scheduler.stream(textRequest("abcdef", 5), { signal: new AbortController().signal })),
-    (error: unknown) => error instanceof ContextOverflowError && error.param === "max_tokens",
+    (error: unknown) => error instanceof ContextOverflowError && error.field === "maxTokens",
   );
   await assert.rejects(
     collect(scheduler.stream(textRequest("a".repeat(20)), { signal: new AbortController().signal })),
-    (error: unknown) => error instanceof ContextOverflowError && error.param === "prompt",
+    (error: unknown) => error instanceof ContextOverflowError && error.field === "prompt",
   );
   assert.equal(engine.calls.length, 0);
 });
@@ -246,4 +246,15 @@ test("a request the engine refuses is refused before it queues", async () => {
   // The queue is full, yet the answer is the engine's refusal, not 429.
   await assert.rejects(collect(scheduler.stream(textRequest("bad"), { signal })), /refused by check/);
   await running;
+});
+
+test("its errors carry our field ids, never an OpenAI parameter name", async () => {
+  const { scheduler } = setup(1, 64, 10);
+  const error = await collect(
+    scheduler.stream(textRequest("abcdef", 5), { signal: new AbortController().signal }),
+  ).catch((e: unknown) => e);
+  assert.ok(error instanceof ContextOverflowError);
+  assert.deepEqual([error.field, error.param], ["maxTokens", null]);
+  assert.doesNotMatch(error.message, /max_tokens|messages/);
+  assert.match(error.message, /maxTokens asks for 5/);
 });

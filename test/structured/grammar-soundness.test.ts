@@ -2,11 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { getLlama, type LlamaGrammar, LlamaLogLevel } from "node-llama-cpp";
 import type { JsonSchema } from "../../src/provider/types.js";
-import { SchemaGrammar } from "../../src/structured/schema-grammar.js";
 import { checkJson } from "../../src/structured/validator.js";
+import { documentGrammar } from "../helpers/document-grammar.js";
 import { GbnfSampler, seeded } from "../helpers/gbnf-sampler.js";
-
-const P = "response_format.json_schema.schema";
 
 /** Whether llama.cpp's grammar accepts `text` as a complete document (node-llama-cpp's internal check). */
 function accepts(grammar: LlamaGrammar, text: string): boolean {
@@ -109,7 +107,7 @@ const SCHEMAS: Record<string, JsonSchema> = {
 
 test("every document sampled from a schema's grammar validates, and llama.cpp accepts it", async () => {
   for (const [name, schema] of Object.entries(SCHEMAS)) {
-    const text = SchemaGrammar.grammar(schema, P);
+    const text = documentGrammar(schema);
     const grammar = await llama.createGrammar({ grammar: text });
     const sampler = new GbnfSampler(text);
     const random = seeded(name.length * 7919);
@@ -130,7 +128,7 @@ test("objects accept exactly the in-order subsets of properties that hold every 
       properties: Object.fromEntries(names.map((n) => [n, { type: "integer" }])),
       required,
     };
-    const grammar = await llama.createGrammar({ grammar: SchemaGrammar.grammar(schema, P) });
+    const grammar = await llama.createGrammar({ grammar: documentGrammar(schema) });
     for (let mask = 0; mask < 1 << names.length; mask++) {
       const present = names.filter((_, i) => mask & (1 << i));
       const doc = `{${present.map((n) => `"${n}": 1`).join(", ")}}`;

@@ -72,8 +72,7 @@ test(`the largest allowed object (${MAX_PROPERTIES} properties) compiles; 3000 a
   const refused = performance.now();
   assert.throws(
     () => engine.check(request(wide(3000))),
-    (e: unknown) =>
-      e instanceof InvalidRequestError && e.param === "response_format.json_schema.schema.properties",
+    (e: unknown) => e instanceof InvalidRequestError && e.field === "format.schema.properties",
   );
   assert.ok(performance.now() - refused < 2000);
 });

@@ -3,13 +3,13 @@ import { test } from "node:test";
 import { grammarFor } from "../../src/engine/grammar.js";
 import { InvalidRequestError } from "../../src/provider/errors.js";
 import { uintRange } from "../../src/structured/gbnf.js";
-import { SchemaGrammar } from "../../src/structured/schema-grammar.js";
+import { documentGrammar } from "../helpers/document-grammar.js";
 
-const P = "response_format.json_schema.schema";
+const P = "format.schema";
 
 function refusal(schema: unknown): InvalidRequestError {
   try {
-    SchemaGrammar.grammar(schema as Record<string, unknown>, P);
+    documentGrammar(schema as Record<string, unknown>);
   } catch (error) {
     assert.ok(error instanceof InvalidRequestError);
     return error;
@@ -40,7 +40,7 @@ test("keywords the grammar cannot enforce are refused by name, never ignored", (
   ];
   for (const [schema, param] of cases) {
     const error = refusal(schema);
-    assert.equal(error.param, param, JSON.stringify(schema));
+    assert.equal(error.field, param, JSON.stringify(schema));
     assert.equal(error.code, "unsupported_schema");
     assert.equal(error.status, 400);
   }
@@ -55,7 +55,7 @@ test("supported schemas compile to grammars", () => {
     { enum: [1, "two", null, { three: 3 }] },
     { $defs: { n: { type: "object", properties: { next: { $ref: "#/$defs/n" } } } }, $ref: "#/$defs/n" },
   ]) {
-    assert.match(SchemaGrammar.grammar(schema, P), /^root ::= /);
+    assert.match(documentGrammar(schema), /^root ::= /);
   }
 });
 

@@ -11,13 +11,13 @@ import {
   MAX_REPEAT,
   MAX_SCHEMA_DEPTH,
 } from "../../src/structured/limits.js";
-import { SchemaGrammar } from "../../src/structured/schema-grammar.js";
+import { documentGrammar } from "../helpers/document-grammar.js";
 
-const P = "response_format.json_schema.schema";
+const P = "format.schema";
 
-function refusal(schema: unknown, param = P): InvalidRequestError {
+function refusal(schema: unknown): InvalidRequestError {
   try {
-    SchemaGrammar.grammar(schema as JsonSchema, param);
+    documentGrammar(schema as JsonSchema);
   } catch (error) {
     assert.ok(error instanceof InvalidRequestError, String(error));
     assert.equal(error.code, "unsupported_schema");
@@ -67,26 +67,26 @@ test("bounds above what a grammar can expand are refused naming the keyword", ()
   ];
   for (const [schema, param] of cases) {
     const error = refusal(schema);
-    assert.equal(error.param, param, error.message);
+    assert.equal(error.field, param, error.message);
     assert.ok(error.message.length < 400, error.message);
   }
 });
 
 test("upper bounds above the limit are lowered, so the grammar generates a subset", () => {
-  const grammar = SchemaGrammar.grammar({ type: "string", maxLength: 50_000 }, P);
+  const grammar = documentGrammar({ type: "string", maxLength: 50_000 });
   assert.match(grammar, new RegExp(`json-char\\{0,${MAX_REPEAT}\\}`));
-  const array = SchemaGrammar.grammar({ type: "array", items: { type: "boolean" }, maxItems: 1e9 }, P);
+  const array = documentGrammar({ type: "array", items: { type: "boolean" }, maxItems: 1e9 });
   assert.match(array, new RegExp(`\\{0,${MAX_REPEAT - 1}\\}`));
-  const pattern = SchemaGrammar.grammar({ type: "string", pattern: "^a{2,99999}$" }, P);
+  const pattern = documentGrammar({ type: "string", pattern: "^a{2,99999}$" });
   assert.match(pattern, new RegExp(`\\{2,${MAX_REPEAT}\\}`));
 });
 
 test("depth is checked before anything recursive: 10k-deep schemas and tool parameters are a 400", () => {
   const deep = nested(10_000);
   const error = refusal(deep);
-  assert.ok(error.param?.startsWith(`${P}.properties.a.properties.a`));
-  assert.equal(error.param?.split(".").length, P.split(".").length + MAX_SCHEMA_DEPTH);
-  assert.doesNotThrow(() => SchemaGrammar.grammar(nested(MAX_SCHEMA_DEPTH / 2 - 1), P));
+  assert.ok(error.field?.startsWith(`${P}.properties.a.properties.a`));
+  assert.equal(error.field?.split(".").length, P.split(".").length + MAX_SCHEMA_DEPTH);
+  assert.doesNotThrow(() => documentGrammar(nested(MAX_SCHEMA_DEPTH / 2 - 1)));
 
   // GrammarCache keys requests by their JSON text: it must refuse before stringifying.
   const cache = new GrammarCache(undefined as never);
@@ -108,16 +108,16 @@ test("depth is checked before anything recursive: 10k-deep schemas and tool para
     type: "object",
     properties: Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [`k${i}`, true])),
   };
-  assert.equal(refusal(wide).param, P);
+  assert.equal(refusal(wide).field, P);
 });
 
 test("optional properties grow the grammar linearly, and 3000 of them are refused at once", () => {
-  const sizes = [100, 200, 400].map((n) => SchemaGrammar.grammar(optionalProperties(n), P).length);
+  const sizes = [100, 200, 400].map((n) => documentGrammar(optionalProperties(n)).length);
   // Quadratic growth (each optional property listed after every earlier one) would give 16x.
   assert.ok(sizes[2] / sizes[0] < 5, `sizes ${sizes}`);
   assert.ok(sizes[2] / sizes[1] < 2.5, `sizes ${sizes}`);
   const started = performance.now();
-  assert.equal(refusal(optionalProperties(3000)).param, `${P}.properties`);
+  assert.equal(refusal(optionalProperties(3000)).field, `${P}.properties`);
   assert.ok(performance.now() - started < 2000);
 });
 
@@ -151,7 +151,7 @@ test("recursive schemas through optional properties or arrays work; infinite one
     $ref: "#/$defs/list",
   };
   for (const schema of [tree, list, { type: "object", properties: { self: { $ref: "#" } } }]) {
-    assert.match(SchemaGrammar.grammar(schema, P), /^root ::= /);
+    assert.match(documentGrammar(schema), /^root ::= /);
   }
   const forced: [unknown, string][] = [
     [{ $ref: "#" }, `${P}.$ref`],
@@ -183,7 +183,7 @@ test("recursive schemas through optional properties or arrays work; infinite one
     ],
     [{ type: "array", prefixItems: [{ $ref: "#" }] }, `${P}.prefixItems.0.$ref`],
   ];
-  for (const [schema, param] of forced) assert.equal(refusal(schema).param, param, JSON.stringify(schema));
+  for (const [schema, param] of forced) assert.equal(refusal(schema).field, param, JSON.stringify(schema));
 });
 
 test("reference chains llama.cpp would walk exponentially are refused, short ones kept", () => {
@@ -196,7 +196,7 @@ test("reference chains llama.cpp would walk exponentially are refused, short one
     }
     return { $defs: defs, $ref: "#/$defs/d0" };
   };
-  assert.match(SchemaGrammar.grammar(chain(8), P), /^root ::= /);
+  assert.match(documentGrammar(chain(8)), /^root ::= /);
   const started = performance.now();
   assert.match(refusal(chain(40)).message, /too many paths/);
   assert.ok(performance.now() - started < 2000);
@@ -216,7 +216,7 @@ test("a request whose schemas are each allowed but together too large is refused
   assert.throws(
     () => grammarFor({ prompt: { kind: "chat", messages: [], tools }, toolChoice: "required" }),
     (e: unknown) =>
-      e instanceof InvalidRequestError && e.code === "unsupported_schema" && /^tools/.test(e.param ?? ""),
+      e instanceof InvalidRequestError && e.code === "unsupported_schema" && /^tools/.test(e.field ?? ""),
   );
   assert.ok(
     grammarFor({ prompt: { kind: "chat", messages: [], tools: tools.slice(0, 5) }, toolChoice: "required" }),

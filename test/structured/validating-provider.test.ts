@@ -3,8 +3,16 @@ import { after, before, test } from "node:test";
 import type { FastifyInstance } from "fastify";
 import OpenAI from "openai";
 import { buildServer } from "../../src/api/server.js";
+import { fromChunk } from "../../src/openai/from-upstream-chunk.js";
+import { toChatBody } from "../../src/openai/to-upstream-request.js";
 import { StructuredOutputError } from "../../src/provider/errors.js";
-import type { GenerateRequest, ModelInfo, ModelProvider, StreamPart } from "../../src/provider/types.js";
+import type {
+  FinishReason,
+  GenerateRequest,
+  ModelInfo,
+  ModelProvider,
+  StreamPart,
+} from "../../src/provider/types.js";
 import { DEFAULT_SAMPLING } from "../../src/provider/types.js";
 import { ValidatingProvider } from "../../src/structured/validating-provider.js";
 import { checkJson } from "../../src/structured/validator.js";
@@ -114,11 +122,67 @@ test("a length-cut answer is passed on as length, not retried; unconstrained and
   assert.equal(enforced.filter((p) => p.type === "text-delta").length, 1);
 });
 
+/** Streams the given parts once per call, as an upstream would. */
+class PartsProvider implements ModelProvider {
+  readonly state = "ready" as const;
+  calls = 0;
+  constructor(private readonly parts: StreamPart[]) {}
+  listModels(): ModelInfo[] {
+    return [];
+  }
+  resolveModel(): string {
+    return "m";
+  }
+  async *stream(): AsyncGenerator<StreamPart> {
+    this.calls++;
+    yield* this.parts;
+  }
+}
+
+test("a turn that calls tools passes through whole with its calls, and logprobs are kept", async () => {
+  const calls: StreamPart[] = [
+    { type: "tool-call-delta", index: 0, id: "call_1", name: "weather", argumentsDelta: "" },
+    { type: "tool-call-delta", index: 0, argumentsDelta: '{"city":' },
+    { type: "tool-call-delta", index: 0, argumentsDelta: ' "Paris"}' },
+  ];
+  const inner = new PartsProvider([
+    { type: "meta", meta: { route: "upstream" } },
+    ...calls,
+    { type: "finish", finishReason: "tool_calls", usage },
+  ]);
+  const tools = [{ name: "weather", parameters: { type: "object" } }];
+  const withTools: GenerateRequest = {
+    ...request,
+    prompt: { kind: "chat", tools, messages: [{ role: "user", content: "weather?" }] },
+  };
+  const parts = await drain(new ValidatingProvider(inner), withTools);
+  assert.equal(inner.calls, 1, "a tool call is a valid turn: no retry");
+  assert.deepEqual(parts, [
+    { type: "meta", meta: { route: "upstream" } },
+    ...calls,
+    { type: "finish", finishReason: "tool_calls", usage },
+  ]);
+
+  const lp = (token: string) => ({ token, bytes: [...Buffer.from(token)], logprob: -0.5, top: [] });
+  const answer = new PartsProvider([
+    { type: "text-delta", text: '{"city": "Paris", ', logprobs: [lp('{"city": "Paris", ')] },
+    { type: "text-delta", text: '"temp": 21}', logprobs: [lp('"temp": 21}')] },
+    { type: "finish", finishReason: "stop", usage },
+  ]);
+  const valid = await drain(new ValidatingProvider(answer));
+  assert.deepEqual(valid[0], {
+    type: "text-delta",
+    text: '{"city": "Paris", "temp": 21}',
+    logprobs: [lp('{"city": "Paris", '), lp('"temp": 21}')],
+  });
+});
+
 // ---- end to end: a second real edgellm process plays an upstream that cannot be constrained ----
 
 /**
- * A minimal ModelProvider over an OpenAI-compatible server, as an upstream adapter would be. By default
- * it does not pass response_format on, like a model with no constrained decoding.
+ * A minimal ModelProvider over an OpenAI-compatible server, speaking through the codec as
+ * UpstreamProvider does, without its retries. By default it does not pass response_format on, like a
+ * model with no constrained decoding.
  */
 class OpenAIAdapter implements ModelProvider {
   readonly state = "ready" as const;
@@ -136,42 +200,17 @@ class OpenAIAdapter implements ModelProvider {
   async *stream(req: GenerateRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
     this.calls++;
     assert.ok(req.prompt.kind === "chat");
-    const format = req.format;
-    const stream = await this.client.chat.completions.create(
-      {
-        model: "local",
-        messages: req.prompt.messages.map(
-          (m) => ({ role: m.role, content: m.content }) as OpenAI.ChatCompletionMessageParam,
-        ),
-        max_tokens: req.sampling.maxTokens,
-        temperature: req.sampling.temperature,
-        seed: req.sampling.seed,
-        stream: true,
-        stream_options: { include_usage: true },
-        ...(this.forwardFormat && format?.kind === "json_schema"
-          ? {
-              response_format: {
-                type: "json_schema",
-                json_schema: { name: format.name, schema: format.schema as Record<string, unknown> },
-              },
-            }
-          : {}),
-      },
-      { signal },
-    );
-    let finishReason: "stop" | "length" = "stop";
-    for await (const chunk of stream) {
-      const choice = chunk.choices[0];
-      if (choice?.delta.content) yield { type: "text-delta", text: choice.delta.content };
-      if (choice?.finish_reason === "length") finishReason = "length";
-      if (chunk.usage) {
-        const u = {
-          promptTokens: chunk.usage.prompt_tokens,
-          completionTokens: chunk.usage.completion_tokens,
-          cachedTokens: 0,
-        };
-        yield { type: "finish", finishReason, usage: u };
-      }
+    const sent = this.forwardFormat ? req : { ...req, format: undefined };
+    const stream = await this.client.chat.completions.create(toChatBody("local", sent, req.prompt.messages), {
+      signal,
+    });
+    let finishReason: FinishReason = "stop";
+    for await (const raw of stream) {
+      const chunk = fromChunk(raw);
+      assert.ok(chunk.ok);
+      yield* chunk.parts;
+      finishReason = chunk.finishReason ?? finishReason;
+      if (chunk.usage) yield { type: "finish", finishReason, usage: chunk.usage };
     }
   }
 }

@@ -1,5 +1,18 @@
 import type { OutgoingHttpHeaders } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import type { ParsedRequest } from "../../openai/from-request.js";
+import {
+  newResponseMeta,
+  type ResponseMeta,
+  toChatChunk,
+  toChatCompletion,
+  toChatUsageChunk,
+  toCompletion,
+  toCompletionChunk,
+  toCompletionUsageChunk,
+  toToolCallChunk,
+} from "../../openai/to-response.js";
+import { mergeServingMeta } from "../../provider/serving-meta.js";
 import type {
   FinishReason,
   ModelProvider,
@@ -12,18 +25,6 @@ import type {
 import { toErrorResponse } from "../errors.js";
 import { routingHintsOf } from "../routing-hints.js";
 import { SseWriter } from "../sse.js";
-import {
-  newResponseMeta,
-  type ParsedRequest,
-  type ResponseMeta,
-  toChatChunk,
-  toChatCompletion,
-  toChatUsageChunk,
-  toCompletion,
-  toCompletionChunk,
-  toCompletionUsageChunk,
-  toToolCallChunk,
-} from "../translate.js";
 
 export type GenerationKind = "chat" | "text";
 
@@ -76,11 +77,11 @@ export async function serveGeneration(
       { signal: controller.signal },
     )
     [Symbol.asyncIterator]();
-  // Leading meta parts (route, cache) must be known before headers go out.
+  // Leading meta parts (route, cache, warnings) must be known before headers go out.
   const serving: ServingMeta = {};
   let first = await parts.next();
   while (!first.done && first.value.type === "meta") {
-    Object.assign(serving, first.value.meta);
+    mergeServingMeta(serving, first.value.meta);
     first = await parts.next();
   }
   const meta = newResponseMeta(kind, serving.model ?? model);
@@ -135,26 +136,32 @@ export async function serveGeneration(
     }
     sse.done();
   } catch (error) {
-    const response = toErrorResponse(error, limits);
+    const response = toErrorResponse(error, limits, kind === "chat" ? "chat" : "completions");
     // A 503 (a shutdown cutting the stream short) is expected, as in the app's error handler.
     if (response.status !== 503) request.log.error({ err: error }, "generation failed mid-stream");
     sse.fail(response.body);
   }
 }
 
-/** Response headers that tell the client how its request was served. */
-export function servingHeaders(serving: ServingMeta): Record<string, string> {
-  const headers: Record<string, string> = {};
+/** Response headers that tell the client how its request was served; one `x-edgellm-warning` per warning. */
+export function servingHeaders(serving: ServingMeta): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
   if (serving.route) headers["x-edgellm-route"] = serving.route;
   // Header values must be ASCII; a reason in another script is percent-encoded.
   if (serving.routeReason) headers["x-edgellm-route-reason"] = asciiHeader(serving.routeReason);
   if (serving.cache) headers["x-edgellm-cache"] = serving.cache;
+  if (serving.warnings?.length) headers["x-edgellm-warning"] = serving.warnings.map(asciiHeader);
   return headers;
 }
 
 /** The `edgellm` field of a non-streaming body: the same facts as the headers. */
 function toServingBody(serving: ServingMeta) {
-  return { route: serving.route, route_reason: serving.routeReason, cache: serving.cache };
+  return {
+    route: serving.route,
+    route_reason: serving.routeReason,
+    cache: serving.cache,
+    ...(serving.warnings?.length && { warnings: serving.warnings }),
+  };
 }
 
 function asciiHeader(value: string): string {

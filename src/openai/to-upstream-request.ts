@@ -1,42 +1,15 @@
 import type OpenAI from "openai";
-import type {
-  ChatMessage,
-  FinishReason,
-  GenerateRequest,
-  StreamPart,
-  TokenLogprob,
-  Usage,
+import {
+  type ChatMessage,
+  DEFAULT_SAMPLING,
+  type GenerateRequest,
+  type SamplingParams,
 } from "../provider/types.js";
 
 /**
- * The upstream side of OpenAI's wire format, as pure functions: our GenerateRequest to the body of a
- * streamed `chat.completions` or `completions` request, and the chunks that come back to our parts.
+ * Client side, outward: our GenerateRequest to the body of a streamed `chat.completions` or
+ * `completions` request to an OpenAI-compatible upstream.
  */
-
-type WireLogprob = {
-  token: string;
-  bytes?: number[] | null;
-  logprob: number;
-  top_logprobs?: { token: string; bytes?: number[] | null; logprob: number }[];
-};
-
-export type Chunk = {
-  model?: string;
-  choices?: {
-    delta?: {
-      content?: string | null;
-      tool_calls?: { index: number; id?: string; function?: { name?: string; arguments?: string } }[];
-    };
-    text?: string;
-    finish_reason?: string | null;
-    logprobs?: { content?: WireLogprob[] | null } | null;
-  }[];
-  usage?: {
-    prompt_tokens?: number;
-    completion_tokens?: number;
-    prompt_tokens_details?: { cached_tokens?: number } | null;
-  } | null;
-};
 
 /** The sampling fields both endpoints share, for a streamed request with usage. */
 function commonBody(model: string, request: GenerateRequest) {
@@ -121,58 +94,20 @@ function toWireMessage(m: ChatMessage): OpenAI.ChatCompletionMessageParam {
   return { role: m.role, content: m.content } as OpenAI.ChatCompletionMessageParam;
 }
 
-export function toFinishReason(reason: string): FinishReason {
-  if (reason === "length") return "length";
-  if (reason === "tool_calls" || reason === "function_call") return "tool_calls";
-  return "stop";
-}
-
-/** A chunk's choice as our parts: text (with its logprobs) and tool-call fragments. */
-export function toParts(choice: NonNullable<Chunk["choices"]>[number] | undefined): StreamPart[] {
-  if (!choice) return [];
-  const parts: StreamPart[] = [];
-  const text = choice.delta?.content ?? choice.text ?? "";
-  const wire = choice.logprobs?.content;
-  const logprobs: TokenLogprob[] | undefined = wire?.map((l) => ({
-    token: l.token,
-    bytes: l.bytes ?? [...Buffer.from(l.token)],
-    logprob: l.logprob,
-    top: (l.top_logprobs ?? []).map((t) => ({
-      token: t.token,
-      bytes: t.bytes ?? [...Buffer.from(t.token)],
-      logprob: t.logprob,
-    })),
-  }));
-  if (text || logprobs?.length)
-    parts.push({ type: "text-delta", text, ...(logprobs?.length && { logprobs }) });
-  for (const call of choice.delta?.tool_calls ?? []) {
-    parts.push({
-      type: "tool-call-delta",
-      index: call.index,
-      ...(call.id && { id: call.id }),
-      ...(call.function?.name && { name: call.function.name }),
-      argumentsDelta: call.function?.arguments ?? "",
-    });
-  }
-  return parts;
-}
-
-export function toUsage(usage: Chunk["usage"], request: GenerateRequest, text: string): Usage {
-  if (usage?.prompt_tokens !== undefined && usage.completion_tokens !== undefined) {
-    return {
-      promptTokens: usage.prompt_tokens,
-      completionTokens: usage.completion_tokens,
-      cachedTokens: usage.prompt_tokens_details?.cached_tokens ?? 0,
-    };
-  }
-  // No usage from the upstream: estimate about 3 characters a token, so cost accounting stays near.
-  const promptChars =
-    request.prompt.kind === "text"
-      ? request.prompt.text.length
-      : request.prompt.messages.reduce((n, m) => n + m.content.length, 0);
-  return {
-    promptTokens: Math.ceil(promptChars / 3),
-    completionTokens: Math.ceil(text.length / 3),
-    cachedTokens: 0,
-  };
+/**
+ * Our sampling fields that OpenAI's API has no field for, so an upstream is never sent them: one
+ * warning for each the client set to something other than our default (a value left at the default
+ * is not worth a warning on every request). Upstreams such as vLLM or llama-server would take some of
+ * them as extra fields, but a cloud API refuses or ignores unknown ones, so none are sent.
+ */
+export function unsentSamplingWarnings(sampling: SamplingParams): string[] {
+  const unsent: [string, number | boolean, number | boolean][] = [
+    ["top_k", sampling.topK, DEFAULT_SAMPLING.topK],
+    ["min_p", sampling.minP, DEFAULT_SAMPLING.minP],
+    ["repetition_penalty", sampling.repetitionPenalty, DEFAULT_SAMPLING.repetitionPenalty],
+    ["ignore_eos", sampling.ignoreEos, DEFAULT_SAMPLING.ignoreEos],
+  ];
+  return unsent
+    .filter(([, value, fallback]) => value !== fallback)
+    .map(([field, value]) => `${field}=${value} not sent: the upstream API has no such field`);
 }

@@ -12,10 +12,12 @@ import {
 } from "./limits.js";
 
 /**
- * Request schemas for the OpenAI-compatible endpoints. Parameters we do not implement yet are declared
- * so that a request using them is refused with a 400 naming them, instead of being silently ignored;
- * unknown extra fields are ignored, as llama-server and vLLM do. Sizes are bounded here (limits.ts), so
- * an oversized field is refused by name before any work is spent on it.
+ * Request bodies of the OpenAI-compatible endpoints, as zod schemas: the wire types the server side of
+ * the codec reads (api/ validates a body against them and reports the first problem). Parameters we do
+ * not implement yet are declared so that a request using them is refused with a 400 naming them,
+ * instead of being silently ignored; unknown extra fields are ignored, as llama-server and vLLM do.
+ * Sizes are bounded here (limits.ts), so an oversized field is refused by name before any work is
+ * spent on it.
  */
 
 /** At most `max` UTF-8 bytes. A UTF-16 unit is 1 to 3 bytes, so bytes are only counted when it matters. */

@@ -1,36 +1,18 @@
-import { randomUUID } from "node:crypto";
 import { clip, InvalidRequestError } from "../provider/errors.js";
 import {
   type ChatMessage,
   DEFAULT_SAMPLING,
-  type FinishReason,
   type GenerateRequest,
   type Prompt,
   type SamplingParams,
-  type TokenLogprob,
   type ToolCall,
-  type Usage,
 } from "../provider/types.js";
-import {
-  type ChatMessageBody,
-  type ChatRequestBody,
-  type CompletionRequestBody,
-  chatRequestSchema,
-  completionRequestSchema,
-} from "./schemas.js";
-import {
-  completeCalls,
-  toLogprobs,
-  toResponseFormat,
-  toToolCallDelta,
-  toToolCalls,
-  toToolRequest,
-} from "./tools.js";
-import { validate } from "./validation.js";
+import { fromResponseFormat, fromToolRequest } from "./from-tools.js";
+import type { ChatMessageBody, ChatRequestBody, CompletionRequestBody } from "./request-schemas.js";
 
 /**
- * OpenAI wire format <-> internal types, as pure functions. Nothing else in the code base knows
- * OpenAI's field names.
+ * Server side, inward: a request body already validated against its schema (api/ does that and reports
+ * problems) to our own types. What the body asks for and this server cannot do is refused here, by name.
  */
 
 /** A validated request, before the model name is resolved. */
@@ -44,18 +26,17 @@ export interface ParsedRequest {
   controls: Pick<GenerateRequest, "format" | "toolChoice" | "parallelToolCalls" | "logprobs">;
 }
 
-export function fromChatRequest(body: unknown): ParsedRequest {
-  const req = validate(chatRequestSchema, body);
+export function fromChatRequest(req: ChatRequestBody): ParsedRequest {
   refuseUnsupported(req.n != null && req.n !== 1, "n", "Only n=1 is supported: send one request per choice.");
   refuseUnsupported(
     req.top_logprobs != null && req.logprobs !== true,
     "top_logprobs",
     "top_logprobs requires logprobs: true.",
   );
-  const messages = req.messages.map(toChatMessage);
-  const format = toResponseFormat(req.response_format);
-  const { tools, toolChoice, parallelToolCalls } = toToolRequest(req);
-  const sampling = toSampling(req, req.max_completion_tokens ?? req.max_tokens ?? undefined);
+  const messages = req.messages.map(fromMessage);
+  const format = fromResponseFormat(req.response_format);
+  const { tools, toolChoice, parallelToolCalls } = fromToolRequest(req);
+  const sampling = fromSampling(req, req.max_completion_tokens ?? req.max_tokens ?? undefined);
   const forcedCall = toolChoice === "required" || typeof toolChoice === "object";
   refuseStopWithGrammar(sampling, format !== undefined || forcedCall);
   return {
@@ -82,8 +63,7 @@ function refuseStopWithGrammar(sampling: SamplingParams, constrained: boolean): 
   );
 }
 
-export function fromCompletionRequest(body: unknown): ParsedRequest {
-  const req = validate(completionRequestSchema, body);
+export function fromCompletionRequest(req: CompletionRequestBody): ParsedRequest {
   refuseUnsupported(req.n != null && req.n !== 1, "n", "Only n=1 is supported: send one request per choice.");
   refuseUnsupported(
     Array.isArray(req.prompt) && req.prompt.length > 1,
@@ -99,8 +79,8 @@ export function fromCompletionRequest(body: unknown): ParsedRequest {
   refuseUnsupported(req.best_of != null && req.best_of !== 1, "best_of", "Only best_of=1 is supported.");
   refuseUnsupported(req.logprobs != null, "logprobs", "logprobs is not supported yet by this server.");
   const text = Array.isArray(req.prompt) ? req.prompt[0] : req.prompt;
-  const format = toResponseFormat(req.response_format);
-  const sampling = toSampling(req, req.max_tokens ?? undefined);
+  const format = fromResponseFormat(req.response_format);
+  const sampling = fromSampling(req, req.max_tokens ?? undefined);
   refuseStopWithGrammar(sampling, format !== undefined);
   return {
     model: req.model,
@@ -112,7 +92,7 @@ export function fromCompletionRequest(body: unknown): ParsedRequest {
   };
 }
 
-function toSampling(
+function fromSampling(
   req: ChatRequestBody | CompletionRequestBody,
   maxTokens: number | undefined,
 ): SamplingParams {
@@ -132,7 +112,7 @@ function toSampling(
   };
 }
 
-function toChatMessage(message: ChatMessageBody, index: number): ChatMessage {
+function fromMessage(message: ChatMessageBody, index: number): ChatMessage {
   const param = `messages[${index}]`;
   const role = message.role === "developer" ? "system" : message.role;
   const { content } = message;
@@ -201,127 +181,4 @@ function joinText(
 
 function refuseUnsupported(condition: boolean, param: string, message: string): void {
   if (condition) throw new InvalidRequestError(message, param, "unsupported_parameter");
-}
-
-// ---- responses ----
-
-export interface ResponseMeta {
-  id: string;
-  /** Unix seconds. */
-  created: number;
-  model: string;
-}
-
-export function newResponseMeta(kind: "chat" | "text", model: string): ResponseMeta {
-  const prefix = kind === "chat" ? "chatcmpl-" : "cmpl-";
-  return { id: prefix + randomUUID().replaceAll("-", ""), created: Math.floor(Date.now() / 1000), model };
-}
-
-/** The fields every response object and chunk starts with. */
-function envelope<Kind extends string>(meta: ResponseMeta, object: Kind) {
-  return { id: meta.id, object, created: meta.created, model: meta.model };
-}
-
-export function toUsage(usage: Usage) {
-  return {
-    prompt_tokens: usage.promptTokens,
-    completion_tokens: usage.completionTokens,
-    total_tokens: usage.promptTokens + usage.completionTokens,
-    prompt_tokens_details: { cached_tokens: usage.cachedTokens },
-  };
-}
-
-/** Tool calls and logprobs of a finished answer, when there are any. */
-export interface ChatExtras {
-  toolCalls?: readonly ToolCall[];
-  logprobs?: readonly TokenLogprob[];
-}
-
-export function toChatCompletion(
-  meta: ResponseMeta,
-  text: string,
-  finishReason: FinishReason,
-  usage: Usage,
-  extras: ChatExtras = {},
-) {
-  const finished = completeCalls(extras.toolCalls ?? [], finishReason);
-  const calls = finished.length > 0 ? toToolCalls(finished) : undefined;
-  return {
-    ...envelope(meta, "chat.completion"),
-    choices: [
-      {
-        index: 0,
-        message: {
-          role: "assistant" as const,
-          // OpenAI sends null content on a call-only answer.
-          content: calls && text === "" ? null : text,
-          refusal: null,
-          ...(calls ? { tool_calls: calls } : {}),
-        },
-        logprobs: extras.logprobs ? toLogprobs(extras.logprobs) : null,
-        finish_reason: finishReason,
-      },
-    ],
-    usage: toUsage(usage),
-  };
-}
-
-/** A streaming chunk; `delta` carries the role on the first chunk only, as OpenAI does. */
-export function toChatChunk(
-  meta: ResponseMeta,
-  delta: { role?: "assistant"; content?: string },
-  finishReason: FinishReason | null,
-  logprobs?: readonly TokenLogprob[],
-) {
-  return {
-    ...envelope(meta, "chat.completion.chunk"),
-    choices: [
-      { index: 0, delta, logprobs: logprobs ? toLogprobs(logprobs) : null, finish_reason: finishReason },
-    ],
-  };
-}
-
-/** A streaming chunk carrying one fragment of a tool call. */
-export function toToolCallChunk(
-  meta: ResponseMeta,
-  part: { index: number; id?: string; name?: string; argumentsDelta: string },
-) {
-  return {
-    ...envelope(meta, "chat.completion.chunk"),
-    choices: [
-      { index: 0, delta: { tool_calls: [toToolCallDelta(part)] }, logprobs: null, finish_reason: null },
-    ],
-  };
-}
-
-/** The last chunk when `stream_options.include_usage` is set: no choices, only usage. */
-export function toChatUsageChunk(meta: ResponseMeta, usage: Usage) {
-  return {
-    ...envelope(meta, "chat.completion.chunk"),
-    choices: [],
-    usage: toUsage(usage),
-  };
-}
-
-export function toCompletion(meta: ResponseMeta, text: string, finishReason: FinishReason, usage: Usage) {
-  return {
-    ...envelope(meta, "text_completion"),
-    choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason }],
-    usage: toUsage(usage),
-  };
-}
-
-export function toCompletionChunk(meta: ResponseMeta, text: string, finishReason: FinishReason | null) {
-  return {
-    ...envelope(meta, "text_completion"),
-    choices: [{ index: 0, text, logprobs: null, finish_reason: finishReason }],
-  };
-}
-
-export function toCompletionUsageChunk(meta: ResponseMeta, usage: Usage) {
-  return {
-    ...envelope(meta, "text_completion"),
-    choices: [],
-    usage: toUsage(usage),
-  };
 }

@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { parseChatRequest, parseCompletionRequest } from "../../src/api/parse-request.js";
 import {
-  fromChatRequest,
-  fromCompletionRequest,
-  toChatChunk,
-  toChatCompletion,
-  toCompletion,
-} from "../../src/api/translate.js";
+  fromChatRequest as fromChatBody,
+  fromCompletionRequest as fromCompletionBody,
+} from "../../src/openai/from-request.js";
+import { chatRequestSchema, completionRequestSchema } from "../../src/openai/request-schemas.js";
 import { InvalidRequestError } from "../../src/provider/errors.js";
+
+// The codec reads bodies that already passed their schema; these helpers do that part with zod alone.
+const fromChatRequest = (body: unknown) => fromChatBody(chatRequestSchema.parse(body));
+const fromCompletionRequest = (body: unknown) => fromCompletionBody(completionRequestSchema.parse(body));
 
 const user = (content: unknown) => ({ messages: [{ role: "user", content }] });
 
@@ -87,28 +90,14 @@ test("fromChatRequest uses defaults for omitted and null fields", () => {
   assert.equal(parsed.model, undefined);
 });
 
-test("fromChatRequest refuses invalid parameters, naming them", () => {
-  refusal(() => fromChatRequest({}), "messages", "missing_required_parameter");
-  refusal(() => fromChatRequest({ messages: [] }), "messages");
-  refusal(() => fromChatRequest({ ...user("x"), temperature: 3 }), "temperature");
-  refusal(() => fromChatRequest({ ...user("x"), temperature: "hot" }), "temperature");
-  refusal(() => fromChatRequest({ ...user("x"), max_tokens: 0 }), "max_tokens");
-  refusal(() => fromChatRequest({ ...user("x"), max_tokens: 1.5 }), "max_tokens");
-  refusal(() => fromChatRequest({ ...user("x"), top_p: 0 }), "top_p");
-  refusal(() => fromChatRequest({ ...user("x"), stop: 5 }), "stop");
+test("fromChatRequest refuses what this server cannot do, naming it", () => {
   refusal(() => fromChatRequest({ ...user("x"), n: 2 }), "n", "unsupported_parameter");
-  refusal(() => fromChatRequest({ messages: [{ role: "wizard", content: "x" }] }), "messages[0].role");
   refusal(() => fromChatRequest({ messages: [{ role: "user" }] }), "messages[0].content");
   refusal(
     () => fromChatRequest(user([{ type: "image_url", image_url: { url: "x" } }])),
     "messages[0].content[0]",
   );
-  refusal(
-    () => fromChatRequest({ ...user("x"), response_format: { type: "json_schema", json_schema: {} } }),
-    "response_format.json_schema.name",
-  );
   refusal(() => fromChatRequest({ ...user("x"), top_logprobs: 2 }), "top_logprobs", "unsupported_parameter");
-  refusal(() => fromChatRequest({ ...user("x"), logprobs: true, top_logprobs: 21 }), "top_logprobs");
   refusal(() => fromChatRequest({ ...user("x"), tool_choice: "required" }), "tool_choice");
   refusal(
     () =>
@@ -124,8 +113,25 @@ test("fromChatRequest refuses invalid parameters, naming them", () => {
     "stop",
     "unsupported_parameter",
   );
-  refusal(() => fromChatRequest([1, 2]), null, "invalid_json");
-  refusal(() => fromChatRequest(undefined), null, "invalid_json");
+});
+
+test("the edge refuses what the request schema does not allow, naming it", () => {
+  refusal(() => parseChatRequest({}), "messages", "missing_required_parameter");
+  refusal(() => parseChatRequest({ messages: [] }), "messages");
+  refusal(() => parseChatRequest({ ...user("x"), temperature: 3 }), "temperature");
+  refusal(() => parseChatRequest({ ...user("x"), temperature: "hot" }), "temperature");
+  refusal(() => parseChatRequest({ ...user("x"), max_tokens: 0 }), "max_tokens");
+  refusal(() => parseChatRequest({ ...user("x"), max_tokens: 1.5 }), "max_tokens");
+  refusal(() => parseChatRequest({ ...user("x"), top_p: 0 }), "top_p");
+  refusal(() => parseChatRequest({ ...user("x"), stop: 5 }), "stop");
+  refusal(() => parseChatRequest({ messages: [{ role: "wizard", content: "x" }] }), "messages[0].role");
+  refusal(
+    () => parseChatRequest({ ...user("x"), response_format: { type: "json_schema", json_schema: {} } }),
+    "response_format.json_schema.name",
+  );
+  refusal(() => parseChatRequest({ ...user("x"), logprobs: true, top_logprobs: 21 }), "top_logprobs");
+  refusal(() => parseChatRequest([1, 2]), null, "invalid_json");
+  refusal(() => parseChatRequest(undefined), null, "invalid_json");
 });
 
 test("fromChatRequest carries response_format, tools, tool history and logprobs inward", () => {
@@ -179,41 +185,9 @@ test("fromCompletionRequest accepts the issue's exact request", () => {
 });
 
 test("fromCompletionRequest refuses what it cannot honour", () => {
-  refusal(() => fromCompletionRequest({}), "prompt", "missing_required_parameter");
+  refusal(() => parseCompletionRequest({}), "prompt", "missing_required_parameter");
   refusal(() => fromCompletionRequest({ prompt: ["a", "b"] }), "prompt", "unsupported_parameter");
   refusal(() => fromCompletionRequest({ prompt: "a", echo: true }), "echo");
   refusal(() => fromCompletionRequest({ prompt: "a", logprobs: 2 }), "logprobs");
   assert.deepEqual(fromCompletionRequest({ prompt: ["only"] }).prompt, { kind: "text", text: "only" });
-});
-
-test("response builders produce OpenAI shapes", () => {
-  const meta = { id: "chatcmpl-1", created: 1, model: "m" };
-  const usage = { promptTokens: 5, completionTokens: 3, cachedTokens: 2 };
-  assert.deepEqual(toChatCompletion(meta, "hi", "stop", usage), {
-    id: "chatcmpl-1",
-    object: "chat.completion",
-    created: 1,
-    model: "m",
-    choices: [
-      {
-        index: 0,
-        message: { role: "assistant", content: "hi", refusal: null },
-        logprobs: null,
-        finish_reason: "stop",
-      },
-    ],
-    usage: {
-      prompt_tokens: 5,
-      completion_tokens: 3,
-      total_tokens: 8,
-      prompt_tokens_details: { cached_tokens: 2 },
-    },
-  });
-  assert.deepEqual(toChatChunk(meta, { content: "x" }, null).choices[0], {
-    index: 0,
-    delta: { content: "x" },
-    logprobs: null,
-    finish_reason: null,
-  });
-  assert.equal(toCompletion(meta, "t", "length", usage).choices[0].finish_reason, "length");
 });

@@ -1,0 +1,35 @@
+import { choice, int, setting, text } from "./setting.js";
+
+/** Which local engine runs the model. */
+export const ENGINE_CHOICES = ["auto", "llama-server", "in-process"] as const;
+export type EngineChoice = (typeof ENGINE_CHOICES)[number];
+
+/** The local engine: which one, where its binary is, how much RAM its prompt cache gets. */
+export const ENGINE_SETTINGS = {
+  engine: setting({
+    flag: "--engine <engine>",
+    env: "EDGELLM_ENGINE",
+    default: "auto" as EngineChoice,
+    help: "local engine: llama-server (llama.cpp's own loop, a managed child), in-process (node-llama-cpp), or auto",
+    doc: "`llama-server` (llama.cpp's server as a managed child: the fast one), `in-process` (node-llama-cpp, no binary needed), or `auto`: llama-server when a binary is found, else in-process",
+    parse: choice(ENGINE_CHOICES),
+  }),
+  llamaServer: setting({
+    flag: "--llama-server <path>",
+    env: "EDGELLM_LLAMA_SERVER",
+    default: undefined,
+    defaultText: "the cached `edgellm engine build` or `pull`",
+    help: "a llama-server binary to run as the engine",
+    doc: "a llama-server binary of your own to run as the engine",
+    parse: text,
+  }),
+  promptCacheRam: setting({
+    flag: "--prompt-cache-ram <MiB>",
+    env: "EDGELLM_PROMPT_CACHE_RAM",
+    default: 1024,
+    unit: "MiB",
+    help: "RAM for llama-server's prompt cache: KV states of conversations that lost their slot (0: off)",
+    doc: "MiB of host RAM where llama-server keeps the KV state of conversations that lost their slot, so their next turn is not recomputed; `0` turns it off",
+    parse: int(0),
+  }),
+};
