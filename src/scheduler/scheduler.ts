@@ -10,7 +10,7 @@ import {
   QueueTimeoutError,
   ShuttingDownError,
 } from "../provider/errors.js";
-import type { GenerateRequest, ModelInfo, ModelProvider, Prompt, StreamPart } from "../provider/types.js";
+import type { GenerateRequest, ModelInfo, ModelProvider, StreamPart } from "../provider/types.js";
 
 export interface SchedulerOptions {
   /** Requests allowed to wait for a slot; one more is refused with 429 at once. Default: `--max-queue`'s (64). */
