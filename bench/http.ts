@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import type OpenAI from "openai";
+import OpenAI from "openai";
 
 /** Measurements through the real HTTP server with the official client, as an application sees it. */
 
@@ -48,14 +48,26 @@ type Body = Omit<OpenAI.ChatCompletionCreateParamsStreaming, "stream" | "stream_
 };
 
 export async function streamOnce(client: OpenAI, body: Body): Promise<StreamResult> {
-  const start = performance.now();
-  const { data, response } = await client.chat.completions
-    .create({
-      ...body,
-      stream: true,
-      stream_options: { include_usage: true },
-    } as OpenAI.ChatCompletionCreateParamsStreaming)
-    .withResponse();
+  let start = performance.now();
+  const create = () =>
+    client.chat.completions
+      .create({
+        ...body,
+        stream: true,
+        stream_options: { include_usage: true },
+      } as OpenAI.ChatCompletionCreateParamsStreaming)
+      .withResponse();
+  let opened: Awaited<ReturnType<typeof create>>;
+  try {
+    opened = await create();
+  } catch (error) {
+    // A pooled keep-alive connection the server closed a moment ago (Node and llama-server both close idle
+    // ones after 5 s) fails at once; one retry on a fresh connection, timed from the retry.
+    if (!(error instanceof OpenAI.APIConnectionError)) throw error;
+    start = performance.now();
+    opened = await create();
+  }
+  const { data, response } = opened;
   let first = 0;
   let last = 0;
   let text = "";

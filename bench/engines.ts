@@ -1,0 +1,330 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
+import OpenAI from "openai";
+import { type ServerProcess, startServerProcess } from "../test/helpers/server-process.js";
+import { percentile, rssBytes, streamOnce } from "./http.js";
+
+/**
+ * Issue #12's comparison, in one run on one model file: edgellm with its llama-server engine, edgellm with its
+ * in-process engine, and standalone llama-server (the peer), each with the same 4 slots and context. Single
+ * requests alternate between the three servers (so drift in the machine hits all alike); every prompt is
+ * unique and edgellm's response cache is off, so every answer is generated. Then each server alone runs the
+ * multi-user chat workload.
+ */
+
+const SLOTS = 4;
+const CTX_PER_SLOT = 2048;
+
+export interface Contender {
+  name: string;
+  url: string;
+  /** Processes whose RSS adds up to the server's (edgellm and its engine child). */
+  pids: () => number[];
+  stop: () => Promise<void>;
+}
+
+export interface EngineFigures {
+  ttftP50: number;
+  decode: number;
+  aggregate4: number;
+  rssLoad: number;
+  multiUser: MultiUserFigures;
+}
+
+export interface MultiUserFigures {
+  /** TTFT of turns 2 and 3, p50 and p95, in ms. */
+  ttftP50: number;
+  ttftP95: number;
+  wallSeconds: number;
+  /** Prompt tokens of turns 2 and 3 served from a cache (slot or RAM), as the server reported them. */
+  cachedShare: number;
+}
+
+export async function startContenders(binary: string, model: string): Promise<Contender[]> {
+  const edgellmArgs = (engine: string) => [
+    "--model",
+    model,
+    "--parallel",
+    String(SLOTS),
+    "--ctx-size",
+    String(CTX_PER_SLOT),
+    "--no-response-cache",
+    "--engine",
+    engine,
+    "--llama-server",
+    binary,
+  ];
+  const edgellm = async (engine: string): Promise<Contender> => {
+    const server: ServerProcess = await startServerProcess(edgellmArgs(engine));
+    const pid = server.process.pid as number;
+    return {
+      name: `edgellm (${engine})`,
+      url: server.url,
+      pids: () => [pid, ...childrenOf(pid)],
+      stop: server.stop,
+    };
+  };
+  const standalone = await startLlamaServer(binary, model);
+  return [
+    await edgellm("llama-server"),
+    await edgellm("in-process"),
+    {
+      name: "llama-server",
+      url: standalone.url,
+      pids: () => [standalone.child.pid as number],
+      stop: async () => {
+        standalone.child.kill("SIGTERM");
+        if (standalone.child.exitCode === null) await once(standalone.child, "exit");
+      },
+    },
+  ];
+}
+
+/** Single-stream figures, requests alternating between contenders; then 4-stream aggregate and RSS, alternating rounds. */
+export async function measureAlternating(
+  contenders: Contender[],
+): Promise<Map<string, Omit<EngineFigures, "multiUser">>> {
+  const clients = contenders.map(
+    (c) => new OpenAI({ baseURL: `${c.url}/v1`, apiKey: "unused", maxRetries: 0 }),
+  );
+  for (const client of clients)
+    await streamOnce(client, {
+      model: "local",
+      messages: [{ role: "user", content: "warm up" }],
+      max_tokens: 4,
+    });
+  const ttfts = contenders.map(() => [] as number[]);
+  const decodes = contenders.map(() => [] as number[]);
+  for (let round = 0; round < 12; round++) {
+    for (const [i, client] of clients.entries()) {
+      const r = await streamOnce(client, {
+        model: "local",
+        messages: [
+          { role: "user", content: `Question ${round} for ${i}: what is ${round} times ${round + i + 3}?` },
+        ],
+        max_tokens: 2,
+      });
+      ttfts[i].push(r.ttftMs);
+    }
+  }
+  for (let round = 0; round < 3; round++) {
+    for (const [i, client] of clients.entries()) {
+      const r = await streamOnce(client, {
+        model: "local",
+        messages: [{ role: "user", content: `Tell me a long story, take ${round} on server ${i}.` }],
+        max_tokens: 128,
+        ignore_eos: true,
+        seed: 7 + round,
+      });
+      decodes[i].push((r.completionTokens - 1) / (r.decodeMs / 1000));
+    }
+  }
+  const aggregates = contenders.map(() => [] as number[]);
+  const rss = contenders.map(() => 0);
+  for (let round = 0; round < 2; round++) {
+    for (const [i, client] of clients.entries()) {
+      const sampler = peakRssOf(contenders[i].pids);
+      aggregates[i].push(await aggregate4(client, `${round}-${i}`));
+      rss[i] = Math.max(rss[i], sampler.stop());
+    }
+  }
+  return new Map(
+    contenders.map((c, i) => [
+      c.name,
+      {
+        ttftP50: percentile(ttfts[i], 50),
+        decode: percentile(decodes[i], 50),
+        aggregate4: Math.max(...aggregates[i]),
+        rssLoad: rss[i],
+      },
+    ]),
+  );
+}
+
+async function aggregate4(client: OpenAI, tag: string): Promise<number> {
+  const start = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: 4 }, (_, i) =>
+      streamOnce(client, {
+        model: "local",
+        messages: [{ role: "user", content: `Client ${i} in round ${tag}: tell me a long story.` }],
+        max_tokens: 128,
+        ignore_eos: true,
+      }),
+    ),
+  );
+  const tokens = results.reduce((sum, r) => sum + r.completionTokens, 0);
+  return tokens / ((performance.now() - start) / 1000);
+}
+
+const USERS = 8;
+const ACTIVE = 4;
+const TURNS = 3;
+const ANSWER_TOKENS = 48;
+
+/**
+ * 8 users, each with a ~500-token document of their own in the system prompt, 3 turns each, 4 users active at
+ * once, 48-token answers. Turns are taken turn by turn across users, so between a user's turns the other
+ * conversations pass through the 4 slots: a server that cannot bring back an evicted conversation's KV state
+ * recomputes its whole history.
+ */
+export async function multiUser(contender: Contender, salt: string): Promise<MultiUserFigures> {
+  const client = new OpenAI({ baseURL: `${contender.url}/v1`, apiKey: "unused", maxRetries: 0 });
+  const histories = Array.from({ length: USERS }, (_, user) => [
+    { role: "system" as const, content: `Answer from this document.\n\n${documentFor(user, salt)}` },
+  ]) as OpenAI.ChatCompletionMessageParam[][];
+  const queue: { user: number; turn: number }[] = [];
+  for (let turn = 0; turn < TURNS; turn++)
+    for (let user = 0; user < USERS; user++) queue.push({ user, turn });
+  const done = Array.from({ length: USERS }, () => -1);
+  const ttfts: number[] = [];
+  let cached = 0;
+  let prompt = 0;
+  const start = performance.now();
+  const worker = async () => {
+    for (;;) {
+      const index = queue.findIndex((task) => done[task.user] === task.turn - 1 && !busy.has(task.user));
+      if (index === -1) {
+        if (queue.length === 0) return;
+        await new Promise((r) => setTimeout(r, 5));
+        continue;
+      }
+      const [{ user, turn }] = queue.splice(index, 1);
+      busy.add(user);
+      const messages = histories[user];
+      messages.push({
+        role: "user",
+        content: `Question ${turn + 1} of user ${user}: what does the document say about item ${turn * 7 + user}?`,
+      });
+      const r = await streamOnce(client, {
+        model: "local",
+        messages,
+        max_tokens: ANSWER_TOKENS,
+        ignore_eos: true,
+        seed: user,
+      });
+      messages.push({ role: "assistant", content: r.text });
+      if (turn > 0) {
+        ttfts.push(r.ttftMs);
+        cached += r.cachedTokens;
+        prompt += r.promptTokens;
+      }
+      done[user] = turn;
+      busy.delete(user);
+    }
+  };
+  const busy = new Set<number>();
+  await Promise.all(Array.from({ length: ACTIVE }, worker));
+  return {
+    ttftP50: percentile(ttfts, 50),
+    ttftP95: percentile(ttfts, 95),
+    wallSeconds: (performance.now() - start) / 1000,
+    cachedShare: prompt > 0 ? cached / prompt : 0,
+  };
+}
+
+/** A deterministic ~500-token document for one user (about 380 words). */
+function documentFor(user: number, salt: string): string {
+  const words = [
+    "river",
+    "market",
+    "engine",
+    "harvest",
+    "lantern",
+    "copper",
+    "meadow",
+    "signal",
+    "garden",
+    "ledger",
+    "harbor",
+    "winter",
+    "orchard",
+    "canvas",
+    "thunder",
+    "pepper",
+  ];
+  let seed = (user + 1) * 2654435761 + salt.length * 97;
+  const out: string[] = [`Document ${user} (${salt}).`];
+  for (let i = 0; i < 380; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    out.push(words[seed % words.length] + (i % 12 === 11 ? `, item ${i}.` : ""));
+  }
+  return out.join(" ");
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Peak of the summed RSS of a set of processes, sampled every 50 ms. */
+function peakRssOf(pids: () => number[]): { stop(): number } {
+  let peak = 0;
+  const timer = setInterval(async () => {
+    const sizes = await Promise.all(pids().map((pid) => rssBytes(pid).catch(() => 0)));
+    peak = Math.max(
+      peak,
+      sizes.reduce((a, b) => a + b, 0),
+    );
+  }, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}
+
+export async function startLlamaServer(
+  binary: string,
+  model: string,
+): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(
+    binary,
+    [
+      "-m",
+      model,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "-np",
+      String(SLOTS),
+      "-c",
+      String(SLOTS * CTX_PER_SLOT),
+    ],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        LD_LIBRARY_PATH: [binary.replace(/\/[^/]+$/, ""), process.env.LD_LIBRARY_PATH]
+          .filter(Boolean)
+          .join(":"),
+      },
+    },
+  );
+  let log = "";
+  let port: number | undefined;
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on("data", (chunk) => {
+      log = (log + chunk).slice(-8000);
+      port ??= Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log)?.[1]) || undefined;
+    });
+  }
+  for (let attempt = 0; attempt < 1200; attempt++) {
+    if (child.exitCode !== null) throw new Error(`llama-server exited:\n${log}`);
+    if (port) {
+      const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
+      if (res?.status === 200) return { url: `http://127.0.0.1:${port}`, child };
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error(`llama-server never became ready:\n${log}`);
+}
