@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { benchCommand } from "./bench.js";
 import { chatCommand } from "./chat.js";
+import { engineCommand } from "./engine.js";
 import { modelsCommand } from "./models.js";
 import { pullCommand } from "./pull.js";
 import { serveCommand } from "./serve.js";
@@ -15,6 +16,7 @@ const program = new Command("edgellm")
   .addCommand(pullCommand())
   .addCommand(modelsCommand())
   .addCommand(synthCommand())
-  .addCommand(benchCommand());
+  .addCommand(benchCommand())
+  .addCommand(engineCommand());
 
 await program.parseAsync(process.argv);
