@@ -78,9 +78,8 @@ export function cmakeConfigureArgs(opts: {
     "-DLLAMA_BUILD_SERVER=ON",
     "-DLLAMA_BUILD_TESTS=OFF",
     "-DLLAMA_BUILD_EXAMPLES=OFF",
-    // The child only listens on 127.0.0.1 behind edgellm, and models come from edgellm's downloader.
+    // The child listens on 127.0.0.1 behind edgellm only: no TLS, so no OpenSSL needed to build.
     "-DLLAMA_OPENSSL=OFF",
-    "-DLLAMA_CURL=OFF",
   ];
   if (opts.native) {
     args.push("-DGGML_NATIVE=ON");

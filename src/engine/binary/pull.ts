@@ -49,6 +49,11 @@ const PLATFORM_NAMES: Record<string, string> = {
   "win32-arm64": "win-cpu-arm64",
 };
 
+/** The platform part of llama.cpp's asset names ("ubuntu-x64"), or undefined where it publishes no CPU build. */
+export function releasePlatformName(platform: Platform): string | undefined {
+  return PLATFORM_NAMES[`${platform.os}-${platform.arch}`];
+}
+
 /**
  * This platform's CPU build among a release's assets, or undefined. Where a release has both archive
  * kinds, tar.gz is preferred off Windows (it keeps symlinks and modes without relying on zip extras).
