@@ -140,7 +140,7 @@ export async function buildLlamaServer(opts: BuildOptions = {}): Promise<LlamaSe
       last = percent;
       report("build", percent);
     });
-    report("build", 100);
+    if (last < 100) report("build", 100);
     const executable = join(buildDir, "bin", executableName());
     return await moveIntoPlace(
       executable,
