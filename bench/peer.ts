@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import OpenAI from "openai";
+import { libraryEnv } from "../src/engine/binary/version.js";
 import { startServerProcess } from "../test/helpers/server-process.js";
 import { aggregate, peakRss, percentile, rssBytes, streamOnce } from "./http.js";
 
@@ -75,7 +76,7 @@ export async function startLlamaServer(
       "-c",
       String(SLOTS * CTX_PER_SLOT),
     ],
-    { stdio: ["ignore", "ignore", "pipe"] },
+    { stdio: ["ignore", "ignore", "pipe"], env: libraryEnv(binary) },
   );
   let log = "";
   child.stderr?.on("data", (chunk) => {

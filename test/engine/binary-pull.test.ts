@@ -192,6 +192,14 @@ test("ensureLlamaServer offline or not allowed to download gives a reason instea
   assert.equal(notAllowed.binary, undefined);
   assert.match(notAllowed.reason ?? "", /edgellm engine pull.*edgellm engine build/);
 
+  const optedOut = await ensureLlamaServer({
+    home,
+    bundled: fakeBundled(),
+    env: { EDGELLM_OFFLINE: "1", EDGELLM_LLAMA_RELEASES_URL: "http://127.0.0.1:1" },
+    allowDownload: true,
+  });
+  assert.match(optedOut.reason ?? "", /EDGELLM_OFFLINE is set/);
+
   const offline = new URL(await closedPortUrl()).origin;
   const started = Date.now();
   const result = await ensureLlamaServer({

@@ -9,7 +9,10 @@ import { checkLlamaServer, LlamaServerBinaryError } from "./version.js";
 export interface EnsureOptions extends HttpTimeouts {
   /** `--llama-server PATH`. */
   path?: string;
-  /** May a missing binary be downloaded (the machine has network and the user did not opt out)? */
+  /**
+   * May a missing binary be downloaded (the machine has network and the user did not opt out)?
+   * `EDGELLM_OFFLINE=1` (or "true") in `env` forbids it whatever this says, as it does for models.
+   */
   allowDownload: boolean;
   /** One line per event worth a log entry (a broken cached binary skipped, a download starting or failing). */
   log?: (line: string) => void;
@@ -58,8 +61,14 @@ export async function ensureLlamaServer(opts: EnsureOptions): Promise<EnsureResu
 
   const howTo =
     "run `edgellm engine pull` (download) or `edgellm engine build` (compile), or pass --llama-server PATH";
-  if (!opts.allowDownload) {
-    return { binary: undefined, reason: `no llama-server binary for llama.cpp ${bundled.tag}; ${howTo}` };
+  const env = opts.env ?? process.env;
+  const offline = ["1", "true"].includes((env.EDGELLM_OFFLINE ?? "").toLowerCase());
+  if (!opts.allowDownload || offline) {
+    const why = offline ? " (EDGELLM_OFFLINE is set, so none is downloaded)" : "";
+    return {
+      binary: undefined,
+      reason: `no llama-server binary for llama.cpp ${bundled.tag}${why}; ${howTo}`,
+    };
   }
   log(
     `No llama-server binary for llama.cpp ${bundled.tag}; downloading llama.cpp's release for this platform.`,
@@ -72,7 +81,8 @@ export async function ensureLlamaServer(opts: EnsureOptions): Promise<EnsureResu
       env: opts.env,
       onProgress: opts.onProgress,
       signal: opts.signal,
-      connectTimeoutMs: opts.connectTimeoutMs,
+      // The same bound as model downloads, so an offline start falls back as fast.
+      connectTimeoutMs: opts.connectTimeoutMs ?? positiveInt(env.EDGELLM_CONNECT_TIMEOUT_MS),
       idleTimeoutMs: opts.idleTimeoutMs,
       retryDelayMs: opts.retryDelayMs,
     });
@@ -82,4 +92,9 @@ export async function ensureLlamaServer(opts: EnsureOptions): Promise<EnsureResu
     const why = err instanceof Error ? err.message : String(err);
     return { binary: undefined, reason: `could not download llama-server (${why}); ${howTo}` };
   }
+}
+
+function positiveInt(value: string | undefined): number | undefined {
+  const n = Number(value);
+  return value && Number.isInteger(n) && n > 0 ? n : undefined;
 }
