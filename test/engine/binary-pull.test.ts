@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { lstat, readdir, readlink, stat } from "node:fs/promises";
+import { lstat, mkdir, readdir, readlink, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { ensureLlamaServer } from "../../src/engine/binary/ensure.js";
@@ -25,6 +25,7 @@ import {
   TAG,
   tarGz,
   tempDir,
+  writeStandIn,
   zip,
 } from "./binary-fixtures.js";
 
@@ -54,7 +55,7 @@ async function pullInto(home: string, server: ReleaseServer) {
 async function leftovers(home: string): Promise<string[]> {
   const root = llamaServerCacheDir(home);
   if (!existsSync(root)) return [];
-  const top = (await readdir(root)).filter((n) => n.startsWith(".staging-"));
+  const top = (await readdir(root)).filter((n) => n.startsWith(".staging-") || n.includes(".old-"));
   const downloads = existsSync(join(root, "downloads")) ? await readdir(join(root, "downloads")) : [];
   return [...top, ...downloads];
 }
@@ -92,6 +93,39 @@ test("pull unpacks a .zip release, keeping the executable bit and symlinks", { s
   assert.ok(((await stat(binary.path)).mode & 0o111) !== 0, "executable");
   assert.ok((await lstat(join(binary.path, "..", "libllama.so"))).isSymbolicLink());
   assert.equal(binary.version.commit, "de3ff81");
+});
+
+test("a pull removes staging folders that dead processes left behind, not live ones", { skip }, async (t) => {
+  const data = await tarGz(await releaseTree());
+  const server = await withRelease([{ name: assetName("tar.gz"), data }], t);
+  const home = await tempDir();
+  const root = llamaServerCacheDir(home);
+  // Above Linux's largest pid (2^22), so surely not running.
+  const dead = join(root, ".staging-4194305-abcdef");
+  const live = join(root, `.staging-${process.pid}-abcdef`);
+  await mkdir(join(dead, "build"), { recursive: true });
+  await mkdir(live, { recursive: true });
+  await pullInto(home, server);
+  assert.equal(existsSync(dead), false);
+  assert.equal(existsSync(live), true);
+});
+
+test("pulling again replaces the cached binary whole", { skip }, async (t) => {
+  const home = await tempDir();
+  const first = await withRelease([{ name: assetName("tar.gz"), data: await tarGz(await releaseTree()) }], t);
+  await pullInto(home, first);
+  const tree = await releaseTree();
+  await writeStandIn(join(tree, "build", "bin"), { output: "version: 0.5.1 (build 2, commit abcdef0)" });
+  await rm(join(tree, "build", "bin", "libllama.so"));
+  const second = await withRelease([{ name: assetName("tar.gz"), data: await tarGz(tree) }], t);
+  const binary = await pullInto(home, second);
+  assert.equal(binary.version.version, "0.5.1");
+  assert.equal(
+    existsSync(join(binary.path, "..", "libllama.so")),
+    false,
+    "no file of the old folder is left",
+  );
+  assert.deepEqual(await leftovers(home), []);
 });
 
 test("a corrupt archive (wrong SHA-256) is refused and nothing is moved into place", { skip }, async (t) => {

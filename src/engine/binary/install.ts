@@ -17,11 +17,33 @@ export interface LlamaServerBinary {
   version: LlamaServerVersion;
 }
 
-/** A fresh staging folder under the cache; remove it with `rm(dir, {recursive: true})` when done. */
+/** A fresh staging folder under the cache, named after this process; remove it when done. */
 export async function stagingDir(home?: string): Promise<string> {
   const root = llamaServerCacheDir(home);
   await mkdir(root, { recursive: true });
-  return mkdtemp(join(root, ".staging-"));
+  await removeAbandoned(root);
+  return mkdtemp(join(root, `.staging-${process.pid}-`));
+}
+
+/**
+ * Staging folders (and replaced binaries) of processes that died mid-way, e.g. killed during a build,
+ * would pile up: one holds a source tree and a build tree. A live process with a reused pid keeps its
+ * folder, which errs on the safe side.
+ */
+async function removeAbandoned(root: string): Promise<void> {
+  for (const name of await readdir(root)) {
+    const owner = /^\.staging-(\d+)-/.exec(name)?.[1] ?? /\.old-(\d+)-\d+$/.exec(name)?.[1];
+    if (owner && !isAlive(Number(owner))) await rm(join(root, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** The first llama-server executable under `dir`, breadth first (archives nest it in `build/bin/` or `llama-<tag>/`). */
