@@ -14,7 +14,7 @@ import { rm } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { type LlamaServerBinary, moveIntoPlace, stagingDir } from "./install.js";
+import { findExecutableIn, type LlamaServerBinary, moveIntoPlace, stagingDir } from "./install.js";
 import {
   type BundledLlamaCpp,
   bundledLlamaCpp,
@@ -141,7 +141,10 @@ export async function buildLlamaServer(opts: BuildOptions = {}): Promise<LlamaSe
       report("build", percent);
     });
     if (last < 100) report("build", 100);
-    const executable = join(buildDir, "bin", executableName());
+    // Multi-config generators (Visual Studio) put it in bin/Release/.
+    const executable = await findExecutableIn(join(buildDir, "bin"));
+    if (!executable)
+      throw new LlamaServerBinaryError(`the build made no ${executableName()} under ${buildDir}/bin`);
     return await moveIntoPlace(
       executable,
       cachedBinaryDir(bundled.tag, variant, { home: opts.home }),
