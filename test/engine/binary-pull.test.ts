@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { lstat, mkdir, readdir, readlink, rm, stat } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
+import * as tar from "tar";
 import { ensureLlamaServer } from "../../src/engine/binary/ensure.js";
 import { findLlamaServer } from "../../src/engine/binary/find.js";
 import {
@@ -139,6 +140,19 @@ test("a corrupt archive (wrong SHA-256) is refused and nothing is moved into pla
   assert.equal(existsSync(cachedBinaryDir(TAG, "release", { home })), false);
   assert.deepEqual(await leftovers(home), []);
   assert.equal(await findLlamaServer({ home, bundled: fakeBundled(), env: {} }), undefined);
+});
+
+test("an archive entry pointing outside its folder is refused and nothing is cached", { skip }, async (t) => {
+  const tree = await releaseTree();
+  await writeFile(join(tree, "evil.txt"), "escaped");
+  const file = join(await tempDir(), "evil.tar.gz");
+  await tar.c({ gzip: true, file, cwd: join(tree, "build"), preservePaths: true }, ["bin", "../evil.txt"]);
+  const server = await withRelease([{ name: assetName("tar.gz"), data: await readFile(file) }], t);
+  const home = await tempDir();
+  await assert.rejects(pullInto(home, server), /could not be unpacked: .*\.\./);
+  assert.equal(existsSync(cachedBinaryDir(TAG, "release", { home })), false);
+  assert.equal(existsSync(join(llamaServerCacheDir(home), "evil.txt")), false);
+  assert.deepEqual(await leftovers(home), []);
 });
 
 test("an interrupted download resumes from where it was cut", { skip }, async (t) => {

@@ -1,8 +1,8 @@
 /**
  * Unpacks llama.cpp's release archives (.zip, and .tar.gz in newer releases) into a folder.
  *
- * Nothing may land outside the folder: tar refuses `..` and absolute names itself (strict mode turns its
- * warnings into errors); for zip, yauzl rejects such names and we check symlink targets ourselves.
+ * Nothing may land outside the folder: tar refuses `..` and absolute names itself (and any refusal fails
+ * the whole archive); for zip, yauzl rejects such names and we check symlink targets ourselves.
  */
 import { createWriteStream } from "node:fs";
 import { chmod, mkdir, symlink } from "node:fs/promises";
@@ -24,8 +24,19 @@ export function archiveKind(name: string): ArchiveKind | undefined {
 
 /** Extracts `file` into the existing folder `dest`. */
 export async function extractArchive(file: string, kind: ArchiveKind, dest: string): Promise<void> {
-  if (kind === "tar.gz") await tar.x({ file, cwd: dest, strict: true });
+  if (kind === "tar.gz") await extractTar(file, dest);
   else await extractZip(file, dest);
+}
+
+/**
+ * tar skips an entry it refuses with a warning. Strict mode would reject at the first one while later
+ * entries are still being written, racing the caller's cleanup, so warnings are collected and thrown
+ * once the whole archive is done.
+ */
+async function extractTar(file: string, dest: string): Promise<void> {
+  const refused: string[] = [];
+  await tar.x({ file, cwd: dest, onwarn: (code, message) => refused.push(`${code}: ${message}`) });
+  if (refused.length > 0) throw new Error(refused.join("; "));
 }
 
 const S_IFMT = 0o170000;

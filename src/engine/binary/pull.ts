@@ -149,10 +149,11 @@ export async function pullLlamaServer(opts: PullOptions = {}): Promise<LlamaServ
       cachedBinaryDir(bundled.tag, "release", { home: opts.home, platform }),
       "release",
     );
-    await rm(archive, { force: true });
     return binary;
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    // A verified archive that did not unpack or run would fail the same way next time: keep neither.
+    await rm(archive, { force: true });
+    await rm(staging, { recursive: true, force: true, maxRetries: 3 });
   }
 }
 
