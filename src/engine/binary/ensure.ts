@@ -31,9 +31,10 @@ export interface EnsureOptions extends HttpTimeouts {
   retryDelayMs?: number;
 }
 
+/** A binary, or why there is none (one log line that says how to get one). */
 export type EnsureResult =
   | { binary: LlamaServerBinary; reason?: undefined }
-  | { binary: undefined /** Why there is none, for one log line; says how to get one. */; reason: string };
+  | { binary: undefined; reason: string };
 
 /**
  * Finds a binary that runs (see `findLlamaServer` for the order); else, when allowed, pulls the release
@@ -48,13 +49,13 @@ export async function ensureLlamaServer(opts: EnsureOptions): Promise<EnsureResu
   const log = opts.log ?? (() => {});
   const findOpts = { path: opts.path, env: opts.env, home: opts.home, bundled, platform: opts.platform };
   for (const found of await llamaServerCandidates(findOpts)) {
-    if (found.source === "option" || found.source === "env") {
-      return { binary: { ...found, version: await checkLlamaServer(found.path) } };
-    }
     try {
       return { binary: { ...found, version: await checkLlamaServer(found.path) } };
     } catch (err) {
-      if (!(err instanceof LlamaServerBinaryError)) throw err;
+      // The user named this one: say it does not run rather than quietly serve without it.
+      if (found.source === "option" || found.source === "env" || !(err instanceof LlamaServerBinaryError)) {
+        throw err;
+      }
       log(`Skipping a cached llama-server that does not run: ${err.message}`);
     }
   }
