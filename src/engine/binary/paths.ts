@@ -10,8 +10,8 @@
  * Each folder holds `llama-server` with its shared libraries (and ggml's CPU variant modules) beside it.
  */
 import { open, readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { edgellmHome } from "../../models/registry.js";
 
 /** How a cached binary was made; also the suffix of its cache folder. */
@@ -31,7 +31,7 @@ export interface BundledLlamaCpp {
 
 /** node-llama-cpp's package folder (its package.json is not exported, so found from its entry point). */
 export function nodeLlamaCppDir(): string {
-  return resolve(fileURLToPath(import.meta.resolve("node-llama-cpp")), "../..");
+  return resolve(createRequire(import.meta.url).resolve("node-llama-cpp"), "../..");
 }
 
 /** Reads node-llama-cpp's llama.cpp.info.json and the commit at the head of its git bundle. */
