@@ -84,10 +84,14 @@ function buildCommand(): Command {
             native: opts.native,
             jobs: opts.jobs,
             signal,
+            log: note,
             onProgress: ({ phase, percent }) => {
               if (phase !== "build")
                 process.stderr.write(`${phase === "clone" ? "Cloning the source" : "Configuring"}...\n`);
-              else if (percent !== null) reporter.update(percent);
+              else if (percent !== null) {
+                reporter.update(percent);
+                if (percent === 100) reporter.stop();
+              }
             },
           });
           reporter.stop();
@@ -106,12 +110,16 @@ function pullCommand(): Command {
       reportErrors("pull", async (signal) => {
         const reporter = progressReporter();
         try {
-          done(await pullLlamaServer({ onProgress: reporter.update, signal }));
+          done(await pullLlamaServer({ onProgress: reporter.update, log: note, signal }));
         } finally {
           reporter.stop();
         }
       }),
     );
+}
+
+function note(line: string): void {
+  process.stderr.write(`${line}\n`);
 }
 
 function done(binary: LlamaServerBinary): void {

@@ -15,7 +15,7 @@ import {
 import { findLlamaServer } from "../../src/engine/binary/find.js";
 import { bundledLlamaCpp, cachedBinaryDir, llamaServerCacheDir } from "../../src/engine/binary/paths.js";
 import { LlamaServerBinaryError } from "../../src/engine/binary/version.js";
-import { fakeBundled, runCli, TAG, tempDir } from "./binary-fixtures.js";
+import { fakeBundled, runCli, TAG, tempDir, writeStandIn } from "./binary-fixtures.js";
 
 const skip = process.platform === "win32" ? "the fake cmake and git are shell scripts" : false;
 
@@ -108,7 +108,7 @@ async function fakeTools(dir: string, buildOutput: string, opts: { exit?: number
   const git = join(dir, "git");
   await writeFile(git, `#!/bin/sh\nmkdir -p "$4" && echo "$@" >> "${dir}/git.args"\n`);
   const cmake = join(dir, "cmake");
-  const standIn = `#!/bin/sh\\necho "version: 0.5.0-dev (build 1, commit de3ff81)" >&2\\n`;
+  const standIn = await writeStandIn(join(dir, "stand-in"));
   await writeFile(
     cmake,
     [
@@ -118,7 +118,7 @@ async function fakeTools(dir: string, buildOutput: string, opts: { exit?: number
       `cat <<'EOF'\n${buildOutput}\nEOF`,
       opts.hang ? `sleep 30 & echo $! > "${dir}/sleep.pid"; wait` : "",
       opts.exit ? `exit ${opts.exit}` : "",
-      `mkdir -p "$2/bin" && printf '${standIn}' > "$2/bin/llama-server" && chmod +x "$2/bin/llama-server"`,
+      `mkdir -p "$2/bin" && cp "${standIn}" "$2/bin/llama-server"`,
       `echo "lib" > "$2/bin/libggml-cpu-haswell.so"`,
     ].join("\n"),
   );

@@ -13,14 +13,16 @@ import {
   legacyBuildPath,
   nodeLlamaCppDir,
 } from "../../src/engine/binary/paths.js";
+import { smokeTest } from "../../src/engine/binary/smoke.js";
 import {
   checkLlamaServer,
   LlamaServerBinaryError,
   parseVersionOutput,
 } from "../../src/engine/binary/version.js";
+import { tinyModelPath } from "../helpers/tiny-model.js";
 import { fakeBundled, TAG, tempDir, writeStandIn } from "./binary-fixtures.js";
 
-const skip = process.platform === "win32" ? "stand-in binaries are shell scripts" : false;
+const skip = process.platform === "win32" ? "stand-in binaries are scripts run through their #! line" : false;
 
 async function cacheWith(variants: CachedVariant[]): Promise<string> {
   const home = await tempDir();
@@ -168,4 +170,10 @@ test("the real llama-server answers --version with a version and a commit", {
   assert.match(version.version, /^\S+$/);
   assert.match(version.commit ?? "", /^[0-9a-f]{7,40}$/);
   assert.match(version.builtWith ?? "", /^built with /);
+});
+
+test("the real llama-server passes the smoke test on the tiny model", {
+  skip: existsSync(real) ? false : `no llama-server at ${real}`,
+}, async () => {
+  await smokeTest(real, await tinyModelPath());
 });

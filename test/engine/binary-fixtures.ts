@@ -31,25 +31,51 @@ export interface StandInOptions {
   exitCode?: number;
   /** Sleeps instead of answering. */
   hang?: boolean;
+  /** Serving a model, dies by SIGILL while `libggml-cpu-sapphirerapids.so` is beside it (as on an AMX-less VM). */
+  crashWithAmx?: boolean;
+  /** Serving a model, dies by SIGILL. */
+  crash?: boolean;
+  /** Serving a model, exits 1 with a message instead of listening. */
+  failToServe?: boolean;
 }
 
-/** Writes an executable `<dir>/llama-server` shell script; returns its path. */
+/**
+ * Writes an executable `<dir>/llama-server` Node script; returns its path. With `--version` it prints
+ * `output`; with `-m MODEL --port P` it answers GET /health with 200, like llama-server once loaded.
+ */
 export async function writeStandIn(dir: string, opts: StandInOptions = {}): Promise<string> {
   await mkdir(dir, { recursive: true });
   const output =
-    opts.output ?? `version: 0.5.0-dev (build 1, commit ${COMMIT.slice(0, 7)})\nbuilt with test for sh`;
-  const body = opts.hang ? "exec sleep 30" : `printf '%s\\n' '${output}' >&2\nexit ${opts.exitCode ?? 0}`;
+    opts.output ?? `version: 0.5.0-dev (build 1, commit ${COMMIT.slice(0, 7)})\nbuilt with test for node`;
+  const script = `#!${process.execPath}
+const args = process.argv.slice(2);
+const opts = ${JSON.stringify(opts)};
+if (opts.hang) setTimeout(() => {}, 30000);
+else if (args[0] === "--version") {
+  process.stderr.write(${JSON.stringify(`${output}\n`)});
+  process.exitCode = opts.exitCode ?? 0;
+} else {
+  const beside = require("node:path").join(__dirname, "libggml-cpu-sapphirerapids.so");
+  if (opts.crash || (opts.crashWithAmx && require("node:fs").existsSync(beside))) process.kill(process.pid, "SIGILL");
+  else if (opts.failToServe) { process.stderr.write("error: cannot load model\\n"); process.exit(1); }
+  else {
+    const port = Number(args[args.indexOf("--port") + 1]);
+    require("node:http").createServer((req, res) => res.writeHead(req.url === "/health" ? 200 : 404).end()).listen(port, "127.0.0.1");
+  }
+}
+`;
   const path = join(dir, "llama-server");
-  await writeFile(path, `#!/bin/sh\n${body}\n`);
+  await writeFile(path, script);
   await chmod(path, 0o755);
   return path;
 }
 
 /** A folder `<root>/build/bin/` holding a stand-in binary, a library and a symlink to it, as release archives do. */
-export async function releaseTree(): Promise<string> {
+export async function releaseTree(standIn: StandInOptions = {}, extraFiles: string[] = []): Promise<string> {
   const root = await tempDir("edgellm-release-tree-");
   const bin = join(root, "build", "bin");
-  await writeStandIn(bin);
+  await writeStandIn(bin, standIn);
+  for (const name of extraFiles) await writeFile(join(bin, name), "a module");
   // Random (incompressible) so the archive is big enough to be cut mid-way in the resume test.
   await writeFile(join(bin, "libllama.so.0.5.0"), randomBytes(1024 * 1024));
   execFileSync("ln", ["-s", "libllama.so.0.5.0", join(bin, "libllama.so")]);

@@ -129,6 +129,45 @@ test("pulling again replaces the cached binary whole", { skip }, async (t) => {
   assert.deepEqual(await leftovers(home), []);
 });
 
+test("a binary whose AMX CPU module crashes here is cached without that module", { skip }, async (t) => {
+  const amx = "libggml-cpu-sapphirerapids.so";
+  const data = await tarGz(await releaseTree({ crashWithAmx: true }, [amx, "libggml-cpu-icelake.so"]));
+  const server = await withRelease([{ name: assetName("tar.gz"), data }], t);
+  const home = await tempDir();
+  const lines: string[] = [];
+  const binary = await pullLlamaServer({
+    home,
+    bundled: fakeBundled(),
+    releasesUrl: server.url,
+    log: (l) => lines.push(l),
+  });
+  const dir = join(binary.path, "..");
+  assert.equal(existsSync(join(dir, amx)), false);
+  assert.equal(existsSync(join(dir, "libggml-cpu-icelake.so")), true);
+  assert.match(lines.join("\n"), /crashed \(SIGILL\) with ggml's AMX CPU module/);
+});
+
+test("a binary that cannot load a model is not cached", { skip }, async (t) => {
+  const cases = [
+    { standIn: { failToServe: true }, why: /exit code 1[\s\S]*cannot load model/ },
+    // A crash with no AMX module to blame leaves nothing to fall back to.
+    { standIn: { crash: true }, why: /SIGILL/ },
+  ];
+  for (const { standIn, why } of cases) {
+    const data = await tarGz(await releaseTree(standIn, ["libggml-cpu-icelake.so"]));
+    const server = await withRelease([{ name: assetName("tar.gz"), data }], t);
+    const home = await tempDir();
+    await assert.rejects(pullInto(home, server), (err: unknown) => {
+      assert.ok(err instanceof LlamaServerBinaryError);
+      assert.match(err.message, /failed to load a tiny test model/);
+      assert.match(err.message, why);
+      return true;
+    });
+    assert.equal(existsSync(cachedBinaryDir(TAG, "release", { home })), false);
+    assert.deepEqual(await leftovers(home), []);
+  }
+});
+
 test("a corrupt archive (wrong SHA-256) is refused and nothing is moved into place", { skip }, async (t) => {
   const data = await tarGz(await releaseTree());
   const server = await withRelease([{ name: assetName("tar.gz"), data, digest: "0".repeat(64) }], t);

@@ -44,6 +44,8 @@ export interface BuildOptions {
   /** Parallel compile jobs. Default: `os.availableParallelism()`. */
   jobs?: number;
   onProgress?: (progress: BuildProgress) => void;
+  /** Notes worth a line, e.g. a CPU module removed because it crashed here. */
+  log?: (line: string) => void;
   /** Aborts: the build's processes are killed and nothing is cached. */
   signal?: AbortSignal;
   /** cmake executable. Default "cmake". */
@@ -149,6 +151,10 @@ export async function buildLlamaServer(opts: BuildOptions = {}): Promise<LlamaSe
       executable,
       cachedBinaryDir(bundled.tag, variant, { home: opts.home }),
       variant,
+      {
+        workDir: staging,
+        log: opts.log,
+      },
     );
   } catch (err) {
     if (err instanceof CommandError) {
@@ -195,7 +201,7 @@ function run(
   let output = "";
   const onData = (line: string) => {
     log.write(`${line}\n`);
-    output = (output + line + "\n").slice(-KEPT_OUTPUT);
+    output = `${output}${line}\n`.slice(-KEPT_OUTPUT);
     onLine?.(line);
   };
   createInterface({ input: child.stdout }).on("line", onData);

@@ -81,6 +81,7 @@ export async function ensureLlamaServer(opts: EnsureOptions): Promise<EnsureResu
       platform: opts.platform,
       env: opts.env,
       onProgress: opts.onProgress,
+      log,
       signal: opts.signal,
       // The same bound as model downloads, so an offline start falls back as fast.
       connectTimeoutMs: opts.connectTimeoutMs ?? positiveInt(env.EDGELLM_CONNECT_TIMEOUT_MS),

@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { LlamaServerSource } from "./find.js";
 import { executableName, llamaServerCacheDir } from "./paths.js";
+import { smokeTestWithFallback } from "./smoke.js";
 import { checkLlamaServer, type LlamaServerVersion } from "./version.js";
 
 /** A binary ready to run. */
@@ -64,15 +65,17 @@ export async function findExecutableIn(dir: string): Promise<string | undefined>
 }
 
 /**
- * Checks that `executable` runs, then renames its folder to `finalDir`, replacing an older copy.
+ * Checks that `executable` runs and loads a model (in `workDir`, outside its folder), then renames its folder to `finalDir`, replacing an older copy.
  * Returns the binary at its final path.
  */
 export async function moveIntoPlace(
   executable: string,
   finalDir: string,
   source: LlamaServerSource,
+  opts: { workDir: string; log?: (line: string) => void },
 ): Promise<LlamaServerBinary> {
   const version = await checkLlamaServer(executable);
+  await smokeTestWithFallback(executable, opts.workDir, { log: opts.log });
   await mkdir(dirname(finalDir), { recursive: true });
   const old = `${finalDir}.old-${process.pid}-${Date.now()}`;
   const hadOld = await rename(finalDir, old).then(

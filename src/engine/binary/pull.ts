@@ -82,6 +82,8 @@ export interface PullOptions extends HttpTimeouts {
   /** Environment to read {@link RELEASES_URL_ENV} from. Default `process.env`. */
   env?: NodeJS.ProcessEnv;
   onProgress?: (progress: DownloadProgress) => void;
+  /** Notes worth a line, e.g. a CPU module removed because it crashed here. */
+  log?: (line: string) => void;
   /** Aborts; a partly downloaded archive is kept for the next pull to resume. */
   signal?: AbortSignal;
   /** Retries of a cut download; see `downloadFile`. Default 5. */
@@ -148,6 +150,7 @@ export async function pullLlamaServer(opts: PullOptions = {}): Promise<LlamaServ
       executable,
       cachedBinaryDir(bundled.tag, "release", { home: opts.home, platform }),
       "release",
+      { workDir: staging, log: opts.log },
     );
     return binary;
   } finally {
