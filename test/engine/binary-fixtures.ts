@@ -33,6 +33,8 @@ export interface StandInOptions {
   hang?: boolean;
   /** Serving a model, dies by SIGILL while `libggml-cpu-sapphirerapids.so` is beside it (as on an AMX-less VM). */
   crashWithAmx?: boolean;
+  /** `--version` ends with "built with cwd <its working directory>". */
+  printCwd?: boolean;
   /** Serving a model, dies by SIGILL. */
   crash?: boolean;
   /** Serving a model, exits 1 with a message instead of listening. */
@@ -52,7 +54,7 @@ const args = process.argv.slice(2);
 const opts = ${JSON.stringify(opts)};
 if (opts.hang) setTimeout(() => {}, 30000);
 else if (args[0] === "--version") {
-  process.stderr.write(${JSON.stringify(`${output}\n`)});
+  process.stderr.write(${JSON.stringify(`${output}\n`)} + (opts.printCwd ? "built with cwd " + process.cwd() + "\\n" : ""));
   process.exitCode = opts.exitCode ?? 0;
 } else {
   const beside = require("node:path").join(__dirname, "libggml-cpu-sapphirerapids.so");

@@ -1,7 +1,7 @@
 /** Which llama-server binary edgellm would run, in a fixed order of preference. */
 import { constants } from "node:fs";
 import { access, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import {
   type BundledLlamaCpp,
   bundledLlamaCpp,
@@ -77,7 +77,7 @@ export async function llamaServerCandidates(opts: FindOptions = {}): Promise<Lla
 async function explicitBinary(given: string, from: string): Promise<string> {
   const info = await stat(given).catch(() => undefined);
   if (!info) throw new LlamaServerBinaryError(`${from} ${given}: no such file`);
-  const path = info.isDirectory() ? join(given, executableName()) : given;
+  const path = resolve(info.isDirectory() ? join(given, executableName()) : given);
   if (!(await isExecutable(path))) {
     throw new LlamaServerBinaryError(
       `${from} ${given}: ${info.isDirectory() ? `no ${executableName()} in that folder` : "not an executable file"}`,

@@ -11,10 +11,10 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { createServer } from "node:net";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { synthesizeModel } from "../../models/synth.js";
-import { LlamaServerBinaryError, lastLines, libraryEnv } from "./version.js";
+import { LlamaServerBinaryError, lastLines, spawnOptions } from "./version.js";
 
 /** ggml CPU modules using AMX tiles, whose use a hypervisor or kernel may not allow though the CPU has them. */
 const AMX_VARIANTS = ["libggml-cpu-sapphirerapids.so", "ggml-cpu-sapphirerapids.dll"];
@@ -80,9 +80,9 @@ export async function smokeTest(executable: string, model: string, opts: SmokeOp
     "-t",
     "1",
   ];
-  const child = spawn(executable, [...args, "--api-key", key], {
+  const child = spawn(resolve(executable), [...args, "--api-key", key], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: libraryEnv(executable),
+    ...spawnOptions(executable),
   });
   let output = "";
   const keep = (chunk: Buffer) => {

@@ -1,6 +1,6 @@
 /** Does a llama-server binary run here, and which llama.cpp is it? */
 import { execFile } from "node:child_process";
-import { dirname } from "node:path";
+import { resolve as absolute, dirname } from "node:path";
 
 /** A llama-server binary that could not be found, built, fetched or run. Never reaches an HTTP client. */
 export class LlamaServerBinaryError extends Error {
@@ -55,14 +55,28 @@ export function libraryEnv(binaryPath: string, base: NodeJS.ProcessEnv = process
   return { ...base, [name]: current ? `${dir}${sep}${current}` : dir };
 }
 
+/**
+ * Working folder and environment to start a binary with. ggml built with GGML_BACKEND_DL loads its CPU
+ * modules from the executable's folder and also from the working directory: a stray
+ * `libggml-cpu-sapphirerapids.so` in /tmp was picked over the binary's own modules and crashed it
+ * (2026-11-24), so the child runs in its own folder.
+ */
+export function spawnOptions(
+  binaryPath: string,
+  base: NodeJS.ProcessEnv = process.env,
+): { cwd: string; env: NodeJS.ProcessEnv } {
+  return { cwd: dirname(absolute(binaryPath)), env: libraryEnv(absolute(binaryPath), base) };
+}
+
 /** Runs `binary --version`; resolves with the parsed version or throws LlamaServerBinaryError saying why not. */
 export function checkLlamaServer(binaryPath: string, opts: CheckOptions = {}): Promise<LlamaServerVersion> {
   const timeoutMs = opts.timeoutMs ?? 5000;
   return new Promise((resolve, reject) => {
     execFile(
-      binaryPath,
+      // Absolute: it runs in its own folder (see spawnOptions).
+      absolute(binaryPath),
       ["--version"],
-      { timeout: timeoutMs, killSignal: "SIGKILL", env: libraryEnv(binaryPath), windowsHide: true },
+      { timeout: timeoutMs, killSignal: "SIGKILL", ...spawnOptions(binaryPath), windowsHide: true },
       (err, stdout, stderr) => {
         const output = `${stdout}\n${stderr}`;
         if (err) {
