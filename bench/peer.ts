@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import path from "node:path";
 import OpenAI from "openai";
+import { spawnOptions } from "../src/engine/binary/version.js";
 import { startServerProcess } from "../test/helpers/server-process.js";
 import { aggregate, peakRss, percentile, rssBytes, streamOnce } from "./http.js";
 
@@ -62,10 +64,10 @@ export async function startLlamaServer(
 ): Promise<{ url: string; child: ChildProcess }> {
   const port = 18000 + Math.floor(Math.random() * 2000);
   const child = spawn(
-    binary,
+    path.resolve(binary),
     [
       "-m",
-      model,
+      path.resolve(model),
       "--host",
       "127.0.0.1",
       "--port",
@@ -75,7 +77,7 @@ export async function startLlamaServer(
       "-c",
       String(SLOTS * CTX_PER_SLOT),
     ],
-    { stdio: ["ignore", "ignore", "pipe"] },
+    { stdio: ["ignore", "ignore", "pipe"], ...spawnOptions(binary) },
   );
   let log = "";
   child.stderr?.on("data", (chunk) => {

@@ -10,6 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import OpenAI from "openai";
+import { findLlamaServer } from "../src/engine/binary/find.js";
 import { edgellmHome } from "../src/models/registry.js";
 import { SYNTH_FORMAT_VERSION, type SynthType, synthesizeModel } from "../src/models/synth.js";
 import { startServerProcess } from "../test/helpers/server-process.js";
@@ -376,17 +377,23 @@ async function routingSection(): Promise<string[]> {
   ];
 }
 
-/** llama.cpp's llama-server binary for the peer comparison, or undefined when none was built. */
+/**
+ * llama.cpp's llama-server binary for the peer comparison: LLAMA_SERVER, else the one `serve` would run
+ * (--llama-server's variable, the engine cache, the old build script's folder); undefined when none.
+ */
 async function llamaServerBinary(): Promise<string | undefined> {
-  const binary =
-    process.env.LLAMA_SERVER ?? path.join(edgellmHome(), "llama-server", "build", "bin", "llama-server");
-  const exists = await stat(binary).then(
-    () => true,
-    () => false,
-  );
-  if (exists) return binary;
+  if (process.env.LLAMA_SERVER) {
+    const exists = await stat(process.env.LLAMA_SERVER).then(
+      () => true,
+      () => false,
+    );
+    if (exists) return process.env.LLAMA_SERVER;
+  } else {
+    const found = await findLlamaServer().catch(() => undefined);
+    if (found) return found.path;
+  }
   process.stderr.write(
-    `\n(no llama-server at ${binary}: run scripts/build-llama-server.sh for the peer comparison)\n`,
+    "\n(no llama-server: run `edgellm engine build --native` (or scripts/build-llama-server.sh) for the peer comparison)\n",
   );
   return undefined;
 }

@@ -5,6 +5,7 @@ import { buildServer } from "./api/server.js";
 import { CachingProvider } from "./cache/response-cache.js";
 import type { EngineChoice } from "./config/engine-settings.js";
 import { SETTINGS } from "./config/settings.js";
+import { type EnsureResult, ensureLlamaServer } from "./engine/binary/ensure.js";
 import type { EngineLogger } from "./engine/llama-server/child.js";
 import { loadEngine } from "./engine/select.js";
 import { MeteredProvider, Metrics } from "./metrics.js";
@@ -43,7 +44,12 @@ export interface EdgeServerOptions {
    * process, or "auto" (llama-server when a binary is found, else in-process). Default: `--engine`'s (auto).
    */
   engine?: EngineChoice;
-  /** A llama-server binary to use. Default: the cached `edgellm engine build` / `pull` result. */
+  /**
+   * Finds the llama-server binary (or fetches it), or says why there is none. Default: the one named by
+   * `llamaServer`, else a cached `edgellm engine build` / `pull`, never a download.
+   */
+  findLlamaServer?: () => Promise<EnsureResult>;
+  /** A llama-server binary to use (when `findLlamaServer` is not given). */
   llamaServer?: string;
   /** RAM for llama-server's prompt cache (KV states of conversations that lost their slot), in MiB. Default: `--prompt-cache-ram`'s (1024). */
   promptCacheMiB?: number;
@@ -139,7 +145,9 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     try {
       const { engine, kind } = await loadEngine({
         choice: options.engine ?? "auto",
-        llamaServer: options.llamaServer,
+        llamaServer:
+          options.findLlamaServer ??
+          (() => ensureLlamaServer({ path: options.llamaServer, allowDownload: false })),
         modelPath: await options.modelPath(),
         contextSize: options.contextSize ?? SETTINGS.ctxSize.default,
         threads: options.threads,

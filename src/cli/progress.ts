@@ -62,3 +62,54 @@ export function progressReporter(): { started: boolean; update(p: DownloadProgre
   };
   return state;
 }
+
+/** Progress of a long job measured in percent (a build), drawn like {@link progressReporter}'s downloads. */
+export function percentReporter(label: string): {
+  update(percent: number): void;
+  note(line: string): void;
+  stop(): void;
+} {
+  const tty = process.stderr.isTTY === true;
+  let startedAt: number | undefined;
+  let bar: cliProgress.SingleBar | undefined;
+  let lastPrinted = -1;
+  // From the first update on, so work before it (a clone, a configure step) does not skew the estimate.
+  const eta = (percent: number) => {
+    startedAt ??= Date.now();
+    const elapsed = (Date.now() - startedAt) / 1000;
+    return percent > 0 ? formatDuration((elapsed * (100 - percent)) / percent) : "?";
+  };
+  return {
+    update(percent: number): void {
+      if (tty) {
+        if (!bar) {
+          bar = new cliProgress.SingleBar(
+            {
+              stream: process.stderr,
+              format: `${label} {bar} {percentage}% | ETA {left}`,
+              hideCursor: true,
+              clearOnComplete: false,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(100, percent, { left: eta(percent) });
+        }
+        bar.update(percent, { left: eta(percent) });
+        return;
+      }
+      // Off a TTY (CI logs), one line per tenth.
+      const tenth = Math.floor(percent / 10);
+      if (tenth <= lastPrinted) return;
+      lastPrinted = tenth;
+      process.stderr.write(`${label} ${percent}%, ETA ${eta(percent)}\n`);
+    },
+    note(line: string): void {
+      if (bar) return;
+      process.stderr.write(`${line}\n`);
+    },
+    stop(): void {
+      bar?.stop();
+      bar = undefined;
+    },
+  };
+}

@@ -5,6 +5,7 @@ import type { AccessInfo } from "../api/security/config.js";
 import { upstreamVariables } from "../config/resolve.js";
 import { ConfigError } from "../config/setting.js";
 import { SETTINGS, type SettingName } from "../config/settings.js";
+import { ensureLlamaServer } from "../engine/binary/ensure.js";
 import { ensureModel } from "../models/registry.js";
 import {
   describeRouting,
@@ -86,7 +87,23 @@ export function serveCommand(): Command {
         lookupDecoding: flags.lookupDecoding,
         mmap: flags.mmap,
         engine: flags.engine,
-        llamaServer: flags.llamaServer,
+        findLlamaServer: async () => {
+          const reporter = progressReporter();
+          try {
+            return await ensureLlamaServer({
+              path: flags.llamaServer,
+              // Fetched like the model, unless offline; the settings were read already, so no environment here.
+              allowDownload: !flags.offline,
+              env: { EDGELLM_LLAMA_RELEASES_URL: flags.llamaReleases },
+              home: flags.home,
+              connectTimeoutMs: flags.hubConnectTimeout,
+              log: (line) => process.stderr.write(`edgellm: ${line}\n`),
+              onProgress: reporter.update,
+            });
+          } finally {
+            reporter.stop();
+          }
+        },
         promptCacheMiB: flags.promptCacheRam,
         shutdownGraceMs: flags.shutdownGrace * 1000,
         logLevel: flags.logLevel === "silent" ? false : flags.logLevel,

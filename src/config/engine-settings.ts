@@ -1,4 +1,4 @@
-import { choice, int, setting, text } from "./setting.js";
+import { choice, httpUrl, int, setting, text } from "./setting.js";
 
 /** Which local engine runs the model. */
 export const ENGINE_CHOICES = ["auto", "llama-server", "in-process"] as const;
@@ -31,5 +31,12 @@ export const ENGINE_SETTINGS = {
     help: "RAM for llama-server's prompt cache: KV states of conversations that lost their slot (0: off)",
     doc: "MiB of host RAM where llama-server keeps the KV state of conversations that lost their slot, so their next turn is not recomputed; `0` turns it off",
     parse: int(0),
+  }),
+  llamaReleases: setting({
+    env: "EDGELLM_LLAMA_RELEASES_URL",
+    default: "https://api.github.com",
+    help: "API base serving /repos/ggml-org/llama.cpp/releases/tags/<tag> for `engine pull` (a mirror of GitHub's)",
+    doc: "API base serving `/repos/ggml-org/llama.cpp/releases/tags/<tag>` for `edgellm engine pull` and `serve`'s own pull (a mirror of GitHub's release API)",
+    parse: httpUrl,
   }),
 };

@@ -7,7 +7,7 @@ export const HUB_SETTINGS = {
     default: undefined,
     defaultText: "`~/.edgellm`",
     help: "data folder: models in $EDGELLM_HOME/models, a generated API key in $EDGELLM_HOME/api-key",
-    doc: "data folder; models live in `$EDGELLM_HOME/models/<owner>/<repo>/<file>.gguf`, a generated API key in `$EDGELLM_HOME/api-key`",
+    doc: "data folder; models live in `$EDGELLM_HOME/models/<owner>/<repo>/<file>.gguf`, llama-server binaries in `$EDGELLM_HOME/engines/llama-server/<tag>-<os>-<arch>[-portable\\|-native]/`, a generated API key in `$EDGELLM_HOME/api-key`",
     parse: text,
   }),
   offline: setting({

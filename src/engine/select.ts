@@ -1,8 +1,6 @@
-import { existsSync } from "node:fs";
-import path from "node:path";
 import type { EngineChoice } from "../config/engine-settings.js";
 import type { Metrics } from "../metrics.js";
-import { edgellmHome } from "../models/registry.js";
+import type { EnsureResult } from "./binary/ensure.js";
 import type { SlotEngine } from "./engine-types.js";
 import type { EngineLogger } from "./llama-server/child.js";
 import { LlamaServerEngine } from "./llama-server/engine.js";
@@ -10,8 +8,11 @@ import { LocalEngine } from "./local-engine.js";
 
 export interface EngineSettings {
   choice: EngineChoice;
-  /** A llama-server binary the user named; otherwise the cached build or download is looked up. */
-  llamaServer?: string;
+  /**
+   * Finds (or fetches) a llama-server binary, or says why there is none (src/engine/binary/ensure.ts);
+   * not called for "in-process".
+   */
+  llamaServer: () => Promise<EnsureResult>;
   modelPath: string;
   contextSize: number;
   parallel: number;
@@ -36,11 +37,10 @@ export interface LoadedEngine {
  */
 export async function loadEngine(settings: EngineSettings): Promise<LoadedEngine> {
   const log = settings.logger;
-  const binary = settings.choice === "in-process" ? undefined : findLlamaServer(settings.llamaServer);
+  const found = settings.choice === "in-process" ? undefined : await settings.llamaServer();
+  const binary = found?.binary?.path;
   if (settings.choice === "llama-server" && !binary)
-    throw new Error(
-      "--engine llama-server: no llama-server binary; run `edgellm engine pull` or `edgellm engine build`",
-    );
+    throw new Error(`--engine llama-server: ${found?.reason}`);
   if (binary) {
     try {
       const engine = await LlamaServerEngine.load({ ...settings, binary });
@@ -61,10 +61,9 @@ export async function loadEngine(settings: EngineSettings): Promise<LoadedEngine
       );
     }
   } else if (settings.choice === "auto") {
-    log?.info(
+    log?.warn(
       { engine: "in-process" },
-      "no llama-server binary: using the in-process engine, which decodes at about 0.6x of llama-server here; " +
-        "`edgellm engine pull` (or `edgellm engine build`) gets the native engine",
+      `using the in-process engine, which decodes at about 0.6x of llama-server's speed (docs/benchmarks.md): ${found?.reason}`,
     );
   }
   const engine = await LocalEngine.load({
@@ -81,11 +80,4 @@ export async function loadEngine(settings: EngineSettings): Promise<LoadedEngine
 function loaded(engine: SlotEngine, kind: LoadedEngine["kind"], settings: EngineSettings): LoadedEngine {
   settings.metrics?.engine.set({ engine: kind }, 1);
   return { engine, kind };
-}
-
-/** TODO(#12): replaced by src/engine/binary's lookup (named path, EDGELLM_LLAMA_SERVER, cached build or download). */
-export function findLlamaServer(named?: string): string | undefined {
-  const candidates = [named, path.join(edgellmHome(), "llama-server", "build", "bin", "llama-server")];
-  if (named && !existsSync(named)) throw new Error(`--llama-server ${named}: no such file`);
-  return candidates.find((candidate) => candidate && existsSync(candidate));
 }

@@ -46,6 +46,8 @@ export interface DownloadFileOptions extends HttpTimeouts {
   expectedSize?: number;
   /** Expected sha256 as hex (any case); checked before the rename. Default: unchecked. */
   sha256?: string;
+  /** Bytes (latin1, at most 4) the file must start with; checked before the rename. Default "GGUF"; null: none. */
+  magic?: string | null;
   /** Extra request headers. `authorization` is dropped on a redirect to another origin (e.g. a CDN). */
   headers?: Record<string, string>;
   /** Called at most every `progressIntervalMs`, and once at the start and the end. */
@@ -162,7 +164,7 @@ export function isAbortError(err: unknown): boolean {
 }
 
 /** GET following redirects; drops `authorization` when the origin changes, as curl does. */
-async function getFollowingRedirects(url: string, opts: RequestOptions): Promise<IncomingMessage> {
+export async function getFollowingRedirects(url: string, opts: RequestOptions): Promise<IncomingMessage> {
   let current = new URL(url);
   const headers = { ...opts.headers };
   for (let hop = 0; ; hop++) {
@@ -327,8 +329,10 @@ export async function downloadFile(opts: DownloadFileOptions): Promise<DownloadR
     if (expectedSize !== null && size !== expectedSize) {
       throw await fail(`size ${size} bytes, expected ${expectedSize}`);
     }
-    if (size < 4 || (await readMagic(part)) !== GGUF_MAGIC)
-      throw await fail("not a GGUF file (bad magic bytes)");
+    const magic = opts.magic === undefined ? GGUF_MAGIC : opts.magic;
+    if (magic !== null && (size < magic.length || !(await readMagic(part)).startsWith(magic))) {
+      throw await fail(magic === GGUF_MAGIC ? "not a GGUF file (bad magic bytes)" : "bad magic bytes");
+    }
     const actualSha = hash.digest("hex");
     if (expectedSha && actualSha !== expectedSha) {
       throw await fail(`sha256 ${actualSha}, expected ${expectedSha}`);

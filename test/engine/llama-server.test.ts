@@ -5,15 +5,15 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { findLlamaServer } from "../../src/engine/binary/find.js";
 import type { LlamaServerEngine as Engine } from "../../src/engine/llama-server/engine.js";
 import { LlamaServerEngine } from "../../src/engine/llama-server/engine.js";
-import { findLlamaServer } from "../../src/engine/select.js";
 import { EngineRestartingError } from "../../src/provider/errors.js";
 import { DEFAULT_SAMPLING, type GenerateRequest, type StreamPart } from "../../src/provider/types.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";
 
-const binary = findLlamaServer();
+const binary = (await findLlamaServer())?.path;
 const skip = binary ? false : "no llama-server binary (edgellm engine build)";
 
 function request(content: string, extra: Partial<GenerateRequest["sampling"]> = {}): GenerateRequest {

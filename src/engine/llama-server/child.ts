@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import path from "node:path";
 import { createInterface } from "node:readline";
+import { spawnOptions } from "../binary/version.js";
 
 /** The part of pino's interface the engine uses (Fastify's `app.log` fits). */
 export interface EngineLogger {
@@ -13,7 +13,7 @@ export interface EngineLogger {
 }
 
 export interface LlamaServerChildOptions {
-  /** The llama-server binary; its folder is added to the library path for the .so files built beside it. */
+  /** The llama-server binary; it runs in its own folder, with the libraries beside it on the library path. */
   binary: string;
   /** Arguments besides host, port and key (model, context, slots, threads, cache). */
   args: string[];
@@ -109,11 +109,9 @@ export class LlamaServerChild {
     this.current = undefined;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = once(child, "exit");
-      const t0 = Date.now();
       child.kill("SIGTERM");
       const grace = setTimeout(() => child.kill("SIGKILL"), this.options.stopGraceMs ?? 5_000);
       await exited;
-      if (process.env.DEBUG_LS) console.error("child stopped in", Date.now() - t0);
       clearTimeout(grace);
     }
     this.watchdog?.kill("SIGKILL");
@@ -129,10 +127,12 @@ export class LlamaServerChild {
   private async launch(): Promise<string> {
     const { binary, args } = this.options;
     const log = this.options.logger;
-    const libraryPath = [path.dirname(binary), process.env.LD_LIBRARY_PATH].filter(Boolean).join(":");
+    // In its own folder, with its libraries on the path (spawnOptions says why).
+    const { cwd, env } = spawnOptions(binary);
     const child = spawn(binary, ["--host", "127.0.0.1", "--port", "0", ...args], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, LLAMA_API_KEY: this.key, LD_LIBRARY_PATH: libraryPath },
+      cwd,
+      env: { ...env, LLAMA_API_KEY: this.key },
       // Its own process group: a Ctrl-C in the terminal signals edgellm's group, and edgellm decides when the
       // engine stops (after the drain), not the terminal. The watchdog covers edgellm dying without stopping it.
       detached: true,

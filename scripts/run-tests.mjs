@@ -1,0 +1,40 @@
+// `npm test`'s runner: every test once, with the real server on the llama-server engine, then every test that
+// starts the real server again on the in-process engine, so both engines pass the same suite.
+// Without a llama-server binary (see `edgellm engine`) the suite runs once, in-process, and says so.
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { findLlamaServer } from "../dist/src/engine/binary/find.js";
+
+const root = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), "..");
+const tests = (dir) =>
+  readdirSync(path.join(root, dir), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith(".test.js"))
+    .map((e) => path.join(e.parentPath ?? e.path, e.name))
+    .sort();
+
+function run(label, files, engine) {
+  process.stdout.write(`\n# ${label}: EDGELLM_ENGINE=${engine}, ${files.length} files\n`);
+  const result = spawnSync(process.execPath, ["--test", "--test-concurrency=1", ...files], {
+    stdio: "inherit",
+    env: { ...process.env, EDGELLM_ENGINE: engine },
+  });
+  return result.status ?? 1;
+}
+
+const binary = await findLlamaServer().catch((error) => {
+  process.stderr.write(`${error.message}\n`);
+  process.exit(1);
+});
+const all = tests("dist/test");
+if (!binary) {
+  process.stdout.write(
+    "# no llama-server binary: the suite runs on the in-process engine only (edgellm engine build)\n",
+  );
+  process.exit(run("all tests", all, "in-process"));
+}
+// The tests that start the real server (through test/helpers/server-process.ts).
+const servers = all.filter((file) => readFileSync(file, "utf8").includes("helpers/server-process.js"));
+const first = run("all tests", all, "llama-server");
+const second = run("end-to-end tests again", servers, "in-process");
+process.exit(first || second);
