@@ -1,8 +1,9 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import OpenAI from "openai";
+import { spawnOptions } from "../src/engine/binary/version.js";
 import { type ServerProcess, startServerProcess } from "../test/helpers/server-process.js";
-import { percentile, rssBytes, streamOnce } from "./http.js";
+import { percentile, rssOf, streamOnce, withChildren } from "./http.js";
 
 /**
  * Issue #12's comparison, in one run on one model file: edgellm with its llama-server engine, edgellm with its
@@ -60,7 +61,7 @@ export async function startContenders(binary: string, model: string): Promise<Co
     return {
       name: `edgellm (${engine})`,
       url: server.url,
-      pids: () => [pid, ...childrenOf(pid)],
+      pids: () => withChildren(pid),
       stop: server.stop,
     };
   };
@@ -252,26 +253,11 @@ function documentFor(user: number, salt: string): string {
   return out.join(" ");
 }
 
-function childrenOf(pid: number): number[] {
-  try {
-    return execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
-      .split("\n")
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
 /** Peak of the summed RSS of a set of processes, sampled every 50 ms. */
 function peakRssOf(pids: () => number[]): { stop(): number } {
   let peak = 0;
   const timer = setInterval(async () => {
-    const sizes = await Promise.all(pids().map((pid) => rssBytes(pid).catch(() => 0)));
-    peak = Math.max(
-      peak,
-      sizes.reduce((a, b) => a + b, 0),
-    );
+    peak = Math.max(peak, await rssOf(pids()));
   }, 50);
   return {
     stop() {
@@ -299,15 +285,7 @@ export async function startLlamaServer(
       "-c",
       String(SLOTS * CTX_PER_SLOT),
     ],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: {
-        ...process.env,
-        LD_LIBRARY_PATH: [binary.replace(/\/[^/]+$/, ""), process.env.LD_LIBRARY_PATH]
-          .filter(Boolean)
-          .join(":"),
-      },
-    },
+    { stdio: ["ignore", "pipe", "pipe"], ...spawnOptions(binary) },
   );
   let log = "";
   let port: number | undefined;

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import OpenAI from "openai";
 
@@ -11,6 +12,22 @@ export function percentile(values: number[], p: number): number {
 export async function rssBytes(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+/** The summed RSS of processes (one that has exited counts 0). */
+export async function rssOf(pids: number[]): Promise<number> {
+  const sizes = await Promise.all(pids.map((pid) => rssBytes(pid).catch(() => 0)));
+  return sizes.reduce((a, b) => a + b, 0);
+}
+
+/** A process and its children (edgellm and its llama-server engine with its watchdog). */
+export function withChildren(pid: number): number[] {
+  try {
+    const out = execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" });
+    return [pid, ...out.split("\n").filter(Boolean).map(Number)];
+  } catch {
+    return [pid];
+  }
 }
 
 /** Samples a process's RSS every 50 ms until stopped; `stop()` returns the peak, at least `floor`. */

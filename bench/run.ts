@@ -15,8 +15,14 @@ import { edgellmHome } from "../src/models/registry.js";
 import { SYNTH_FORMAT_VERSION, type SynthType, synthesizeModel } from "../src/models/synth.js";
 import { startServerProcess } from "../test/helpers/server-process.js";
 import { BareEngine } from "./bare.js";
+import {
+  type EngineFigures,
+  type MultiUserFigures,
+  measureAlternating,
+  multiUser,
+  startContenders,
+} from "./engines.js";
 import { aggregate, peakRss, percentile, rssBytes, streamOnce } from "./http.js";
-import { comparePeers } from "./peer.js";
 import { soakFigures, soakSection } from "./soak-section.js";
 
 const execFileAsync = promisify(execFile);
@@ -406,32 +412,65 @@ async function soakBenchSection(): Promise<string[]> {
 async function peerSection(): Promise<string[]> {
   const binary = await llamaServerBinary();
   if (!binary) return [];
-  process.stderr.write("\n== edgellm vs llama-server (q4_0)\n");
-  const { edgellm: e, llama: l } = await comparePeers(binary, await modelFile("q4_0"));
-  const row = (label: string, a: number, b: number, unit: string, digits = 1) =>
-    `| ${label} | ${a.toFixed(digits)} ${unit} | ${b.toFixed(digits)} ${unit} | ${f2(a / b)} |`;
+  process.stderr.write(
+    "\n== engines: edgellm (llama-server), edgellm (in-process), standalone llama-server (q4_0)\n",
+  );
+  const model = await modelFile("q4_0");
+  const contenders = await startContenders(binary, model);
+  const [engine, inProcess, standalone] = contenders;
+  let single: Awaited<ReturnType<typeof measureAlternating>>;
+  const multi = new Map<string, MultiUserFigures[]>();
+  try {
+    single = await measureAlternating(contenders);
+    // The workload runs on one server at a time (it is about concurrency); twice in A-B-A-B order for the two
+    // llama.cpp loops, once for the in-process engine, which the issue measured at 2.4x the wall time.
+    for (const [round, c] of [engine, standalone, engine, standalone, inProcess].entries()) {
+      process.stderr.write(`   multi-user workload on ${c.name}\n`);
+      const figures = await multiUser(c, `round ${round}`);
+      multi.set(c.name, [...(multi.get(c.name) ?? []), figures]);
+    }
+  } finally {
+    for (const c of contenders) await c.stop();
+  }
+  const best = (name: string): MultiUserFigures =>
+    (multi.get(name) ?? []).reduce((a, b) => (b.wallSeconds < a.wallSeconds ? b : a));
+  const e = { ...single.get(engine.name), multi: best(engine.name) } as EngineRow;
+  const i = { ...single.get(inProcess.name), multi: best(inProcess.name) } as EngineRow;
+  const l = { ...single.get(standalone.name), multi: best(standalone.name) } as EngineRow;
+  const row = (label: string, pick: (r: EngineRow) => number, unit: string, digits = 1) =>
+    `| ${label} | ${pick(e).toFixed(digits)} ${unit} | ${pick(i).toFixed(digits)} ${unit} | ${pick(l).toFixed(digits)} ${unit} | ${f2(pick(e) / pick(l))} | ${f2(pick(i) / pick(l))} |`;
   return [
-    "## edgellm against llama-server, Q4_0",
+    "## Engines against llama-server, Q4_0",
     "",
-    "llama.cpp's `llama-server`, built from the llama.cpp source node-llama-cpp ships (`scripts/build-llama-server.sh`),",
-    "on the same file with the same 4 slots, 2048 tokens each, default threads; both measured in this run through the",
-    "same `openai` client (edgellm's response cache off, so every answer is generated).",
+    "edgellm with its llama-server engine (llama.cpp's server as a managed child), edgellm with its in-process engine",
+    "(node-llama-cpp), and standalone llama-server (the peer), all on the same file with 4 slots of 2048 tokens,",
+    "default threads, the same llama-server binary (built from the llama.cpp source node-llama-cpp ships), through the",
+    "same `openai` client. Single requests alternate between the three servers, every prompt is unique, and",
+    "edgellm's response cache is off, so every answer is generated. The multi-user workload: 8 users, each with a",
+    "~500-token document of their own in the system prompt, 3 turns each, 4 users active at once, 48-token answers;",
+    "TTFT of turns 2 and 3. It runs on one server at a time, the two llama.cpp loops twice each (best wall time",
+    "kept).",
     "",
-    "| measure | edgellm | llama-server | edgellm / llama-server |",
-    "|---|---|---|---|",
-    row("TTFT, short chat prompt, p50 (lower is better)", e.ttftP50, l.ttftP50, "ms"),
-    row("single-stream decode (median of 3)", e.decode, l.decode, "tokens/s"),
-    row("aggregate decode, 1 stream (best of 2)", e.aggregate1, l.aggregate1, "tokens/s"),
-    row("aggregate decode, 4 streams (best of 2)", e.aggregate4, l.aggregate4, "tokens/s"),
-    `| RSS under 4-stream load (lower is better) | ${mib(e.rssLoad)} | ${mib(l.rssLoad)} | ${f2(e.rssLoad / l.rssLoad)} |`,
-    "",
-    "llama-server is built with this machine's native flags but without AMX (ggml's AMX matmul segfaulted on this VM),",
-    "so its figures depend on the CPU the bench runs on: compare ratios within one run only. Where llama-server decodes",
-    "faster, the cause is not node-llama-cpp's prebuilt binary (rebuilt from the same source it decodes no faster) but",
-    "its per-token round trip through JavaScript; issue #12 replaces it with llama-server itself as the engine.",
+    "| measure | edgellm, llama-server engine | edgellm, in-process | llama-server | engine / llama-server | in-process / llama-server |",
+    "|---|---|---|---|---|---|",
+    row("TTFT, short chat prompt, p50 (lower is better)", (r) => r.ttftP50, "ms"),
+    row("single-stream decode (median of 3)", (r) => r.decode, "tokens/s"),
+    row("aggregate decode, 4 streams (best of 2)", (r) => r.aggregate4, "tokens/s"),
+    row("RSS under 4-stream load, with children (lower is better)", (r) => r.rssLoad / 1024 / 1024, "MiB", 0),
+    row("multi-user: TTFT p50, turns 2-3 (lower is better)", (r) => r.multi.ttftP50, "ms", 0),
+    row("multi-user: TTFT p95, turns 2-3 (lower is better)", (r) => r.multi.ttftP95, "ms", 0),
+    row("multi-user: wall time (lower is better)", (r) => r.multi.wallSeconds, "s"),
+    row(
+      "multi-user: prompt tokens of turns 2-3 served from a cache",
+      (r) => 100 * r.multi.cachedShare,
+      "%",
+      0,
+    ),
     "",
   ];
 }
+
+type EngineRow = Omit<EngineFigures, "multiUser"> & { multi: MultiUserFigures };
 
 const figures: ModelFigures[] = [];
 for (const type of TYPES) figures.push(await benchModel(type));

@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { startServerProcess } from "../test/helpers/server-process.js";
-import { startLlamaServer } from "./peer.js";
+import { startLlamaServer } from "./engines.js";
+import { withChildren } from "./http.js";
 import { type SoakResult, soak } from "./soak.js";
 
 /** The long soak of `npm run bench`: the CI test (test/e2e/soak.test.ts) is its short version. */
@@ -8,27 +9,41 @@ import { type SoakResult, soak } from "./soak.js";
 const REQUESTS = Number(process.env.BENCH_SOAK_REQUESTS ?? 3000);
 
 export interface SoakFigures {
+  /** edgellm on the llama-server engine (its RSS plus its child's); absent without a binary. */
+  edgellmChild?: SoakResult;
+  /** edgellm on the in-process engine. */
   edgellm: SoakResult;
   edgellmMixed: SoakResult;
   llama?: SoakResult;
 }
 
 export async function soakFigures(model: string, llamaServer?: string): Promise<SoakFigures> {
-  const run = async (mixed: boolean) => {
-    const server = await startServerProcess(["--model", model, "--parallel", "4", "--no-response-cache"]);
+  const run = async (mixed: boolean, engine: string) => {
+    const server = await startServerProcess([
+      "--model",
+      model,
+      "--parallel",
+      "4",
+      "--no-response-cache",
+      "--engine",
+      engine,
+      ...(llamaServer ? ["--llama-server", llamaServer] : []),
+    ]);
+    const pid = server.process.pid as number;
     try {
-      return await soak({ url: server.url, pid: server.process.pid as number, requests: REQUESTS, mixed });
+      return await soak({ url: server.url, pids: () => withChildren(pid), requests: REQUESTS, mixed });
     } finally {
       await server.stop();
     }
   };
-  const edgellm = await run(false);
-  const edgellmMixed = await run(true);
+  const edgellm = await run(false, "in-process");
+  const edgellmMixed = await run(true, "in-process");
   if (!llamaServer) return { edgellm, edgellmMixed };
+  const edgellmChild = await run(true, "llama-server");
   const { url, child } = await startLlamaServer(llamaServer, model);
   try {
-    const llama = await soak({ url, pid: child.pid as number, requests: REQUESTS });
-    return { edgellm, edgellmMixed, llama };
+    const llama = await soak({ url, pids: () => [child.pid as number], requests: REQUESTS });
+    return { edgellmChild, edgellm, edgellmMixed, llama };
   } finally {
     child.kill("SIGTERM");
     if (child.exitCode === null) await once(child, "exit");
@@ -49,13 +64,14 @@ export function soakSection(f: SoakFigures): string[] {
     "response cache off; RSS sampled 30 times. Late growth is the mean RSS of the last third of the samples minus",
     "that of the middle third. Before the fix in `src/engine/native-garbage.ts` edgellm grew about 1.1 MiB per request",
     '(817 -> 1674 MiB after 800 requests on this model). "Mixed" adds json_object and logprobs requests.',
-    "edgellm's figures include its tokenizer worker thread. llama-server's RSS rising through its soak was not",
-    "investigated here.",
+    "edgellm's figures include its tokenizer worker thread, and on the llama-server engine its child process (and the",
+    "child's watchdog shell). llama-server's RSS rising through its soak was not investigated here.",
     "",
     "| server | RSS after first samples | after a third | at the end | late growth | per request | failures | time |",
     "|---|---|---|---|---|---|---|---|",
-    row("edgellm, plain chat", f.edgellm),
-    row("edgellm, mixed", f.edgellmMixed),
+    ...(f.edgellmChild ? [row("edgellm, llama-server engine (+ child), mixed", f.edgellmChild)] : []),
+    row("edgellm, in-process engine, plain chat", f.edgellm),
+    row("edgellm, in-process engine, mixed", f.edgellmMixed),
     ...(f.llama ? [row("llama-server, plain chat", f.llama)] : []),
     "",
   ];

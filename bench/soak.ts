@@ -1,12 +1,12 @@
-import { rssBytes } from "./http.js";
+import { rssOf } from "./http.js";
 
 /** A soak: many short chat requests at a fixed concurrency, with the server's RSS sampled as they go. */
 
 export interface SoakOptions {
   /** Server base URL, e.g. http://127.0.0.1:8080. */
   url: string;
-  /** The server's process id, whose RSS is sampled. */
-  pid: number;
+  /** The server's processes (edgellm and its engine child), whose RSS is sampled and summed. */
+  pids: () => number[];
   /** Requests in all. */
   requests: number;
   /** Requests in flight at once. Default 4. */
@@ -48,7 +48,7 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     for (let i = next++; i < options.requests; i = next++) {
       if (!(await send(options.url, soakRequest(i, options.maxTokens ?? 3, options.mixed ?? false))))
         failures++;
-      if ((i + 1) % sampleEvery === 0) rss.push(await rssBytes(options.pid));
+      if ((i + 1) % sampleEvery === 0) rss.push(await rssOf(options.pids()));
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));

@@ -13,12 +13,11 @@ const tests = (dir) =>
     .map((e) => path.join(e.parentPath ?? e.path, e.name))
     .sort();
 
-function run(label, files, engine) {
+function run(label, files, engine, binary) {
   process.stdout.write(`\n# ${label}: EDGELLM_ENGINE=${engine}, ${files.length} files\n`);
-  const result = spawnSync(process.execPath, ["--test", "--test-concurrency=1", ...files], {
-    stdio: "inherit",
-    env: { ...process.env, EDGELLM_ENGINE: engine },
-  });
+  // The binary by path: tests that give the server an EDGELLM_HOME of their own would not find the cached one.
+  const env = { ...process.env, EDGELLM_ENGINE: engine, ...(binary ? { EDGELLM_LLAMA_SERVER: binary } : {}) };
+  const result = spawnSync(process.execPath, ["--test", "--test-concurrency=1", ...files], { stdio: "inherit", env });
   return result.status ?? 1;
 }
 
@@ -35,6 +34,6 @@ if (!binary) {
 }
 // The tests that start the real server (through test/helpers/server-process.ts).
 const servers = all.filter((file) => readFileSync(file, "utf8").includes("helpers/server-process.js"));
-const first = run("all tests", all, "llama-server");
+const first = run("all tests", all, "llama-server", binary.path);
 const second = run("end-to-end tests again", servers, "in-process");
 process.exit(first || second);

@@ -156,8 +156,20 @@ export class LlamaServerEngine implements SlotEngine {
     this.slots[slot] = [];
     const held = [...promptTokens];
     const body = completionBody({ promptTokens, slot, sampling, budget, grammar, topLogprobs: top });
+    // One controller for the HTTP request, fed by the client's signal and by a stop string. Not AbortSignal.any:
+    // with it edgellm's RSS grew ~46 KiB per request in a 1,200-request soak (Node 20 keeps composite signals
+    // alive with their sources); the listener is removed when the answer ends.
     const stop = new AbortController();
-    const response = await this.post(body, AbortSignal.any([signal, stop.signal]));
+    const forward = () => stop.abort(signal.reason);
+    if (signal.aborted) forward();
+    else signal.addEventListener("abort", forward, { once: true });
+    let response: ReadableStream<Uint8Array>;
+    try {
+      response = await this.post(body, stop.signal);
+    } catch (error) {
+      signal.removeEventListener("abort", forward);
+      throw error;
+    }
     const output = new GenerationOutput(
       (tokens, last) => this.vocabulary.detokenize(tokens as Token[], false, last as Token[]),
       sampling,
@@ -192,6 +204,7 @@ export class LlamaServerEngine implements SlotEngine {
         ? new EngineRestartingError("the engine stopped while answering; it is restarting")
         : error;
     } finally {
+      signal.removeEventListener("abort", forward);
       stop.abort(); // a stop string ended the answer here: the child stops at its next token
     }
     if (signal.aborted) return;
