@@ -3,7 +3,7 @@ import { once } from "node:events";
 import OpenAI from "openai";
 import { spawnOptions } from "../src/engine/binary/version.js";
 import { type ServerProcess, startServerProcess } from "../test/helpers/server-process.js";
-import { percentile, rssOf, streamOnce, withChildren } from "./http.js";
+import { peakRss, percentile, streamOnce, withChildren } from "./http.js";
 
 /**
  * Issue #12's comparison, in one run on one model file: edgellm with its llama-server engine, edgellm with its
@@ -124,7 +124,7 @@ export async function measureAlternating(
   const rss = contenders.map(() => 0);
   for (let round = 0; round < 2; round++) {
     for (const [i, client] of clients.entries()) {
-      const sampler = peakRssOf(contenders[i].pids);
+      const sampler = peakRss(contenders[i].pids);
       aggregates[i].push(await aggregate4(client, `${round}-${i}`));
       rss[i] = Math.max(rss[i], sampler.stop());
     }
@@ -251,20 +251,6 @@ function documentFor(user: number, salt: string): string {
     out.push(words[seed % words.length] + (i % 12 === 11 ? `, item ${i}.` : ""));
   }
   return out.join(" ");
-}
-
-/** Peak of the summed RSS of a set of processes, sampled every 50 ms. */
-function peakRssOf(pids: () => number[]): { stop(): number } {
-  let peak = 0;
-  const timer = setInterval(async () => {
-    peak = Math.max(peak, await rssOf(pids()));
-  }, 50);
-  return {
-    stop() {
-      clearInterval(timer);
-      return peak;
-    },
-  };
 }
 
 export async function startLlamaServer(

@@ -30,11 +30,11 @@ export function withChildren(pid: number): number[] {
   }
 }
 
-/** Samples a process's RSS every 50 ms until stopped; `stop()` returns the peak, at least `floor`. */
-export function peakRss(pid: number, floor = 0): { stop(): number } {
+/** Samples the summed RSS of processes every 50 ms until stopped; `stop()` returns the peak, at least `floor`. */
+export function peakRss(pids: () => number[], floor = 0): { stop(): number } {
   let peak = floor;
   const timer = setInterval(() => {
-    rssBytes(pid).then(
+    rssOf(pids()).then(
       (v) => {
         peak = Math.max(peak, v);
       },

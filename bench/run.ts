@@ -22,7 +22,7 @@ import {
   multiUser,
   startContenders,
 } from "./engines.js";
-import { aggregate, peakRss, percentile, rssBytes, streamOnce } from "./http.js";
+import { aggregate, peakRss, percentile, rssOf, streamOnce, withChildren } from "./http.js";
 import { soakFigures, soakSection } from "./soak-section.js";
 
 const execFileAsync = promisify(execFile);
@@ -80,6 +80,8 @@ interface ModelFigures {
     batched: Record<number, number>;
   };
   server: {
+    /** The engine the server ran (its /health says). */
+    engine: string;
     loadSeconds: number;
     rssIdle: number;
     rssLoad: number;
@@ -133,9 +135,11 @@ async function benchModel(type: SynthType): Promise<ModelFigures> {
   ]);
   const loadSeconds = (performance.now() - started) / 1000;
   const pid = server.process.pid as number;
+  const engine = ((await (await fetch(`${server.url}/health`)).json()) as { engine?: string }).engine ?? "?";
   try {
     const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
-    const rssIdle = await rssBytes(pid);
+    // edgellm and, on the llama-server engine, its child: the memory the server takes.
+    const rssIdle = await rssOf(withChildren(pid));
 
     const stage = (name: string) =>
       process.stderr.write(`   ${name} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
@@ -169,7 +173,7 @@ async function benchModel(type: SynthType): Promise<ModelFigures> {
     }
     const serverDecode = percentile(serverRuns, 50);
 
-    const sampler = peakRss(pid, rssIdle);
+    const sampler = peakRss(() => withChildren(pid), rssIdle);
     stage("aggregate");
     const agg: Record<number, number> = {};
     // Best of two rounds per concurrency, the same rule for every row.
@@ -212,6 +216,7 @@ async function benchModel(type: SynthType): Promise<ModelFigures> {
       fileBytes,
       bare: { loadSeconds: bareLoad, prefill, decode, secondTurnNewMs, newTokens: newTokens.length, batched },
       server: {
+        engine,
         loadSeconds,
         rssIdle,
         rssLoad,
@@ -251,7 +256,7 @@ function report(figures: ModelFigures[], extra: string[]): string {
     `- Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC`,
     `- Machine: ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, no GPU, ${os.type()} ${os.release()}`,
     `- Node ${process.version}; node-llama-cpp ${process.env.npm_package_dependencies_node_llama_cpp ?? "3.x"}, CPU build`,
-    `- Server: \`edgellm serve --parallel ${PARALLEL} --ctx-size ${CTX}\` (threads: every core); bare loop: node-llama-cpp on the same file, same sampling, in the same run`,
+    `- Server: \`edgellm serve --parallel ${PARALLEL} --ctx-size ${CTX}\` (threads: every core), engine: ${figures.map((f) => f.server.engine).join(", ")} (the default, \`auto\`); bare loop: node-llama-cpp on the same file, same sampling, in the same run`,
     "",
   ];
   for (const f of figures) {
