@@ -17,7 +17,10 @@ function run(label, files, engine, binary) {
   process.stdout.write(`\n# ${label}: EDGELLM_ENGINE=${engine}, ${files.length} files\n`);
   // The binary by path: tests that give the server an EDGELLM_HOME of their own would not find the cached one.
   const env = { ...process.env, EDGELLM_ENGINE: engine, ...(binary ? { EDGELLM_LLAMA_SERVER: binary } : {}) };
-  const result = spawnSync(process.execPath, ["--test", "--test-concurrency=1", ...files], { stdio: "inherit", env });
+  const result = spawnSync(process.execPath, ["--test", "--test-concurrency=1", ...files], {
+    stdio: "inherit",
+    env,
+  });
   return result.status ?? 1;
 }
 
