@@ -227,9 +227,8 @@ export class LlamaServerEngine implements SlotEngine {
   }
 
   /**
-   * Sends one completion. A child that is down or restarting is waited for (then 503); a request that could not
-   * even connect (the child died a moment ago, before its exit was seen) is sent once more after the restart,
-   * which is safe because nothing of it was evaluated.
+   * Sends one completion. A child that is down or restarting is waited for (then 503); a request that got no
+   * answer at all (the child died a moment ago, or a stale keep-alive connection) is sent once more.
    */
   private async post(body: object, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
     const wait = this.options.restartWaitMs ?? 30_000;
@@ -250,7 +249,13 @@ export class LlamaServerEngine implements SlotEngine {
         });
       } catch (error) {
         signal.throwIfAborted();
-        if (attempt === 0 && (await this.child.replaced(url, 2_000))) continue;
+        // Before any answer, nothing was generated, so sending again is safe: either the child died a moment
+        // ago (wait for the new one) or a pooled keep-alive connection it had just closed was picked (in a
+        // 600-request soak, 2 requests failed so before this retry).
+        if (attempt === 0) {
+          await this.child.replaced(url, 250);
+          continue;
+        }
         throw new EngineRestartingError(`the engine did not answer (${(error as Error).message})`);
       }
       if (response.ok && response.body) return response.body;
