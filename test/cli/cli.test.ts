@@ -1,30 +1,16 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { Setting } from "../../src/config/setting.js";
 import { SETTINGS } from "../../src/config/settings.js";
-import { CLI, startServerProcess, tinyServerFixture } from "../helpers/server-process.js";
+import { runCli as runCliWith } from "../helpers/cli.js";
+import { startServerProcess, tinyServerFixture } from "../helpers/server-process.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";
 
 /** Runs the CLI with `input` on stdin; resolves with its exit code and output. */
-function runCli(args: string[], input = "", env: NodeJS.ProcessEnv = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c) => {
-      stdout += c;
-    });
-    child.stderr.on("data", (c) => {
-      stderr += c;
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+const runCli = (args: string[], input = "", env: NodeJS.ProcessEnv = {}) => runCliWith(args, env, input);
 
 const e2e = tinyServerFixture();
 

@@ -2,7 +2,7 @@
  * Stand-ins for the llama-server binary tests: a shell script that answers `--version` like llama-server,
  * release archives holding it, and a local HTTP server playing GitHub's release API and download host.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import http, { type IncomingHttpHeaders } from "node:http";
@@ -11,7 +11,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tar from "tar";
 import type { BundledLlamaCpp } from "../../src/engine/binary/paths.js";
-import { CLI } from "../helpers/server-process.js";
 
 export const TAG = "v0.5.0";
 export const COMMIT = "de3ff815ea7d559ee917f063901b8986f038abc6";
@@ -178,18 +177,4 @@ export async function releaseServer(assets: ServedAsset[], tag = TAG): Promise<R
   };
 }
 
-/** Runs the edgellm CLI with extra environment; resolves with its exit code and output. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c) => {
-      stdout += c;
-    });
-    child.stderr.on("data", (c) => {
-      stderr += c;
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+export { runCli } from "../helpers/cli.js";
