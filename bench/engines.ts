@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import OpenAI from "openai";
 import { spawnOptions } from "../src/engine/binary/version.js";
+import { listeningPort } from "../src/engine/llama-server/child.js";
 import { type ServerProcess, startServerProcess } from "../test/helpers/server-process.js";
 import { peakRss, percentile, streamOnce, withChildren } from "./http.js";
 
@@ -278,7 +279,7 @@ export async function startLlamaServer(
   for (const stream of [child.stdout, child.stderr]) {
     stream?.on("data", (chunk) => {
       log = (log + chunk).slice(-8000);
-      port ??= Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(log)?.[1]) || undefined;
+      port ??= listeningPort(log);
     });
   }
   for (let attempt = 0; attempt < 1200; attempt++) {

@@ -9,14 +9,15 @@ import { ToolCallParser } from "./tool-calls.js";
  * carry each token's logprob on the next text released.
  */
 export class GenerationOutput {
-  private readonly detokenizer: IncrementalDetokenizer;
+  /** Only for token input (push): the llama-server engine gets text already made of whole characters. */
+  private readonly detokenizer?: IncrementalDetokenizer;
   private readonly stops: StopMatcher;
   private readonly tools?: ToolCallParser;
   private readonly logprobs: boolean;
   private pendingLogprobs: TokenLogprob[] = [];
 
-  constructor(detokenize: Detokenize, sampling: SamplingParams, controls?: GenerationControls) {
-    this.detokenizer = new IncrementalDetokenizer(detokenize);
+  constructor(sampling: SamplingParams, controls?: GenerationControls, detokenize?: Detokenize) {
+    this.detokenizer = detokenize ? new IncrementalDetokenizer(detokenize) : undefined;
     this.stops = new StopMatcher(sampling.stop);
     const hasTools = controls?.prompt.kind === "chat" && (controls.prompt.tools?.length ?? 0) > 0;
     this.tools = hasTools && controls?.toolChoice !== "none" ? new ToolCallParser() : undefined;
@@ -25,6 +26,7 @@ export class GenerationOutput {
 
   /** Adds one sampled token; `stopped` says a stop string ended the answer. */
   push(token: number, logprob?: TokenLogprob): { events: EngineEvent[]; stopped: boolean } {
+    if (!this.detokenizer) throw new Error("GenerationOutput.push needs a detokenizer");
     return this.pushText(this.detokenizer.push(token), logprob ? [logprob] : []);
   }
 
@@ -42,7 +44,7 @@ export class GenerationOutput {
   finish(finishReason: FinishReason, completionTokens: number, cachedTokens: number): EngineEvent[] {
     const events: EngineEvent[] = [];
     if (!this.stops.isStopped) {
-      const { emit } = this.stops.push(this.detokenizer.flush());
+      const { emit } = this.stops.push(this.detokenizer?.flush() ?? "");
       events.push(...this.release(emit + this.stops.flush()));
     }
     let reason = finishReason;

@@ -52,9 +52,6 @@ export interface LocalEngineOptions {
 /** What evaluateWithMetadata yields when logprobs are asked for. */
 type SampledToken = { token: Token; confidence?: number; probabilities?: Map<Token, number> };
 
-/** ln(0) would be -Infinity, which JSON cannot carry; OpenAI reports -9999 for such tokens. */
-const MIN_LOGPROB = -9999;
-
 /** How many recent tokens the repetition penalties look at (llama-server's repeat_last_n). */
 const PENALTY_WINDOW = 64;
 
@@ -164,10 +161,8 @@ export class LocalEngine {
       this.contextSize - promptTokens.length,
     );
     const recent = promptTokens.slice(-PENALTY_WINDOW);
-    const output = new GenerationOutput(
-      (tokens, last) => this.model.detokenize(tokens as Token[], false, last as Token[]),
-      sampling,
-      controls,
+    const output = new GenerationOutput(sampling, controls, (tokens, last) =>
+      this.model.detokenize(tokens as Token[], false, last as Token[]),
     );
     const logprobs = controls?.logprobs;
     let completionTokens = 0;
@@ -215,19 +210,15 @@ export class LocalEngine {
   }
 
   private logprob(token: Token, output: SampledToken, top: number): TokenLogprob {
-    const entry = (t: Token, p: number) => ({
-      token: this.tokenBytes.text(t),
-      bytes: this.tokenBytes.bytes(t),
-      logprob: p > 0 ? Math.log(p) : MIN_LOGPROB,
-    });
     const alternatives: TokenLogprob["top"] = [];
     if (top > 0 && output.probabilities) {
       for (const [t, p] of output.probabilities) {
         if (alternatives.length >= top) break;
-        alternatives.push(entry(t, p));
+        alternatives.push(this.tokenBytes.entry(t, p));
       }
     }
-    return { ...entry(token, output.confidence ?? output.probabilities?.get(token) ?? 0), top: alternatives };
+    const probability = output.confidence ?? output.probabilities?.get(token) ?? 0;
+    return { ...this.tokenBytes.entry(token, probability), top: alternatives };
   }
 
   private async reusePrefix(

@@ -1,4 +1,8 @@
 import type { LlamaModel, Token } from "node-llama-cpp";
+import type { TokenLogprob } from "../provider/types.js";
+
+/** ln(0) would be -Infinity, which JSON cannot carry; OpenAI reports -9999 for such tokens. */
+const MIN_LOGPROB = -9999;
 
 /**
  * The exact UTF-8 bytes of each token, for logprobs: a byte-level BPE token may hold part of a
@@ -27,6 +31,15 @@ export class TokenBytes {
     const bytes = this.compute(token);
     if (this.cache.size < 65_536) this.cache.set(token, bytes);
     return bytes;
+  }
+
+  /** The token as OpenAI's logprobs list it, given its probability (0 for one never reported). */
+  entry(token: number, probability: number): TokenLogprob["top"][number] {
+    return {
+      token: this.text(token as Token),
+      bytes: this.bytes(token as Token),
+      logprob: probability > 0 ? Math.log(probability) : MIN_LOGPROB,
+    };
   }
 
   /** The token as text; an incomplete character shows as U+FFFD. */

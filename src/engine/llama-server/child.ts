@@ -41,7 +41,8 @@ export class LlamaServerChild {
   readonly key = randomBytes(24).toString("base64url");
   private child?: ChildProcess;
   private watchdog?: ChildProcess;
-  private current?: { url: string; pid: number };
+  /** Base URL of the child while it serves. */
+  private serving?: string;
   private starting?: Promise<string>;
   private stopped = false;
   private failures = 0;
@@ -53,7 +54,7 @@ export class LlamaServerChild {
 
   /** Base URL of the running child, e.g. http://127.0.0.1:39541; undefined while it is not serving. */
   get url(): string | undefined {
-    return this.current?.url;
+    return this.serving;
   }
 
   get pid(): number | undefined {
@@ -74,7 +75,7 @@ export class LlamaServerChild {
    * ChildUnavailableError when none comes.
    */
   async ready(timeoutMs = 30_000): Promise<string> {
-    if (this.current) return this.current.url;
+    if (this.serving) return this.serving;
     if (this.stopped) throw new ChildUnavailableError("the engine is stopped");
     const waiting = this.starting ?? this.nextStart();
     let timer: NodeJS.Timeout | undefined;
@@ -95,7 +96,7 @@ export class LlamaServerChild {
     const end = Date.now() + ms;
     while (Date.now() < end) {
       if (this.stopped) return false;
-      if (this.current?.url !== url) return true;
+      if (this.serving !== url) return true;
       await delay(20);
     }
     return false;
@@ -106,7 +107,7 @@ export class LlamaServerChild {
     this.stopped = true;
     clearTimeout(this.restartTimer);
     const child = this.child;
-    this.current = undefined;
+    this.serving = undefined;
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = once(child, "exit");
       child.kill("SIGTERM");
@@ -166,9 +167,9 @@ export class LlamaServerChild {
     while (Date.now() < deadline) {
       if (failed) throw new ChildUnavailableError(`llama-server ${failed}\n${tail.join("\n")}`);
       if (port !== undefined && (await healthy(port, this.key))) {
-        this.current = { url: `http://127.0.0.1:${port}`, pid: child.pid as number };
+        this.serving = `http://127.0.0.1:${port}`;
         log?.info({ engine: "llama-server", pid: child.pid, port }, "llama-server is ready");
-        return this.current.url;
+        return this.serving;
       }
       await Promise.race([failure, delay(50)]);
     }
@@ -179,8 +180,8 @@ export class LlamaServerChild {
   private exited(child: ChildProcess, started: number): void {
     this.watchdog?.kill("SIGKILL");
     if (this.child !== child) return;
-    const wasServing = this.current !== undefined;
-    this.current = undefined;
+    const wasServing = this.serving !== undefined;
+    this.serving = undefined;
     if (this.stopped) return;
     const why = describeExit(child.exitCode, child.signalCode);
     if (Date.now() - started > (this.options.stableAfterMs ?? 60_000)) this.failures = 0;

@@ -1,6 +1,6 @@
 import os from "node:os";
 import path from "node:path";
-import { getLlama, type Llama, LlamaLogLevel, type LlamaModel, type Token } from "node-llama-cpp";
+import { getLlama, type Llama, LlamaLogLevel, type LlamaModel } from "node-llama-cpp";
 import { EngineRestartingError, InvalidRequestError } from "../../provider/errors.js";
 import type {
   FinishReason,
@@ -44,9 +44,6 @@ export interface LlamaServerEngineOptions {
   restartWaitMs?: number;
 }
 
-/** ln(0) would be -Infinity, which JSON cannot carry; OpenAI reports -9999 for such tokens. */
-const MIN_LOGPROB = -9999;
-
 /** Where a request's reused prompt tokens came from, for /metrics. */
 export interface PromptReuse {
   /** Tokens reused from the slot's own KV cache. */
@@ -59,7 +56,8 @@ export interface PromptReuse {
  * The local engine that runs llama.cpp's own server loop in a child process (llama-server), where the token
  * loop never leaves native code. edgellm keeps everything above it: the scheduler picks the slot, prompts are
  * rendered and tokenized here (a vocabulary-only model) and sent as token ids, grammars are edgellm's own GBNF,
- * and the returned token ids go through the same detokenizer, stop strings and tool-call parser as in-process.
+ * and the returned text goes through the same stop strings and tool-call parser as in-process (llama-server
+ * already sends whole characters, and not the id of a token held back for a partial one).
  */
 export class LlamaServerEngine implements SlotEngine {
   private readonly slots: number[][];
@@ -126,10 +124,6 @@ export class LlamaServerEngine implements SlotEngine {
     return this.slots[slot];
   }
 
-  renderChat(prompt: Prompt): string {
-    return this.prompts.render(prompt);
-  }
-
   check(request: GenerateRequest): void {
     this.grammars.textFor(request);
   }
@@ -170,11 +164,7 @@ export class LlamaServerEngine implements SlotEngine {
       signal.removeEventListener("abort", forward);
       throw error;
     }
-    const output = new GenerationOutput(
-      (tokens, last) => this.vocabulary.detokenize(tokens as Token[], false, last as Token[]),
-      sampling,
-      controls,
-    );
+    const output = new GenerationOutput(sampling, controls);
     let completionTokens = 0;
     /** Whether `held` still has every generated token (a token held back for a partial character has no id). */
     let complete = true;
@@ -278,13 +268,10 @@ export class LlamaServerEngine implements SlotEngine {
     reported: NonNullable<CompletionChunk["completion_probabilities"]>[number],
     top: number,
   ): TokenLogprob {
-    const entry = (id: number, p: number) => ({
-      token: this.tokenBytes.text(id as Token),
-      bytes: this.tokenBytes.bytes(id as Token),
-      logprob: p > 0 ? Math.log(p) : MIN_LOGPROB,
-    });
-    const alternatives = (reported.top_probs ?? []).slice(0, top).map((p) => entry(p.id, p.prob));
-    return { ...entry(reported.id, reported.prob), top: alternatives };
+    const alternatives = (reported.top_probs ?? [])
+      .slice(0, top)
+      .map((p) => this.tokenBytes.entry(p.id, p.prob));
+    return { ...this.tokenBytes.entry(reported.id, reported.prob), top: alternatives };
   }
 }
 
