@@ -11,7 +11,7 @@ const RESPONSE_FIELDS = ["content", "tokens", "stop", "stop_type", "timings", "c
 const probability = z.object({ id: z.number().int(), prob: z.number() });
 
 /** One `data:` event of llama-server's streamed `/completion`. */
-export const completionChunk = z.object({
+const completionChunk = z.object({
   /** Text of whole characters: a token that ends inside a UTF-8 character is held back and sent with the next. */
   content: z.string().optional(),
   /**
@@ -34,6 +34,18 @@ export const completionChunk = z.object({
   error: z.object({ message: z.string() }).optional(),
 });
 export type CompletionChunk = z.infer<typeof completionChunk>;
+
+/** One `data:` payload as a chunk, or undefined when it is not JSON or not a chunk's shape. */
+export function parseCompletionChunk(data: string): CompletionChunk | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+  const parsed = completionChunk.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
+}
 
 export interface CompletionRequest {
   promptTokens: readonly number[];

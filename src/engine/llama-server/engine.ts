@@ -17,7 +17,7 @@ import { commonPrefixLength } from "../prefix.js";
 import type { TooLong } from "../prompt-tokenizer.js";
 import { TokenBytes } from "../token-bytes.js";
 import { ChildUnavailableError, type EngineLogger, LlamaServerChild } from "./child.js";
-import { type CompletionChunk, completionBody, completionChunk, sseData } from "./completion.js";
+import { type CompletionChunk, completionBody, parseCompletionChunk, sseData } from "./completion.js";
 
 export interface LlamaServerEngineOptions {
   /** The llama-server binary (see src/engine/binary/). */
@@ -258,10 +258,11 @@ export class LlamaServerEngine implements SlotEngine {
     }
   }
 
+  /** A chunk that is not JSON, or not the shape read here, is the engine's failure (503), never a 500. */
   private parse(data: string): CompletionChunk {
-    const parsed = completionChunk.safeParse(JSON.parse(data));
-    if (!parsed.success) throw new EngineRestartingError("llama-server sent a chunk edgellm cannot read");
-    return parsed.data;
+    const chunk = parseCompletionChunk(data);
+    if (!chunk) throw new EngineRestartingError("llama-server sent a chunk edgellm cannot read");
+    return chunk;
   }
 
   private logprob(
