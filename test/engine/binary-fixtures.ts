@@ -20,6 +20,9 @@ export function fakeBundled(commit = COMMIT): BundledLlamaCpp {
   return { tag: TAG, repo: "ggml-org/llama.cpp", commit, bundlePath: "/nonexistent/gitRelease.bundle" };
 }
 
+/** The content of a stand-in AMX module that does not crash the stand-in binary. */
+export const WORKING_AMX_MODULE = "an AMX module that runs here";
+
 export async function tempDir(prefix = "edgellm-binary-"): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
@@ -30,7 +33,10 @@ export interface StandInOptions {
   exitCode?: number;
   /** Sleeps instead of answering. */
   hang?: boolean;
-  /** Serving a model, dies by SIGILL while `libggml-cpu-sapphirerapids.so` is beside it (as on an AMX-less VM). */
+  /**
+   * Serving a model, dies by SIGILL while `libggml-cpu-sapphirerapids.so` is beside it (as on the VM where
+   * ggml's own AMX module crashed), unless that file holds {@link WORKING_AMX_MODULE}.
+   */
   crashWithAmx?: boolean;
   /** `--version` ends with "built with cwd <its working directory>". */
   printCwd?: boolean;
@@ -57,7 +63,9 @@ else if (args[0] === "--version") {
   process.exitCode = opts.exitCode ?? 0;
 } else {
   const beside = require("node:path").join(__dirname, "libggml-cpu-sapphirerapids.so");
-  if (opts.crash || (opts.crashWithAmx && require("node:fs").existsSync(beside))) process.kill(process.pid, "SIGILL");
+  const fs = require("node:fs");
+  const badAmx = fs.existsSync(beside) && fs.readFileSync(beside, "utf8") !== ${JSON.stringify(WORKING_AMX_MODULE)};
+  if (opts.crash || (opts.crashWithAmx && badAmx)) process.kill(process.pid, "SIGILL");
   else if (opts.failToServe) { process.stderr.write("error: cannot load model\\n"); process.exit(1); }
   else {
     const port = Number(args[args.indexOf("--port") + 1]);

@@ -13,6 +13,7 @@ import {
   llamaServerCacheDir,
 } from "../../src/engine/binary/paths.js";
 import { pickReleaseAsset, pullLlamaServer, releasePlatformName } from "../../src/engine/binary/pull.js";
+import { prebuiltAmxModule } from "../../src/engine/binary/smoke.js";
 import { LlamaServerBinaryError } from "../../src/engine/binary/version.js";
 import { DownloadVerificationError } from "../../src/provider/errors.js";
 import { closedPortUrl } from "../helpers/fake-upstream.js";
@@ -26,6 +27,7 @@ import {
   TAG,
   tarGz,
   tempDir,
+  WORKING_AMX_MODULE,
   writeStandIn,
   zip,
 } from "./binary-fixtures.js";
@@ -140,11 +142,58 @@ test("a binary whose AMX CPU module crashes here is cached without that module",
     bundled: fakeBundled(),
     releasesUrl: server.url,
     log: (l) => lines.push(l),
+    amxReplacement: null,
   });
   const dir = join(binary.path, "..");
   assert.equal(existsSync(join(dir, amx)), false);
   assert.equal(existsSync(join(dir, "libggml-cpu-icelake.so")), true);
   assert.match(lines.join("\n"), /crashed \(SIGILL\) with ggml's AMX CPU module/);
+});
+
+test("a crashing AMX module is replaced by one that runs, or removed when that crashes too", {
+  skip,
+}, async (t) => {
+  const amx = "libggml-cpu-sapphirerapids.so";
+  const replacements = await tempDir();
+  const working = join(replacements, "working.so");
+  const crashing = join(replacements, "crashing.so");
+  await writeFile(working, WORKING_AMX_MODULE);
+  await writeFile(crashing, "another AMX module that crashes here");
+  for (const [replacement, kept] of [
+    [working, true],
+    [crashing, false],
+  ] as const) {
+    const data = await tarGz(await releaseTree({ crashWithAmx: true }, [amx, "libggml-cpu-icelake.so"]));
+    const server = await withRelease([{ name: assetName("tar.gz"), data }], t);
+    const lines: string[] = [];
+    const binary = await pullLlamaServer({
+      home: await tempDir(),
+      bundled: fakeBundled(),
+      releasesUrl: server.url,
+      log: (l) => lines.push(l),
+      amxReplacement: replacement,
+    });
+    const module = join(binary.path, "..", amx);
+    assert.equal(existsSync(module), kept);
+    if (kept) {
+      assert.equal(await readFile(module, "utf8"), WORKING_AMX_MODULE);
+      assert.match(lines.join("\n"), /prebuilt module of the same llama.cpp release runs/);
+    } else assert.match(lines.join("\n"), /removed it, so the next best is used/);
+  }
+});
+
+test("node-llama-cpp's prebuilt AMX module is offered only for the llama.cpp release it was built from", async () => {
+  const pkg = join(await tempDir(), "node-llama-cpp");
+  const bins = join(pkg, "..", "@node-llama-cpp", "linux-x64", "bins", "linux-x64");
+  await mkdir(bins, { recursive: true });
+  await writeFile(join(bins, "libggml-cpu-sapphirerapids.so"), "module");
+  const meta = (release: string) => JSON.stringify({ buildOptions: { llamaCpp: { release } } });
+  const platform = { os: "linux", arch: "x64" } as const;
+  await writeFile(join(bins, "_nlcBuildMetadata.json"), meta(TAG));
+  assert.equal(await prebuiltAmxModule(TAG, platform, pkg), join(bins, "libggml-cpu-sapphirerapids.so"));
+  assert.equal(await prebuiltAmxModule("b9999", platform, pkg), undefined);
+  await writeFile(join(bins, "_nlcBuildMetadata.json"), meta("b9999"));
+  assert.equal(await prebuiltAmxModule(TAG, platform, pkg), undefined);
 });
 
 test("a binary that cannot load a model is not cached", { skip }, async (t) => {

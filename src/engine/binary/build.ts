@@ -24,6 +24,7 @@ import {
   llamaServerCacheDir,
   type Platform,
 } from "./paths.js";
+import { amxReplacementFor } from "./smoke.js";
 import { LlamaServerBinaryError, lastLines } from "./version.js";
 
 export type BuildPhase = "clone" | "configure" | "build";
@@ -47,6 +48,11 @@ export interface BuildOptions {
   /** Notes worth a line, e.g. a CPU module removed because it crashed here. */
   log?: (line: string) => void;
   /** Aborts: the build's processes are killed and nothing is cached. */
+  /**
+   * An AMX CPU module to use if the binary's own crashes here. Default: node-llama-cpp's prebuilt module of
+   * the same llama.cpp release ({@link prebuiltAmxModule}); `null`: none (a crashing module is removed).
+   */
+  amxReplacement?: string | null;
   signal?: AbortSignal;
   /** cmake executable. Default "cmake". */
   cmake?: string;
@@ -154,6 +160,7 @@ export async function buildLlamaServer(opts: BuildOptions = {}): Promise<LlamaSe
       {
         workDir: staging,
         log: opts.log,
+        amxReplacement: await amxReplacementFor(opts.amxReplacement, bundled.tag),
       },
     );
   } catch (err) {

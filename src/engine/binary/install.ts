@@ -72,10 +72,13 @@ export async function moveIntoPlace(
   executable: string,
   finalDir: string,
   source: LlamaServerSource,
-  opts: { workDir: string; log?: (line: string) => void },
+  opts: { workDir: string; log?: (line: string) => void; amxReplacement?: string },
 ): Promise<LlamaServerBinary> {
   const version = await checkLlamaServer(executable);
-  await smokeTestWithFallback(executable, opts.workDir, { log: opts.log });
+  await smokeTestWithFallback(executable, opts.workDir, {
+    log: opts.log,
+    amxReplacement: opts.amxReplacement,
+  });
   await mkdir(dirname(finalDir), { recursive: true });
   const old = `${finalDir}.old-${process.pid}-${Date.now()}`;
   const hadOld = await rename(finalDir, old).then(

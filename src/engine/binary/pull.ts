@@ -23,6 +23,7 @@ import {
   llamaServerCacheDir,
   type Platform,
 } from "./paths.js";
+import { amxReplacementFor } from "./smoke.js";
 import { LlamaServerBinaryError } from "./version.js";
 
 /** Environment variable replacing GitHub's API base, for mirrors (and tests). */
@@ -83,6 +84,11 @@ export interface PullOptions extends HttpTimeouts {
   env?: NodeJS.ProcessEnv;
   onProgress?: (progress: DownloadProgress) => void;
   /** Notes worth a line, e.g. a CPU module removed because it crashed here. */
+  /**
+   * An AMX CPU module to use if the binary's own crashes here. Default: node-llama-cpp's prebuilt module of
+   * the same llama.cpp release ({@link prebuiltAmxModule}); `null`: none (a crashing module is removed).
+   */
+  amxReplacement?: string | null;
   log?: (line: string) => void;
   /** Aborts; a partly downloaded archive is kept for the next pull to resume. */
   signal?: AbortSignal;
@@ -150,7 +156,11 @@ export async function pullLlamaServer(opts: PullOptions = {}): Promise<LlamaServ
       executable,
       cachedBinaryDir(bundled.tag, "release", { home: opts.home, platform }),
       "release",
-      { workDir: staging, log: opts.log },
+      {
+        workDir: staging,
+        log: opts.log,
+        amxReplacement: await amxReplacementFor(opts.amxReplacement, bundled.tag),
+      },
     );
     return binary;
   } finally {

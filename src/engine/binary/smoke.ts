@@ -4,16 +4,20 @@
  * the portable build picked ggml's sapphirerapids (AMX) module, which died with SIGILL in llama-server's
  * warm-up (2026-11-24, tiny and 0.5B-shape models alike), while the next variant down served fine.
  * So a new binary loads the tiny synthetic model (0.4 s to write, under a second to load) before it is
- * cached, and an AMX module that crashes is removed so ggml picks the next best one.
+ * cached. An AMX module that crashes is first replaced by node-llama-cpp's prebuilt module of the same
+ * llama.cpp release, which runs on that VM (llama-server decoded the 0.5B-shape Q4_0 model at 80.6 tokens/s
+ * with it against 36 without, 2026-11-24, docs/benchmarks.md); if that crashes too, or there is none, the
+ * module is removed so ggml picks the next best one.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { copyFile, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { synthesizeModel } from "../../models/synth.js";
+import { currentPlatform, nodeLlamaCppDir, type Platform } from "./paths.js";
 import { LlamaServerBinaryError, lastLines, spawnOptions } from "./version.js";
 
 /** ggml CPU modules using AMX tiles, whose use a hypervisor or kernel may not allow though the CPU has them. */
@@ -22,13 +26,53 @@ const AMX_VARIANTS = ["libggml-cpu-sapphirerapids.so", "ggml-cpu-sapphirerapids.
 export interface SmokeOptions {
   /** How long loading the tiny model may take, in ms. Default 60 000 (a loaded 2-core machine is slow). */
   timeoutMs?: number;
-  /** Told when a crashing AMX module was removed. */
+  /** Told when a crashing AMX module was replaced or removed. */
   log?: (line: string) => void;
+  /**
+   * An AMX module to try in place of one that crashes (see {@link prebuiltAmxModule}). Default: none, so a
+   * crashing module is removed.
+   */
+  amxReplacement?: string;
+}
+
+/**
+ * node-llama-cpp's prebuilt AMX CPU module for this platform, if its prebuilt binaries come from llama.cpp
+ * release `tag` (a module is loaded by a llama-server of the same release only: ggml's backend interface is
+ * not stable across releases).
+ */
+export async function prebuiltAmxModule(
+  tag: string,
+  platform: Platform = currentPlatform(),
+  packageDir: string = nodeLlamaCppDir(),
+): Promise<string | undefined> {
+  const name = `${platform.os}-${platform.arch}`;
+  // npm puts node-llama-cpp's optional platform package beside it, or (when versions clash) inside it.
+  for (const root of [join(packageDir, ".."), join(packageDir, "node_modules")]) {
+    const bins = join(root, "@node-llama-cpp", name, "bins", name);
+    const module = AMX_VARIANTS.map((file) => join(bins, file)).find((p) => existsSync(p));
+    if (!module) continue;
+    const meta = await readFile(join(bins, "_nlcBuildMetadata.json"), "utf8").then(
+      (text) => JSON.parse(text) as { buildOptions?: { llamaCpp?: { release?: unknown } } },
+      () => undefined,
+    );
+    if (meta?.buildOptions?.llamaCpp?.release === tag) return module;
+  }
+  return undefined;
+}
+
+/** An option's AMX replacement: undefined means node-llama-cpp's prebuilt module for `tag`, null none. */
+export async function amxReplacementFor(
+  option: string | null | undefined,
+  tag: string,
+): Promise<string | undefined> {
+  if (option === null) return undefined;
+  return option ?? (await prebuiltAmxModule(tag));
 }
 
 /**
  * Writes the tiny model into `workDir`, then smoke-tests `executable`; on a crash with an AMX module
- * beside it, removes that module and tries once more. Throws LlamaServerBinaryError if it still fails.
+ * beside it, tries `amxReplacement` in its place, then
+ * removes it and tries once more. Throws LlamaServerBinaryError if it still fails.
  */
 export async function smokeTestWithFallback(
   executable: string,
@@ -42,6 +86,18 @@ export async function smokeTestWithFallback(
   } catch (err) {
     const amx = AMX_VARIANTS.map((name) => join(dirname(executable), name)).find((p) => existsSync(p));
     if (!(err instanceof SmokeCrash) || !amx) throw err;
+    if (opts.amxReplacement) {
+      await copyFile(opts.amxReplacement, amx);
+      try {
+        await smokeTest(executable, model, opts);
+        opts.log?.(
+          `llama-server crashed (${err.signal}) with ggml's AMX CPU module; node-llama-cpp's prebuilt module of the same llama.cpp release runs, so it is used instead.`,
+        );
+        return;
+      } catch (again) {
+        if (!(again instanceof SmokeCrash)) throw again;
+      }
+    }
     opts.log?.(
       `llama-server crashed (${err.signal}) with ggml's AMX CPU module; removed it, so the next best is used.`,
     );
