@@ -33,7 +33,7 @@ async function cacheWith(variants: CachedVariant[]): Promise<string> {
 const find = (home: string, extra: { path?: string; env?: NodeJS.ProcessEnv } = {}) =>
   findLlamaServer({ home, bundled: fakeBundled(), env: {}, ...extra });
 
-test("find order: --llama-server > EDGELLM_LLAMA_SERVER > native > portable > release > none", {
+test("find order: --llama-server > EDGELLM_LLAMA_SERVER > portable > release > native > none", {
   skip,
 }, async () => {
   const home = await cacheWith(["native", "portable", "release"]);
@@ -42,7 +42,7 @@ test("find order: --llama-server > EDGELLM_LLAMA_SERVER > native > portable > re
   const env = { EDGELLM_LLAMA_SERVER: fromEnv };
   assert.deepEqual(await find(home, { path: mine, env }), { path: mine, source: "option" });
   assert.deepEqual(await find(home, { env }), { path: fromEnv, source: "env" });
-  for (const variant of ["native", "portable", "release"] as const) {
+  for (const variant of ["portable", "release", "native"] as const) {
     const dir = cachedBinaryDir(TAG, variant, { home });
     assert.deepEqual(await find(home), { path: join(dir, "llama-server"), source: variant });
     await rm(dir, { recursive: true });
@@ -80,11 +80,11 @@ test("--llama-server may name the folder; a missing or non-executable path throw
 });
 
 test("a cached file that is not executable is passed over", { skip }, async () => {
-  const home = await cacheWith(["release"]);
-  const native = join(cachedBinaryDir(TAG, "native", { home }), "llama-server");
-  await mkdir(join(native, ".."), { recursive: true });
-  await writeFile(native, "half a binary");
-  assert.equal((await find(home))?.source, "release");
+  const home = await cacheWith(["native"]);
+  const portable = join(cachedBinaryDir(TAG, "portable", { home }), "llama-server");
+  await mkdir(join(portable, ".."), { recursive: true });
+  await writeFile(portable, "half a binary");
+  assert.equal((await find(home))?.source, "native");
 });
 
 test("the old build script's binary is found last, and only when built from the bundled commit", {
@@ -101,8 +101,8 @@ test("the old build script's binary is found last, and only when built from the 
 test("ensureLlamaServer skips a cached binary that does not run, but throws for the user's own", {
   skip,
 }, async () => {
-  const home = await cacheWith(["release"]);
-  await writeStandIn(cachedBinaryDir(TAG, "native", { home }), {
+  const home = await cacheWith(["native"]);
+  await writeStandIn(cachedBinaryDir(TAG, "portable", { home }), {
     exitCode: 127,
     output: "libggml.so: not found",
   });
@@ -115,9 +115,9 @@ test("ensureLlamaServer skips a cached binary that does not run, but throws for 
     log: (l: string) => lines.push(l),
   };
   const result = await ensureLlamaServer(opts);
-  assert.equal(result.binary?.source, "release");
+  assert.equal(result.binary?.source, "native");
   assert.match(lines.join("\n"), /does not run.*exit code 127/s);
-  const broken = join(cachedBinaryDir(TAG, "native", { home }), "llama-server");
+  const broken = join(cachedBinaryDir(TAG, "portable", { home }), "llama-server");
   await assert.rejects(ensureLlamaServer({ ...opts, path: broken }), /libggml\.so: not found/);
 });
 

@@ -40,7 +40,9 @@ export interface FindOptions {
 
 /**
  * Order: an explicit path (flag, then environment variable) > a cached build or pull for the bundled
- * llama.cpp (native, then portable, then the official release: a native build is the fastest here) >
+ * llama.cpp (portable, then the official release, then native: the first two carry ggml's CPU modules,
+ * AMX among them, and on the Xeon VM this was measured on the portable build with an AMX module decoded
+ * at 80 tokens/s where the native build, which cannot load one, made 36) >
  * the old build script's output if it was built from the bundled commit > undefined.
  *
  * An explicit path that does not exist throws: the user asked for that binary, and quietly running
@@ -59,7 +61,7 @@ export async function llamaServerCandidates(opts: FindOptions = {}): Promise<Lla
 
   const found: LlamaServerLocation[] = [];
   const bundled = opts.bundled ?? (await bundledLlamaCpp());
-  for (const variant of ["native", "portable", "release"] as const) {
+  for (const variant of ["portable", "release", "native"] as const) {
     const dir = cachedBinaryDir(bundled.tag, variant, { home: opts.home, platform: opts.platform });
     const path = join(dir, executableName(opts.platform?.os));
     if (await isExecutable(path)) found.push({ path, source: variant });
