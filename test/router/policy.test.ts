@@ -170,3 +170,20 @@ test("the 80 prompts the keyword policy was tuned and held out on stay above the
   );
   assert.ok(value >= HOLDOUT_BAR, `accuracy ${value}`);
 });
+
+test("a system prompt does not make a short ask look long", () => {
+  const system = "You are a helpful assistant for ACME Corp. Answer politely and concisely. ".repeat(4);
+  const request: GenerateRequest = {
+    ...chat(""),
+    prompt: {
+      kind: "chat",
+      messages: [
+        { role: "system", content: system },
+        { role: "user", content: "What is the capital of France?" },
+      ],
+    },
+  };
+  const a = assess(policyInput(request));
+  assert.ok(a.contributions.some((c) => c.feature === "length<12"));
+  assert.ok(a.score < DEFAULT_THRESHOLD, explain(a, DEFAULT_THRESHOLD));
+});

@@ -1,4 +1,4 @@
-import { handFeatures, ngrams } from "./features.js";
+import { handFeatures, isNgram, type Ngrams, ngramCount, ngrams } from "./features.js";
 import type { PolicyWeights } from "./train.js";
 import file from "./weights.json" with { type: "json" };
 
@@ -15,31 +15,41 @@ export interface Contribution {
 }
 
 const weights: PolicyWeights = file;
-const table = new Map<string, number>(Object.entries(weights.weights));
+const hand = new Map<string, number>();
+// One table per kind of n-gram, keyed without the prefix, so a request builds no prefixed strings.
+const tables: Record<keyof Ngrams, Map<string, number>> = { c: new Map(), w: new Map(), g: new Map() };
+for (const [name, w] of Object.entries(weights.weights)) {
+  if (isNgram(name)) tables[name[0] as keyof Ngrams].set(name.slice(2), w);
+  else hand.set(name, w);
+}
+const KINDS = ["c", "w", "g"] as const;
 
 /** The model's logit for an ask and every feature that moved it, unsorted. */
 export function logit(ask: string, extraUnits: number): { z: number; contributions: Contribution[] } {
   const contributions: Contribution[] = [];
   let z = weights.bias;
   for (const [name, value] of handFeatures(ask, extraUnits)) {
-    const w = table.get(name);
+    const w = hand.get(name);
     if (w === undefined) continue;
     z += w * value;
     contributions.push({ feature: name, weight: w * value });
   }
   const grams = ngrams(ask);
-  const scale = grams.size > 0 ? 1 / Math.sqrt(grams.size) : 0;
-  for (const gram of grams) {
-    const w = table.get(gram);
-    if (w === undefined) continue;
-    z += w * scale;
-    contributions.push({ feature: display(gram), weight: w * scale });
+  const count = ngramCount(grams);
+  const scale = count > 0 ? 1 / Math.sqrt(count) : 0;
+  for (const kind of KINDS) {
+    const table = tables[kind];
+    for (const gram of grams[kind]) {
+      const w = table.get(gram);
+      if (w === undefined) continue;
+      z += w * scale;
+      contributions.push({ feature: display(kind, gram), weight: w * scale });
+    }
   }
   return { z, contributions };
 }
 
 /** `c:证明` -> `"证明"`, `w:prove that` -> `"prove that"`, `g: pro` -> `"_pro"` (_ marks a word's edge). */
-function display(gram: string): string {
-  const body = gram.slice(2);
-  return JSON.stringify(gram[0] === "g" ? body.replaceAll(" ", "_") : body);
+function display(kind: keyof Ngrams, gram: string): string {
+  return JSON.stringify(kind === "g" ? gram.replaceAll(" ", "_") : gram);
 }

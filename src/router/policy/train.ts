@@ -1,4 +1,4 @@
-import { type Features, handFeatures, ngrams } from "./features.js";
+import { type Features, handFeatures, isNgram, ngramCount, ngramNames, ngrams } from "./features.js";
 
 /**
  * Training of the routing policy: L2-regularised logistic regression by full-batch gradient descent with
@@ -48,8 +48,9 @@ export interface PolicyWeights {
 export function vectorize(ask: string, extraUnits = 0): Features {
   const features = handFeatures(ask, extraUnits);
   const grams = ngrams(ask);
-  const scale = grams.size > 0 ? 1 / Math.sqrt(grams.size) : 0;
-  for (const gram of grams) features.set(gram, scale);
+  const count = ngramCount(grams);
+  const scale = count > 0 ? 1 / Math.sqrt(count) : 0;
+  for (const name of ngramNames(grams)) features.set(name, scale);
   return features;
 }
 
@@ -192,10 +193,6 @@ export function bestThreshold(examples: readonly Example[], scores: readonly num
     }
   }
   return best;
-}
-
-export function isNgram(name: string): boolean {
-  return name.length > 2 && name[1] === ":" && (name[0] === "c" || name[0] === "w" || name[0] === "g");
 }
 
 export function sigmoid(z: number): number {
