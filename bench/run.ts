@@ -373,11 +373,36 @@ async function routingSection(): Promise<string[]> {
   process.stderr.write("\n== routing overhead\n");
   const r = (await runScript("./routing.js", [])) as {
     results: { label: string; iterations: number; p50_ms: number; p99_ms: number; max_ms: number }[];
+    accuracy: {
+      threshold: number;
+      train_prompts: number;
+      holdout_prompts: number;
+      cv_folds: number;
+      cv_accuracy: number;
+      holdout_accuracy: number;
+      thresholds: {
+        threshold: number;
+        cv_accuracy: number;
+        holdout_accuracy: number;
+        holdout_cloud_share: number;
+      }[];
+    };
   };
+  const a = r.accuracy;
   return [
+    "## Routing policy accuracy (no model)",
+    "",
+    `The learned policy (docs/routing.md) at threshold ${a.threshold}: ${a.cv_folds}-fold cross-validated accuracy ${a.cv_accuracy} on the ${a.train_prompts} training prompts of \`data/routing/\`, ${a.holdout_accuracy} on the ${a.holdout_prompts} held-out prompts.`,
+    "",
+    "| threshold | CV accuracy (train) | held-out accuracy | held-out share sent to the cloud |",
+    "|---|---|---|---|",
+    ...a.thresholds.map(
+      (t) => `| ${t.threshold} | ${t.cv_accuracy} | ${t.holdout_accuracy} | ${t.holdout_cloud_share} |`,
+    ),
+    "",
     "## Routing overhead (no model)",
     "",
-    "Per request, over the labelled prompts of `test/router/` plus a long pasted document. Target: routing decision under 1 ms at p99.",
+    "Per request, over the labelled prompts of `data/routing/` plus a long pasted document. Target: routing decision under 1 ms at p99.",
     "",
     "| step | iterations | p50 | p99 | max |",
     "|---|---|---|---|---|",

@@ -89,10 +89,11 @@ export const ROUTING_SETTINGS = {
   routeThreshold: setting({
     env: "EDGELLM_ROUTE_THRESHOLD",
     file: "auto.threshold",
-    // Tuned on test/router/policy-dataset.json (see the README's accuracy figures).
+    // The threshold with the best 5-fold cross-validated accuracy on data/routing/train.jsonl (checked by
+    // test/router/policy.test.ts); docs/routing.md has the accuracy / cloud-share table for others.
     default: 0.5,
-    help: 'difficulty (0 to 1) at or above which "auto" sends a request to the cloud',
-    doc: "difficulty (0 to 1) at or above which `auto` sends a request to the cloud",
+    help: 'difficulty (0 to 1) at or above which "auto" sends a request to the cloud; lower sends more',
+    doc: "difficulty (0 to 1, the policy's probability that the ask is too hard for the local model) at or above which `auto` sends a request to the cloud; see the table in [docs/routing.md](docs/routing.md#the-policy-srcrouterpolicyts)",
     parse: number(0, 1),
   }),
   cascade: setting({
