@@ -54,7 +54,8 @@ export const ERROR_CODES = {
     status: 400,
     type: BAD,
     param: true,
-    meaning: "prompt + `max_tokens` larger than the context (never silently truncated)",
+    meaning:
+      "prompt + `max_tokens` larger than the context (never silently truncated), a cloud upstream's included; the message has OpenAI's wording",
   },
   unsupported_schema: {
     status: 400,

@@ -16,7 +16,12 @@ import { type ModelCheck, ModelWatch } from "./model-check.js";
 import { Replica } from "./replica.js";
 import { pickReplica } from "./replicas.js";
 import { linked, sleep } from "./signals.js";
-import { AttemptTimeout, toUpstreamError, UpstreamProtocolError } from "./upstream-errors.js";
+import {
+  AttemptTimeout,
+  toUpstreamError,
+  UpstreamProtocolError,
+  upstreamContextOverflow,
+} from "./upstream-errors.js";
 
 export interface UpstreamOptions {
   breaker?: BreakerOptions;
@@ -133,7 +138,8 @@ export class UpstreamProvider implements ModelProvider {
           settled = true;
           this.model.onFailure(error);
           lastError = failure;
-          if (!failure.retryable) throw failure;
+          if (!failure.retryable)
+            throw upstreamContextOverflow(this.name, error, [this.config.apiKey]) ?? failure;
           continue;
         }
         if (first.done) return; // aborted by the client before anything came
