@@ -158,7 +158,10 @@ export interface ModelInfo {
   /** Unix seconds. */
   created: number;
   ownedBy: string;
+  /** In tokens: the upstream's own when it reports one, else the configured or default size. */
   contextSize: number;
+  /** For an alias (`--model-alias`): the id of the model it stands for. */
+  aliasOf?: string;
 }
 
 /** The one narrow interface every model backend implements; the router never looks inside. */

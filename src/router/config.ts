@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import type { ModelAliases } from "../config/model-aliases.js";
 import { ConfigError } from "../config/setting.js";
 import { SETTINGS, type SettingValues } from "../config/settings.js";
 
@@ -77,6 +78,7 @@ const fileSchema = z.strictObject({
     .optional(),
   budget: z.strictObject({ daily: z.number().min(0), currency: z.string().optional() }).optional(),
   redact: z.boolean().optional(),
+  modelAliases: z.record(z.string().min(1), z.string().min(1)).optional(),
 });
 
 export type RoutingFile = z.infer<typeof fileSchema>;
@@ -134,6 +136,8 @@ export interface RoutingConfig {
   budget?: { daily: number; currency: string };
   /** Redact e-mail addresses, phone and ID numbers before a request leaves the machine. Default false. */
   redact: boolean;
+  /** Other names for served models (`gpt-4o` -> `local`), FROM -> TO. Default: none. */
+  aliases: ModelAliases;
 }
 
 /** The routing settings of src/config/ that the file can carry too. */
@@ -148,6 +152,7 @@ export type RoutingSettings = Pick<
   | "upstreamConnectTimeout"
   | "upstreamFirstByteTimeout"
   | "upstreamIdleTimeout"
+  | "modelAlias"
 >;
 
 export interface RoutingSources {
@@ -225,6 +230,15 @@ export function resolveRoutingConfig(
   if (defaultModel !== "local" && defaultModel !== "auto" && !names.has(defaultModel))
     throw new ConfigError(`defaultModel "${defaultModel}" is neither "local", "auto" nor an upstream`);
 
+  // The file's aliases, then the flags' or variable's (which win name by name).
+  const aliases = new Map<string, string>([
+    ...Object.entries(file.modelAliases ?? {}),
+    ...(given.modelAlias ?? []),
+  ]);
+  for (const from of aliases.keys())
+    if (RESERVED.has(from) || names.has(from))
+      throw new ConfigError(`model alias "${from}" would hide the model of that name; pick another name`);
+
   const threshold = given.routeThreshold ?? file.auto?.threshold ?? SETTINGS.routeThreshold.default;
   const daily = given.cloudDailyBudget ?? file.budget?.daily;
   return {
@@ -240,6 +254,7 @@ export function resolveRoutingConfig(
     breaker: { failures: file.breaker?.failures ?? 3, cooldownMs: file.breaker?.cooldownMs ?? 30_000 },
     budget: daily === undefined ? undefined : { daily, currency: file.budget?.currency ?? "" },
     redact: given.redact ?? file.redact ?? SETTINGS.redact.default,
+    aliases,
   };
 }
 
