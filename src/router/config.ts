@@ -112,8 +112,11 @@ export interface UpstreamConfig {
   retryBackoffMs: number;
   /** Currency units per 1,000 input and output tokens. Default 0 and 0. */
   price: { input: number; output: number };
-  /** Reported in /v1/models. Default 32768. */
-  contextSize: number;
+  /**
+   * Context window, in tokens, reported in /v1/models. Default: what the upstream's GET /models says
+   * (vLLM's `max_model_len`, OpenRouter's `context_length`, llama-server's `n_ctx`...), else 32768.
+   */
+  contextSize?: number;
   /** Health-check period in ms, 0 for none. Default 10000 with several base URLs, else 0. */
   healthCheckMs: number;
 }
@@ -321,7 +324,7 @@ function resolveUpstream(
     retries: c.retries ?? defaults.retries ?? 1,
     retryBackoffMs: c.retryBackoffMs ?? defaults.retryBackoffMs ?? 250,
     price: c.price ?? { input: 0, output: 0 },
-    contextSize: c.contextSize ?? 32_768,
+    contextSize: c.contextSize,
     healthCheckMs: c.healthCheckMs ?? (baseUrls.length > 1 ? 10_000 : 0),
   };
 }

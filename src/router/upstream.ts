@@ -33,6 +33,9 @@ export interface UpstreamOptions {
   onModelCheck?: (check: ModelCheck) => void;
 }
 
+/** The context window reported for an upstream that neither configures nor reports one, in tokens. */
+const DEFAULT_UPSTREAM_CONTEXT = 32_768;
+
 /**
  * A retry is not sent with less than this much of the wait before fallback left (or a quarter of the
  * first-byte timeout, if less), in ms: it would only time out and count against the replica.
@@ -92,7 +95,13 @@ export class UpstreamProvider implements ModelProvider {
 
   listModels(): ModelInfo[] {
     return [
-      { id: this.name, created: this.created, ownedBy: "upstream", contextSize: this.config.contextSize },
+      {
+        id: this.name,
+        created: this.created,
+        ownedBy: "upstream",
+        // Configured, else what the upstream says, else a size most hosted models have.
+        contextSize: this.config.contextSize ?? this.model.contextSize ?? DEFAULT_UPSTREAM_CONTEXT,
+      },
     ];
   }
 
