@@ -109,6 +109,11 @@ function fromSampling(
     maxTokens,
     stop: req.stop == null ? [] : (Array.isArray(req.stop) ? req.stop : [req.stop]).filter((s) => s !== ""),
     ignoreEos: req.ignore_eos ?? d.ignoreEos,
+    ...(req.logit_bias && Object.keys(req.logit_bias).length > 0
+      ? {
+          logitBias: Object.entries(req.logit_bias).map(([id, bias]): [number, number] => [Number(id), bias]),
+        }
+      : {}),
   };
 }
 

@@ -71,6 +71,12 @@ export interface SamplingParams {
   stop: string[];
   /** Keep generating past end-of-generation tokens (benchmarks). Default false. */
   ignoreEos: boolean;
+  /**
+   * [token id, bias] pairs added to those tokens' logits, OpenAI's `logit_bias`: -100 bans the token, 100
+   * all but forces it. Ids are the serving model's (an upstream's own vocabulary on an upstream route).
+   * Default: none.
+   */
+  logitBias?: readonly [number, number][];
 }
 
 /** Tools are part of a chat prompt: the chat template renders them into the system turn. */
