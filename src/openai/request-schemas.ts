@@ -156,6 +156,9 @@ export const chatRequestSchema = z.object({
   parallel_tool_calls: z.boolean().nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  // OpenAI's deprecated forerunners of tools and tool_choice: declared only so that they are refused by name.
+  functions: z.unknown().optional(),
+  function_call: z.unknown().optional(),
 });
 
 /**

@@ -48,7 +48,8 @@ export const ERROR_CODES = {
     status: 400,
     type: BAD,
     param: true,
-    meaning: "a parameter this server does not support (`n` > 1, `echo`)",
+    meaning:
+      "a parameter this server does not support (`n` > 1, `echo`, the legacy `functions` / `function_call`: send `tools` / `tool_choice`)",
   },
   context_length_exceeded: {
     status: 400,

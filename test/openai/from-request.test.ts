@@ -204,3 +204,18 @@ test("logit_bias becomes [id, bias] pairs on both endpoints; an empty one is non
   for (const bad of [{ "01": 1 }, { "1.5": 1 }, { x: 1 }, { "1": -101 }, { "1": "5" }])
     assert.throws(() => parseChatRequest({ ...user("hi"), logit_bias: bad }), InvalidRequestError);
 });
+
+test("the legacy functions and function_call are refused by name, never silently ignored", () => {
+  const fn = { name: "get_weather", parameters: { type: "object" } };
+  refusal(() => fromChatRequest({ ...user("hi"), functions: [fn] }), "functions", "unsupported_parameter");
+  refusal(
+    () => fromChatRequest({ ...user("hi"), function_call: "auto" }),
+    "function_call",
+    "unsupported_parameter",
+  );
+  refusal(
+    () => fromChatRequest({ ...user("hi"), functions: [fn], function_call: { name: "get_weather" } }),
+    "functions",
+  );
+  assert.equal(fromChatRequest({ ...user("hi"), functions: null }).prompt.kind, "chat");
+});
