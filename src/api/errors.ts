@@ -39,6 +39,7 @@ const SCHEMA = "format.schema";
 export function paramOf(field: FieldPath, endpoint: Endpoint): string {
   if (field === "prompt") return endpoint === "chat" ? "messages" : "prompt";
   if (field === "maxTokens") return "max_tokens";
+  if (field === "logitBias") return "logit_bias";
   if (field === SCHEMA || field.startsWith(`${SCHEMA}.`))
     return `response_format.json_schema.schema${field.slice(SCHEMA.length)}`;
   const tool = /^tools\.(\d+)\.parameters(?=$|\.)/.exec(field);

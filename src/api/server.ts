@@ -144,12 +144,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         object: "model",
         created: m.created,
         owned_by: m.ownedBy,
-        meta: { context_size: m.contextSize },
+        meta: { context_size: m.contextSize, ...(m.aliasOf && { alias_of: m.aliasOf }) },
       })),
     }));
     app.get<{ Params: { model: string } }>(`${prefix}/models/:model`, async (request) => {
-      const id = provider.resolveModel(request.params.model);
-      const m = provider.listModels().find((info) => info.id === id);
+      const asked = request.params.model;
+      const models = provider.listModels();
+      // An alias is its own entry; any other name the provider accepts ("local") is the model it names.
+      const listed = models.find((info) => info.id === asked);
+      const id = listed?.id ?? provider.resolveModel(asked);
+      const m = listed ?? models.find((info) => info.id === id);
       return { id, object: "model", created: m?.created, owned_by: m?.ownedBy };
     });
     const generation = { config: { generation: true } };

@@ -37,6 +37,7 @@ const ROUTING = [
   "upstreamConnectTimeout",
   "upstreamFirstByteTimeout",
   "upstreamIdleTimeout",
+  "modelAlias",
 ] as const satisfies readonly (keyof RoutingSettings)[];
 
 /** Time the process may take, past the grace period, to end what is left and dispose the model. */

@@ -1,3 +1,4 @@
+import { modelAliasList } from "./model-aliases.js";
 import { bool, number, ParseError, type Parser, type Setting, setting, text, whole } from "./setting.js";
 
 /** Seconds above 0, fractions allowed, as the upstream timeouts take them. */
@@ -85,6 +86,16 @@ export const ROUTING_SETTINGS = {
     help: 'the route of requests that name no model: "local", "auto" or an upstream',
     doc: "the route of requests that name no model: `local`, `auto` or an upstream's name",
     parse: text,
+  }),
+  modelAlias: setting({
+    flag: "--model-alias <from=to>",
+    env: "EDGELLM_MODEL_ALIAS",
+    file: "modelAliases",
+    repeatable: true,
+    default: [] as [string, string][],
+    help: "serve model name FROM as TO (local, auto, an upstream or the local model's id), e.g. gpt-4o=local (repeatable)",
+    doc: "another name for a served model, so clients' default names work unchanged: `gpt-4o=local`, `gpt-4o-mini=auto`, `gpt-4=cloud` (repeatable; comma-separated in the variable; the config file's `modelAliases` object too). `/v1/models` lists each alias with `meta.alias_of`; responses name the model that answered",
+    parse: modelAliasList,
   }),
   routeThreshold: setting({
     env: "EDGELLM_ROUTE_THRESHOLD",

@@ -24,6 +24,7 @@ import { ChatPrompt, vocabularySize } from "./chat-prompt.js";
 import type { EngineEvent, GenerationControls } from "./engine-types.js";
 import { GenerationOutput } from "./generation-output.js";
 import { GrammarCache } from "./grammar.js";
+import { checkLogitBias, toTokenBias } from "./logit-bias.js";
 import { NativeGarbage } from "./native-garbage.js";
 import { commonPrefixLength } from "./prefix.js";
 import type { TooLong } from "./prompt-tokenizer.js";
@@ -131,6 +132,7 @@ export class LocalEngine {
   /** Refuses up front what generate() would refuse: a schema keyword the grammar cannot enforce. */
   check(request: GenerateRequest): void {
     this.grammars.textFor(request);
+    checkLogitBias(request.sampling, vocabularySize(this.model));
   }
 
   /** The prompt's tokens, or a lower bound on their count when that alone exceeds `limit` (see ChatPrompt). */
@@ -179,7 +181,7 @@ export class LocalEngine {
         seed: sampling.seed,
         repeatPenalty: this.penalties(sampling, recent),
         // A grammar ends only through end of generation, so ignore_eos cannot apply to it.
-        tokenBias: sampling.ignoreEos && !grammar ? this.eogBans() : undefined,
+        tokenBias: this.tokenBias(sampling, grammar !== undefined),
         grammarEvaluationState: grammar
           ? new LlamaGrammarEvaluationState({ model: this.model, grammar })
           : undefined,
@@ -250,9 +252,20 @@ export class LocalEngine {
   private eogBias?: TokenBias;
 
   /** Bans every end-of-generation token (as llama-server's ignore_eos does), found once by scanning the vocabulary. */
+  /** The request's logit_bias, with end of generation banned for ignore_eos (which a grammar cannot use). */
+  private tokenBias(sampling: SamplingParams, constrained: boolean): TokenBias | undefined {
+    const banEog = sampling.ignoreEos && !constrained;
+    if (!sampling.logitBias?.length) return banEog ? this.eogBans() : undefined;
+    const bias = toTokenBias(this.model, sampling.logitBias);
+    return banEog ? this.banEog(bias) : bias;
+  }
+
   private eogBans(): TokenBias {
-    if (this.eogBias) return this.eogBias;
-    const bias = new TokenBias(this.model.tokenizer);
+    this.eogBias ??= this.banEog(new TokenBias(this.model.tokenizer));
+    return this.eogBias;
+  }
+
+  private banEog(bias: TokenBias): TokenBias {
     for (let id = 0; id < vocabularySize(this.model); id++) {
       const token = id as Token;
       if (this.model.isEogToken(token)) bias.set(token, "never");
@@ -260,7 +273,6 @@ export class LocalEngine {
     for (const token of [this.model.tokens.eos, this.model.tokens.eot]) {
       if (token !== null) bias.set(token, "never");
     }
-    this.eogBias = bias;
     return bias;
   }
 

@@ -33,6 +33,14 @@ export function fromChatRequest(req: ChatRequestBody): ParsedRequest {
     "top_logprobs",
     "top_logprobs requires logprobs: true.",
   );
+  // Refused rather than translated: every current client sends tools, and answering a legacy request in
+  // the tools shape would leave its caller looking for a `function_call` that never comes.
+  for (const legacy of ["functions", "function_call"] as const)
+    refuseUnsupported(
+      req[legacy] != null,
+      legacy,
+      `${legacy} is deprecated by OpenAI and not supported here: send ${legacy === "functions" ? "tools" : "tool_choice"} instead.`,
+    );
   const messages = req.messages.map(fromMessage);
   const format = fromResponseFormat(req.response_format);
   const { tools, toolChoice, parallelToolCalls } = fromToolRequest(req);
@@ -109,6 +117,11 @@ function fromSampling(
     maxTokens,
     stop: req.stop == null ? [] : (Array.isArray(req.stop) ? req.stop : [req.stop]).filter((s) => s !== ""),
     ignoreEos: req.ignore_eos ?? d.ignoreEos,
+    ...(req.logit_bias && Object.keys(req.logit_bias).length > 0
+      ? {
+          logitBias: Object.entries(req.logit_bias).map(([id, bias]): [number, number] => [Number(id), bias]),
+        }
+      : {}),
   };
 }
 

@@ -34,6 +34,9 @@ export const MAX_NAME_LENGTH = 256;
 /** Characters in a `tool_call_id` or a tool call's `id`. */
 export const MAX_ID_LENGTH = 256;
 
+/** Entries of `logit_bias`: OpenAI's own limit. */
+export const MAX_LOGIT_BIAS = 300;
+
 /**
  * Whether `value` as JSON takes at most `max` UTF-8 bytes. Walks the value without recursion, unlike
  * JSON.stringify, which overflows the stack on a value nested some thousands deep (a hostile tool schema); the

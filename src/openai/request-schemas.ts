@@ -3,6 +3,7 @@ import {
   jsonFitsIn,
   MAX_CONTENT_BYTES,
   MAX_ID_LENGTH,
+  MAX_LOGIT_BIAS,
   MAX_MESSAGES,
   MAX_NAME_LENGTH,
   MAX_STOP_LENGTH,
@@ -114,6 +115,16 @@ const stop = z
   .optional();
 const positiveInt = z.number().int().min(1);
 
+/** `{"<token id>": bias}`, bias -100 (ban) to 100 (all but force); the ids are checked against the vocabulary later. */
+const logitBias = z
+  .record(
+    z.string().regex(/^(0|[1-9]\d{0,9})$/, "its keys must be token ids (whole numbers from 0)"),
+    z.number().min(-100).max(100),
+  )
+  .refine((bias) => Object.keys(bias).length <= MAX_LOGIT_BIAS, `must have at most ${MAX_LOGIT_BIAS} entries`)
+  .nullable()
+  .optional();
+
 /** Sampling fields shared by chat and text completions. */
 const sampling = {
   model: z.string().optional(),
@@ -131,6 +142,7 @@ const sampling = {
   repetition_penalty: z.number().gt(0).max(10).nullable().optional(),
   n: z.number().int().min(1).nullable().optional(),
   ignore_eos: z.boolean().optional(),
+  logit_bias: logitBias,
   user: z.string().optional(),
 };
 
@@ -144,6 +156,9 @@ export const chatRequestSchema = z.object({
   parallel_tool_calls: z.boolean().nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  // OpenAI's deprecated forerunners of tools and tool_choice: declared only so that they are refused by name.
+  functions: z.unknown().optional(),
+  function_call: z.unknown().optional(),
 });
 
 /**

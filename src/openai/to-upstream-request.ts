@@ -25,6 +25,10 @@ function commonBody(model: string, request: GenerateRequest) {
     ...(s.stop.length > 0 && { stop: s.stop }),
     ...(s.presencePenalty !== 0 && { presence_penalty: s.presencePenalty }),
     ...(s.frequencyPenalty !== 0 && { frequency_penalty: s.frequencyPenalty }),
+    // Token ids are the upstream's own vocabulary's: passed through unchanged (docs/routing.md).
+    ...(s.logitBias?.length && {
+      logit_bias: Object.fromEntries(s.logitBias.map(([id, b]) => [String(id), b])),
+    }),
   };
 }
 

@@ -48,13 +48,15 @@ export const ERROR_CODES = {
     status: 400,
     type: BAD,
     param: true,
-    meaning: "a parameter this server does not support (`n` > 1, `echo`)",
+    meaning:
+      "a parameter this server does not support (`n` > 1, `echo`, the legacy `functions` / `function_call`: send `tools` / `tool_choice`)",
   },
   context_length_exceeded: {
     status: 400,
     type: BAD,
     param: true,
-    meaning: "prompt + `max_tokens` larger than the context (never silently truncated)",
+    meaning:
+      "prompt + `max_tokens` larger than the context (never silently truncated), a cloud upstream's included; the message has OpenAI's wording",
   },
   unsupported_schema: {
     status: 400,

@@ -16,6 +16,8 @@ export type Field =
   | "maxTokens"
   /** The tools as a whole. */
   | "tools"
+  /** The token biases. */
+  | "logitBias"
   | SchemaField;
 
 /** A field, or a place inside a schema field: `format.schema.properties.a.pattern`. */

@@ -71,6 +71,12 @@ export interface SamplingParams {
   stop: string[];
   /** Keep generating past end-of-generation tokens (benchmarks). Default false. */
   ignoreEos: boolean;
+  /**
+   * [token id, bias] pairs added to those tokens' logits, OpenAI's `logit_bias`: -100 bans the token, 100
+   * all but forces it. Ids are the serving model's (an upstream's own vocabulary on an upstream route).
+   * Default: none.
+   */
+  logitBias?: readonly [number, number][];
 }
 
 /** Tools are part of a chat prompt: the chat template renders them into the system turn. */
@@ -158,7 +164,10 @@ export interface ModelInfo {
   /** Unix seconds. */
   created: number;
   ownedBy: string;
+  /** In tokens: the upstream's own when it reports one, else the configured or default size. */
   contextSize: number;
+  /** For an alias (`--model-alias`): the id of the model it stands for. */
+  aliasOf?: string;
 }
 
 /** The one narrow interface every model backend implements; the router never looks inside. */

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import type { ModelAliases } from "../config/model-aliases.js";
 import { ConfigError } from "../config/setting.js";
 import { SETTINGS, type SettingValues } from "../config/settings.js";
 
@@ -77,6 +78,7 @@ const fileSchema = z.strictObject({
     .optional(),
   budget: z.strictObject({ daily: z.number().min(0), currency: z.string().optional() }).optional(),
   redact: z.boolean().optional(),
+  modelAliases: z.record(z.string().min(1), z.string().min(1)).optional(),
 });
 
 export type RoutingFile = z.infer<typeof fileSchema>;
@@ -110,8 +112,11 @@ export interface UpstreamConfig {
   retryBackoffMs: number;
   /** Currency units per 1,000 input and output tokens. Default 0 and 0. */
   price: { input: number; output: number };
-  /** Reported in /v1/models. Default 32768. */
-  contextSize: number;
+  /**
+   * Context window, in tokens, reported in /v1/models. Default: what the upstream's GET /models says
+   * (vLLM's `max_model_len`, OpenRouter's `context_length`, llama-server's `n_ctx`...), else 32768.
+   */
+  contextSize?: number;
   /** Health-check period in ms, 0 for none. Default 10000 with several base URLs, else 0. */
   healthCheckMs: number;
 }
@@ -134,6 +139,8 @@ export interface RoutingConfig {
   budget?: { daily: number; currency: string };
   /** Redact e-mail addresses, phone and ID numbers before a request leaves the machine. Default false. */
   redact: boolean;
+  /** Other names for served models (`gpt-4o` -> `local`), FROM -> TO. Default: none. */
+  aliases: ModelAliases;
 }
 
 /** The routing settings of src/config/ that the file can carry too. */
@@ -148,6 +155,7 @@ export type RoutingSettings = Pick<
   | "upstreamConnectTimeout"
   | "upstreamFirstByteTimeout"
   | "upstreamIdleTimeout"
+  | "modelAlias"
 >;
 
 export interface RoutingSources {
@@ -225,6 +233,15 @@ export function resolveRoutingConfig(
   if (defaultModel !== "local" && defaultModel !== "auto" && !names.has(defaultModel))
     throw new ConfigError(`defaultModel "${defaultModel}" is neither "local", "auto" nor an upstream`);
 
+  // The file's aliases, then the flags' or variable's (which win name by name).
+  const aliases = new Map<string, string>([
+    ...Object.entries(file.modelAliases ?? {}),
+    ...(given.modelAlias ?? []),
+  ]);
+  for (const from of aliases.keys())
+    if (RESERVED.has(from) || names.has(from))
+      throw new ConfigError(`model alias "${from}" would hide the model of that name; pick another name`);
+
   const threshold = given.routeThreshold ?? file.auto?.threshold ?? SETTINGS.routeThreshold.default;
   const daily = given.cloudDailyBudget ?? file.budget?.daily;
   return {
@@ -240,6 +257,7 @@ export function resolveRoutingConfig(
     breaker: { failures: file.breaker?.failures ?? 3, cooldownMs: file.breaker?.cooldownMs ?? 30_000 },
     budget: daily === undefined ? undefined : { daily, currency: file.budget?.currency ?? "" },
     redact: given.redact ?? file.redact ?? SETTINGS.redact.default,
+    aliases,
   };
 }
 
@@ -306,7 +324,7 @@ function resolveUpstream(
     retries: c.retries ?? defaults.retries ?? 1,
     retryBackoffMs: c.retryBackoffMs ?? defaults.retryBackoffMs ?? 250,
     price: c.price ?? { input: 0, output: 0 },
-    contextSize: c.contextSize ?? 32_768,
+    contextSize: c.contextSize,
     healthCheckMs: c.healthCheckMs ?? (baseUrls.length > 1 ? 10_000 : 0),
   };
 }

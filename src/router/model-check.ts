@@ -5,6 +5,7 @@
  */
 
 import OpenAI from "openai";
+import { z } from "zod";
 import type { UpstreamConfig } from "./config.js";
 import { linked } from "./signals.js";
 
@@ -16,7 +17,8 @@ const MODEL_MISSING_MS = 60_000;
 
 /** What GET <baseUrl>/models said about the configured model. */
 export type ModelCheck =
-  | { state: "listed" }
+  /** `contextSize`: the model's context window in tokens, when the list says it. */
+  | { state: "listed"; contextSize?: number }
   /** The upstream lists its models and this one is not among them; `listed`: the first few ids. */
   | { state: "missing"; listed: string[] }
   /** No usable model list (some proxies have none): `why` in our words, e.g. "HTTP 404". */
@@ -43,7 +45,7 @@ export async function checkModel(
   if (UNLISTED_ALIASES.has(model)) return { state: "listed" };
   // Linked by hand, not AbortSignal.any: `options.signal` lives as long as the upstream (signals.ts).
   const signal = linked(options.signal, AbortSignal.timeout(2000));
-  let ids: string[];
+  let models: ListedModel[];
   try {
     let res: Response;
     try {
@@ -59,23 +61,64 @@ export async function checkModel(
       return { state: "unlisted", why: `HTTP ${res.status}` };
     }
     try {
-      ids = modelIds(await res.json());
+      models = listedModels(await res.json());
     } catch {
       return { state: "unlisted", why: "not a model list" };
     }
   } finally {
     signal.dispose();
   }
-  if (ids.length === 0) return { state: "unlisted", why: "an empty model list" };
-  if (ids.includes(model)) return { state: "listed" };
-  return { state: "missing", listed: ids.slice(0, QUOTED_IDS) };
+  if (models.length === 0) return { state: "unlisted", why: "an empty model list" };
+  const found = models.find((m) => m.id === model);
+  if (found) return { state: "listed", ...(found.contextSize && { contextSize: found.contextSize }) };
+  return { state: "missing", listed: models.slice(0, QUOTED_IDS).map((m) => m.id) };
 }
 
-/** The ids of an OpenAI model list (`{"data": [{"id": ...}]}`); throws on anything else. */
-function modelIds(body: unknown): string[] {
-  const data = (body as { data?: unknown }).data;
+interface ListedModel {
+  id: string;
+  contextSize?: number;
+}
+
+const tokens = z.number().int().min(1).max(100_000_000);
+
+/**
+ * Where servers put a model's context window in their model list, most specific first: vLLM
+ * `max_model_len`, OpenRouter and Together `context_length`, LM Studio `max_context_length`, llama-server
+ * `meta.n_ctx` (what it serves) before `meta.n_ctx_train` (what the model was trained for), edgellm's own
+ * `meta.context_size`. Read leniently: a field of another shape is ignored, never an error.
+ */
+const contextFields = z
+  .object({
+    max_model_len: tokens.optional().catch(undefined),
+    context_length: tokens.optional().catch(undefined),
+    max_context_length: tokens.optional().catch(undefined),
+    meta: z
+      .object({
+        n_ctx: tokens.optional().catch(undefined),
+        context_size: tokens.optional().catch(undefined),
+        n_ctx_train: tokens.optional().catch(undefined),
+      })
+      .optional()
+      .catch(undefined),
+  })
+  .catch({});
+
+/** The models of an OpenAI model list (`{"data": [{"id": ...}]}`); throws on anything else. */
+export function listedModels(body: unknown): ListedModel[] {
+  const data = (body as { data?: unknown } | null)?.data;
   if (!Array.isArray(data)) throw new TypeError("not a model list");
-  return data.flatMap((m) => (typeof m?.id === "string" ? [m.id] : []));
+  return data.flatMap((m) => {
+    if (typeof m?.id !== "string") return [];
+    const c = contextFields.parse(m);
+    const contextSize =
+      c.max_model_len ??
+      c.context_length ??
+      c.max_context_length ??
+      c.meta?.n_ctx ??
+      c.meta?.context_size ??
+      c.meta?.n_ctx_train;
+    return [contextSize ? { id: m.id, contextSize } : { id: m.id }];
+  });
 }
 
 /** The check as a log line about upstream `name` sending `model`; undefined when all is well. */
@@ -99,6 +142,8 @@ export class ModelWatch {
   private state?: ModelCheck["state"];
   private lastCheck = 0;
   private missingUntil = 0;
+  /** The context window the upstream last reported for the model, in tokens. */
+  private reportedContext?: number;
   private running?: Promise<void>;
 
   constructor(
@@ -106,6 +151,11 @@ export class ModelWatch {
     private readonly onChange?: (check: ModelCheck) => void,
   ) {
     void this.check();
+  }
+
+  /** The model's context window as the upstream's model list reports it, in tokens; undefined until it does. */
+  get contextSize(): number | undefined {
+    return this.reportedContext;
   }
 
   /** Why requests should not go to the upstream now, in our words; undefined when they may. */
@@ -131,7 +181,10 @@ export class ModelWatch {
     for (const baseUrl of this.config.baseUrls) {
       const check = await checkModel(baseUrl, model, { apiKey, signal: this.lifetime.signal });
       if (!check || this.lifetime.signal.aborted) continue;
-      if (check.state === "listed") this.missingUntil = 0;
+      if (check.state === "listed") {
+        this.missingUntil = 0;
+        this.reportedContext = check.contextSize ?? this.reportedContext;
+      }
       if (check.state !== this.state) this.onChange?.(check);
       this.state = check.state;
       return;

@@ -1,4 +1,5 @@
 import { Registry as PromRegistry } from "prom-client";
+import { resolveModelAlias } from "../config/model-aliases.js";
 import { UpstreamError } from "../provider/errors.js";
 import type { GenerateRequest, ModelInfo, ModelProvider, StreamPart, Usage } from "../provider/types.js";
 import { CloudBudget, costOf, RouterMetrics } from "./accounting.js";
@@ -97,17 +98,41 @@ export class Router implements ModelProvider {
       // Still loading: the upstreams are listed all the same.
     }
     const upstreams = [...this.upstreams.values()].flatMap((u) => u.upstream.listModels());
-    if (upstreams.length === 0) return local;
+    if (upstreams.length === 0) return this.withAliases(local);
     const auto: ModelInfo = {
       id: "auto",
       created: this.created,
       ownedBy: "edgellm-router",
       contextSize: local[0]?.contextSize ?? upstreams[0].contextSize,
     };
-    return [...local, ...upstreams, auto];
+    return this.withAliases([...local, ...upstreams, auto]);
+  }
+
+  /**
+   * Each alias as a model of its own, with its target's owner and context, so a client that checks the
+   * list finds the name it uses; one whose target is not served (yet: the local model while loading) is left out.
+   */
+  private withAliases(models: ModelInfo[]): ModelInfo[] {
+    const aliases: ModelInfo[] = [];
+    for (const [from, to] of this.config.aliases) {
+      let id: string;
+      try {
+        id = this.resolveServed(to);
+      } catch {
+        continue;
+      }
+      const target = models.find((m) => m.id === id);
+      if (target) aliases.push({ ...target, id: from, aliasOf: id });
+    }
+    return [...models, ...aliases];
   }
 
   resolveModel(name: string | undefined): string {
+    return this.resolveServed(resolveModelAlias(this.config.aliases, name));
+  }
+
+  /** A served model's name (no alias) to its route's model id. */
+  private resolveServed(name: string | undefined): string {
     const wanted = name === undefined || name === "" ? this.config.defaultModel : name;
     if (wanted === "auto") return "auto";
     if (this.upstreams.has(wanted)) return wanted;

@@ -1,5 +1,5 @@
 import OpenAI from "openai";
-import { UpstreamError, type UpstreamFailure } from "../provider/errors.js";
+import { ContextOverflowError, UpstreamError, type UpstreamFailure } from "../provider/errors.js";
 import { sanitizeUpstreamText } from "./sanitize.js";
 
 /** One of an attempt's own timers fired; `toUpstreamError` makes it an `upstream_timeout`. */
@@ -74,6 +74,43 @@ export function toUpstreamError(
   }
   const message = error instanceof Error ? error.message : String(error);
   return fail("upstream_stream_broken", "unexpected error", true, message);
+}
+
+/** How upstreams word an overflow: OpenAI and vLLM, llama-server, and others' "context window/size". */
+const OVERFLOW_TEXT =
+  /maximum context length|context (?:window|size|length) (?:is )?exceeded|exceeds? the (?:available )?context|context_length_exceeded/i;
+
+/**
+ * An upstream's 400 that says the prompt does not fit its context (OpenAI's and vLLM's
+ * `context_length_exceeded` code or wording, llama-server's `exceed_context_size_error`), as our own
+ * ContextOverflowError: clients recognise it by code and OpenAI's wording whichever route answered.
+ * Undefined for any other failure.
+ */
+export function upstreamContextOverflow(
+  upstream: string,
+  error: unknown,
+  secrets: readonly (string | undefined)[] = [],
+): ContextOverflowError | undefined {
+  if (!(error instanceof OpenAI.APIError) || (error.status !== 400 && error.status !== 413)) return undefined;
+  const body = (error.error ?? {}) as { n_ctx?: unknown; n_prompt_tokens?: unknown };
+  const said = error.message.replace(/^\d{3}\s*/, "");
+  const recognised =
+    error.code === "context_length_exceeded" ||
+    error.type === "exceed_context_size_error" ||
+    OVERFLOW_TEXT.test(said);
+  if (!recognised) return undefined;
+  const asked =
+    typeof body.n_prompt_tokens === "number" ? ` However, you requested ${body.n_prompt_tokens} tokens.` : "";
+  const detail = sanitizeUpstreamText(said, secrets);
+  return new ContextOverflowError((name) => {
+    // Upstreams that already use OpenAI's wording (OpenAI, vLLM) are quoted as they are.
+    if (/maximum context length/i.test(detail)) return `upstream '${upstream}': ${detail}`;
+    const limit = typeof body.n_ctx === "number" ? ` is ${body.n_ctx} tokens.` : " was exceeded.";
+    return (
+      `This model's maximum context length${limit}${asked} Please reduce the length of the ` +
+      `${name("prompt")} or ${name("maxTokens")}. (upstream '${upstream}' said: ${detail})`
+    );
+  });
 }
 
 /**

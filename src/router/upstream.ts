@@ -16,7 +16,12 @@ import { type ModelCheck, ModelWatch } from "./model-check.js";
 import { Replica } from "./replica.js";
 import { pickReplica } from "./replicas.js";
 import { linked, sleep } from "./signals.js";
-import { AttemptTimeout, toUpstreamError, UpstreamProtocolError } from "./upstream-errors.js";
+import {
+  AttemptTimeout,
+  toUpstreamError,
+  UpstreamProtocolError,
+  upstreamContextOverflow,
+} from "./upstream-errors.js";
 
 export interface UpstreamOptions {
   breaker?: BreakerOptions;
@@ -27,6 +32,9 @@ export interface UpstreamOptions {
   /** Called when what GET /models says about the configured model changes, for the log. */
   onModelCheck?: (check: ModelCheck) => void;
 }
+
+/** The context window reported for an upstream that neither configures nor reports one, in tokens. */
+const DEFAULT_UPSTREAM_CONTEXT = 32_768;
 
 /**
  * A retry is not sent with less than this much of the wait before fallback left (or a quarter of the
@@ -87,7 +95,13 @@ export class UpstreamProvider implements ModelProvider {
 
   listModels(): ModelInfo[] {
     return [
-      { id: this.name, created: this.created, ownedBy: "upstream", contextSize: this.config.contextSize },
+      {
+        id: this.name,
+        created: this.created,
+        ownedBy: "upstream",
+        // Configured, else what the upstream says, else a size most hosted models have.
+        contextSize: this.config.contextSize ?? this.model.contextSize ?? DEFAULT_UPSTREAM_CONTEXT,
+      },
     ];
   }
 
@@ -133,7 +147,8 @@ export class UpstreamProvider implements ModelProvider {
           settled = true;
           this.model.onFailure(error);
           lastError = failure;
-          if (!failure.retryable) throw failure;
+          if (!failure.retryable)
+            throw upstreamContextOverflow(this.name, error, [this.config.apiKey]) ?? failure;
           continue;
         }
         if (first.done) return; // aborted by the client before anything came

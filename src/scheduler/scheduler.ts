@@ -163,11 +163,13 @@ export class Scheduler implements ModelProvider {
     bound = "",
   ): ContextOverflowError {
     const needed = promptTokens + (maxTokens ?? 1);
+    // OpenAI's own wording: clients (LangChain's ContextOverflowError) recognise an overflow by its text.
     return new ContextOverflowError(
       (name) =>
-        `This model's context window is ${engine.contextSize} tokens, but the prompt has ${bound}${promptTokens} tokens` +
-        (maxTokens === undefined ? "" : ` and ${name("maxTokens")} asks for ${maxTokens}`) +
-        ` (${bound}${needed} in all). Shorten the conversation or lower ${name("maxTokens")}.`,
+        `This model's maximum context length is ${engine.contextSize} tokens. However, you requested ` +
+        `${bound}${needed} tokens (${bound}${promptTokens} in the ${name("prompt")}, ` +
+        (maxTokens === undefined ? "at least 1 for the completion" : `${maxTokens} in the completion`) +
+        `). Please reduce the length of the ${name("prompt")} or ${name("maxTokens")}.`,
       maxTokens !== undefined && promptTokens < engine.contextSize ? "maxTokens" : "prompt",
     );
   }

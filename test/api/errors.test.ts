@@ -93,7 +93,10 @@ test("through the routes, the prompt is `messages` on chat and `prompt` on /v1/c
     assert.deepEqual([error.code, error.param], ["context_length_exceeded", "prompt"]);
     error = errorOf(await post("/v1/completions", { prompt: "x", max_tokens: 80 }));
     assert.deepEqual([error.code, error.param], ["context_length_exceeded", "max_tokens"]);
-    assert.match(error.message, /max_tokens asks for 80 .* or lower max_tokens\.$/);
+    assert.match(
+      error.message,
+      /80 in the completion\)\. Please reduce the length of the prompt or max_tokens\.$/,
+    );
     assert.doesNotMatch(error.message, /maxTokens/);
 
     const deep = { type: "array", items: {} as object };

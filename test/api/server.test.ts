@@ -171,6 +171,11 @@ test("errors are OpenAI-shaped with the right status", async () => {
   res = await post(chat("hi", { max_tokens: 45 }));
   assert.equal(res.statusCode, 400);
   assertOpenAIError(res.json(), { code: "context_length_exceeded", param: "max_tokens" });
+  // OpenAI's wording, which clients such as LangChain recognise an overflow by.
+  assert.match(
+    res.json().error.message,
+    /^This model's maximum context length is 50 tokens\. However, you requested \d+ tokens \(\d+ in the messages, 45 in the completion\)\. Please reduce the length of the messages or max_tokens\.$/,
+  );
 
   res = await post(chat("x".repeat(3000)));
   assert.equal(res.statusCode, 400);

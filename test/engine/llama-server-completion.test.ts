@@ -35,3 +35,22 @@ test("the completion body sends token ids on the chosen slot, edgellm's grammar,
     -1,
   );
 });
+
+test("logit_bias goes as llama-server's [[id, bias]] list, a -100 as false (a ban, not a weight)", () => {
+  const body = (logitBias?: [number, number][]) =>
+    completionBody({ promptTokens: [1], slot: 0, sampling: { ...DEFAULT_SAMPLING, logitBias }, budget: 4 });
+  assert.deepEqual(
+    body([
+      [7, -100],
+      [9, 2.5],
+      [11, 100],
+    ]).logit_bias,
+    [
+      [7, false],
+      [9, 2.5],
+      [11, 100],
+    ],
+  );
+  assert.equal("logit_bias" in body(), false);
+  assert.equal("logit_bias" in body([]), false);
+});

@@ -34,6 +34,8 @@ export class FakeUpstream {
   script: Behaviour[] = [{ kind: "ok" }];
   /** The ids GET /v1/models lists; undefined answers it 404, as some proxies do. */
   models?: string[];
+  /** Fields every entry of GET /v1/models carries besides its id (e.g. vLLM's `max_model_len`). */
+  modelFields: Record<string, unknown> = {};
   private server?: Server;
   private readonly sockets = new Set<import("node:net").Socket>();
 
@@ -67,7 +69,13 @@ export class FakeUpstream {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method === "GET" && req.url === "/v1/models" && this.models) {
-      const data = this.models.map((id) => ({ id, object: "model", created: 1, owned_by: "fake" }));
+      const data = this.models.map((id) => ({
+        id,
+        object: "model",
+        created: 1,
+        owned_by: "fake",
+        ...this.modelFields,
+      }));
       res
         .writeHead(200, { "content-type": "application/json" })
         .end(JSON.stringify({ object: "list", data }));

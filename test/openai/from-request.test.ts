@@ -191,3 +191,31 @@ test("fromCompletionRequest refuses what it cannot honour", () => {
   refusal(() => fromCompletionRequest({ prompt: "a", logprobs: 2 }), "logprobs");
   assert.deepEqual(fromCompletionRequest({ prompt: ["only"] }).prompt, { kind: "text", text: "only" });
 });
+
+test("logit_bias becomes [id, bias] pairs on both endpoints; an empty one is none", () => {
+  const chat = fromChatRequest({ ...user("hi"), logit_bias: { "15": -100, "2000": 2.5 } });
+  assert.deepEqual(chat.sampling.logitBias, [
+    [15, -100],
+    [2000, 2.5],
+  ]);
+  const text = fromCompletionRequest({ prompt: "Once", logit_bias: { "7": 1 } });
+  assert.deepEqual(text.sampling.logitBias, [[7, 1]]);
+  assert.equal(fromChatRequest({ ...user("hi"), logit_bias: {} }).sampling.logitBias, undefined);
+  for (const bad of [{ "01": 1 }, { "1.5": 1 }, { x: 1 }, { "1": -101 }, { "1": "5" }])
+    assert.throws(() => parseChatRequest({ ...user("hi"), logit_bias: bad }), InvalidRequestError);
+});
+
+test("the legacy functions and function_call are refused by name, never silently ignored", () => {
+  const fn = { name: "get_weather", parameters: { type: "object" } };
+  refusal(() => fromChatRequest({ ...user("hi"), functions: [fn] }), "functions", "unsupported_parameter");
+  refusal(
+    () => fromChatRequest({ ...user("hi"), function_call: "auto" }),
+    "function_call",
+    "unsupported_parameter",
+  );
+  refusal(
+    () => fromChatRequest({ ...user("hi"), functions: [fn], function_call: { name: "get_weather" } }),
+    "functions",
+  );
+  assert.equal(fromChatRequest({ ...user("hi"), functions: null }).prompt.kind, "chat");
+});

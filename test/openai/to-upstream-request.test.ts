@@ -114,6 +114,24 @@ const CASES: [string, () => unknown, unknown][] = [
     () => toCompletionBody("up", { ...chat(), prompt: { kind: "text", text: "Once" } }, "Once"),
     { ...streamed, temperature: 0.8, top_p: 0.95, prompt: "Once" },
   ],
+  [
+    "logit_bias passes through as OpenAI's object (ids are the upstream's vocabulary's)",
+    () =>
+      toChatBody(
+        "up",
+        chat({
+          sampling: {
+            ...DEFAULT_SAMPLING,
+            logitBias: [
+              [15, -100],
+              [2000, 3.5],
+            ],
+          },
+        }),
+        [],
+      ).logit_bias,
+    { "15": -100, "2000": 3.5 },
+  ],
 ];
 
 for (const [name, build, expected] of CASES) {

@@ -1,6 +1,7 @@
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { z } from "zod";
 import type { SamplingParams } from "../../provider/types.js";
+import { toLlamaServerBias } from "../logit-bias.js";
 
 /** How many recent tokens the repetition penalties look at: the in-process engine's window. */
 const PENALTY_WINDOW = 64;
@@ -86,6 +87,7 @@ export function completionBody(request: CompletionRequest): Record<string, unkno
     // A grammar ends only through end of generation, so ignore_eos cannot apply to it.
     ignore_eos: sampling.ignoreEos && grammar === undefined,
     ...(grammar !== undefined ? { grammar } : {}),
+    ...(sampling.logitBias?.length ? { logit_bias: toLlamaServerBias(sampling.logitBias) } : {}),
     ...(request.topLogprobs !== undefined
       ? { n_probs: Math.max(1, request.topLogprobs), post_sampling_probs: true }
       : {}),

@@ -9,10 +9,11 @@ import type {
   SamplingParams,
   TokenLogprob,
 } from "../../provider/types.js";
-import { ChatPrompt } from "../chat-prompt.js";
+import { ChatPrompt, vocabularySize } from "../chat-prompt.js";
 import type { EngineEvent, GenerationControls, SlotEngine } from "../engine-types.js";
 import { GenerationOutput } from "../generation-output.js";
 import { GrammarCache } from "../grammar.js";
+import { checkLogitBias } from "../logit-bias.js";
 import { commonPrefixLength } from "../prefix.js";
 import type { TooLong } from "../prompt-tokenizer.js";
 import { TokenBytes } from "../token-bytes.js";
@@ -126,6 +127,7 @@ export class LlamaServerEngine implements SlotEngine {
 
   check(request: GenerateRequest): void {
     this.grammars.textFor(request);
+    checkLogitBias(request.sampling, vocabularySize(this.vocabulary));
   }
 
   tokenize(prompt: Prompt, limit?: number): Promise<number[] | TooLong> {
