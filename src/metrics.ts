@@ -3,6 +3,21 @@ import type { GenerateRequest, ModelProvider, StreamPart } from "./provider/type
 import { WrappingProvider } from "./provider/wrapping-provider.js";
 
 /**
+ * What the model-server gauges read at scrape time: the scheduler's state, no engine call (see Scheduler's
+ * `kvCacheUsage`). Every read is synchronous and in memory, so a scrape never waits on generation.
+ */
+export interface LoadSource {
+  /** Requests waiting for a slot. */
+  readonly queueLength: number;
+  /** Requests holding a slot. */
+  readonly activeSlots: number;
+  /** KV cells held by the requests in slots over all the slots' cells, 0 to 1; 0 before the model is loaded. */
+  kvCacheUsage(): number;
+  /** The KV cache's size in blocks of `blockSize` tokens; undefined until the model is loaded. */
+  cacheConfig(): { blockSize: number; blocks: number } | undefined;
+}
+
+/**
  * Prometheus metrics, served at GET /metrics. One registry per server so tests can run several servers
  * in one process; each layer records into the Metrics object it is handed.
  */
@@ -124,6 +139,57 @@ export class Metrics {
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
+
+  /** Read by the model-server gauges below; until one is given they read 0. */
+  private load?: LoadSource;
+
+  /** Has the model-server gauges read `source` (the scheduler) at every scrape. */
+  watchLoad(source: LoadSource): void {
+    this.load = source;
+  }
+
+  // The Gateway API Inference Extension's model-server protocol (docs/proposals/003-model-server-protocol):
+  // its Endpoint Picker scrapes these vLLM names from every replica to pick one. They describe the local
+  // model only; requests routed to an upstream are not counted.
+  readonly requestsWaiting = this.loadGauge(
+    "vllm:num_requests_waiting",
+    "Requests waiting for a slot of the local model (as edgellm_queue_length)",
+    (load) => load.queueLength,
+  );
+
+  readonly requestsRunning = this.loadGauge(
+    "vllm:num_requests_running",
+    "Requests holding a slot of the local model (as edgellm_active_slots)",
+    (load) => load.activeSlots,
+  );
+
+  readonly kvCacheUsage = this.loadGauge(
+    "vllm:kv_cache_usage_perc",
+    "KV cache usage, 0 to 1: cells held by running requests over all cells (a slot's cache kept for prefix reuse after its request ends counts as free, as vLLM counts its cached free blocks)",
+    (load) => load.kvCacheUsage(),
+  );
+
+  readonly cacheConfig = new Gauge({
+    name: "vllm:cache_config_info",
+    help: "The KV cache's layout, in its labels (block_size in tokens, num_gpu_blocks); 1 once the model is loaded",
+    labelNames: ["block_size", "num_gpu_blocks"] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.cacheConfig.reset();
+      const config = this.load?.cacheConfig();
+      if (config) this.cacheConfig.set({ block_size: config.blockSize, num_gpu_blocks: config.blocks }, 1);
+    },
+  });
+
+  private loadGauge(name: string, help: string, read: (load: LoadSource) => number): Gauge {
+    const gauge: Gauge = new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect: () => gauge.set(this.load ? read(this.load) : 0),
+    });
+    return gauge;
+  }
 }
 
 /**

@@ -26,6 +26,11 @@ export interface SlotEngine {
   readonly slotCount: number;
   slotTokens(slot: number): readonly number[];
   /**
+   * KV cells the slot fills right now, tokens generated so far included, from the engine's own bookkeeping
+   * (never a call to the backend: /metrics reads it at every scrape). Default: `slotTokens(slot).length`.
+   */
+  slotCells?(slot: number): number;
+  /**
    * The prompt's tokens, or (when `limit` is given and the prompt's size alone proves it has more) a lower
    * bound on their count, so a huge prompt is refused without being tokenized.
    */

@@ -125,6 +125,11 @@ export class LocalEngine {
     return this.sequences[slot].contextTokens;
   }
 
+  /** KV cells the slot's sequence fills: its evaluated tokens, the prompt and what has been generated. */
+  slotCells(slot: number): number {
+    return this.sequences[slot].nextTokenIndex;
+  }
+
   renderChat(prompt: Prompt): string {
     return this.prompts.render(prompt);
   }

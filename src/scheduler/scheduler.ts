@@ -1,7 +1,7 @@
 import { SETTINGS } from "../config/settings.js";
 import type { SlotEngine } from "../engine/engine-types.js";
 import { commonPrefixLength } from "../engine/prefix.js";
-import type { Metrics } from "../metrics.js";
+import type { LoadSource, Metrics } from "../metrics.js";
 import {
   ContextOverflowError,
   ModelLoadingError,
@@ -22,9 +22,17 @@ export interface SchedulerOptions {
   queueTimeoutMs?: number;
   /** Names besides the model id that select the local model. Default ["local"]. */
   aliases?: string[];
-  /** Where queue length and active slots are reported. */
+  /** Where queue length, active slots and KV cache usage are reported. */
   metrics?: Metrics;
 }
+
+/**
+ * Tokens per KV block in `vllm:cache_config_info`. llama.cpp allocates KV cells one token at a time, so any
+ * block size counts the cache exactly; the Endpoint Picker's prefix scorer hashes prompts in blocks of this
+ * many tokens and matches at most 256 of them, so a block of 1 would stop matching after ~1,000 characters.
+ * 16 is vLLM's default, the size the scorer's defaults are tuned for.
+ */
+export const KV_BLOCK_TOKENS = 16;
 
 interface Waiter {
   tokens: readonly number[];
@@ -38,10 +46,12 @@ interface Waiter {
  * the free slot whose KV cache shares the longest prefix with its prompt, so a conversation's next turn
  * lands where its history already is.
  */
-export class Scheduler implements ModelProvider {
+export class Scheduler implements ModelProvider, LoadSource {
   private engine?: SlotEngine;
   private failure?: Error;
   private busy: boolean[] = [];
+  /** Prompt tokens of the request in each busy slot: cells it holds from the start, before prefill is done. */
+  private promptCells: number[] = [];
   private lastUsed: number[] = [];
   private readonly queue: Waiter[] = [];
   private readonly maxQueue: number;
@@ -58,6 +68,7 @@ export class Scheduler implements ModelProvider {
     this.maxQueue = options.maxQueue ?? SETTINGS.maxQueue.default;
     this.queueTimeoutMs = options.queueTimeoutMs ?? SETTINGS.queueTimeout.default * 1000;
     this.aliases = new Set(options.aliases ?? ["local"]);
+    options.metrics?.watchLoad(this);
   }
 
   /** Hands the loaded engine to the scheduler; until then every request gets 503. */
@@ -65,6 +76,7 @@ export class Scheduler implements ModelProvider {
     this.engine = engine;
     this.busy = new Array(engine.slotCount).fill(false);
     this.lastUsed = new Array(engine.slotCount).fill(0);
+    this.promptCells = new Array(engine.slotCount).fill(0);
   }
 
   /** Records that loading failed, so health checks say so. */
@@ -82,6 +94,34 @@ export class Scheduler implements ModelProvider {
 
   get activeSlots(): number {
     return this.busy.filter(Boolean).length;
+  }
+
+  /**
+   * KV cells held by the requests in slots over every slot's cells, 0 to 1. A request holds its whole prompt
+   * from the moment it has a slot (vLLM allocates a prompt's blocks when it schedules it) plus what it has
+   * generated. An idle slot counts as free although it keeps its tokens for prefix reuse: the next request
+   * overwrites what it does not share, as vLLM evicts its cached free blocks, and vLLM counts those as free.
+   * Read from the scheduler and the engine's own bookkeeping rather than llama-server's /metrics: a scrape
+   * then costs no HTTP call and never waits on the engine, both engines report alike, and the bundled
+   * llama-server's /metrics no longer has a KV usage figure anyway.
+   */
+  kvCacheUsage(): number {
+    const engine = this.engine;
+    if (!engine || engine.slotCount === 0) return 0;
+    let held = 0;
+    for (let slot = 0; slot < this.busy.length; slot++) {
+      if (!this.busy[slot]) continue;
+      const cells = engine.slotCells?.(slot) ?? engine.slotTokens(slot).length;
+      held += Math.min(engine.contextSize, Math.max(this.promptCells[slot], cells));
+    }
+    return held / (engine.contextSize * engine.slotCount);
+  }
+
+  cacheConfig(): { blockSize: number; blocks: number } | undefined {
+    const engine = this.engine;
+    if (!engine) return undefined;
+    const blocks = Math.floor((engine.contextSize * engine.slotCount) / KV_BLOCK_TOKENS);
+    return { blockSize: KV_BLOCK_TOKENS, blocks };
   }
 
   listModels(): ModelInfo[] {
@@ -108,6 +148,7 @@ export class Scheduler implements ModelProvider {
       throw this.overflow(engine, tokens.length, maxTokens);
     engine.check?.(request);
     const slot = await this.acquire(tokens, signal);
+    this.promptCells[slot] = tokens.length;
     try {
       for await (const event of engine.generate(slot, tokens, request.sampling, signal, request)) {
         if (event.type === "text") {
@@ -217,6 +258,7 @@ export class Scheduler implements ModelProvider {
 
   private release(slot: number): void {
     this.busy[slot] = false;
+    this.promptCells[slot] = 0;
     const next = this.queue.shift();
     if (next) {
       const chosen = this.pickSlot(next.tokens);

@@ -62,6 +62,8 @@ export interface PromptReuse {
  */
 export class LlamaServerEngine implements SlotEngine {
   private readonly slots: number[][];
+  /** Per slot while it generates: prompt tokens plus those generated so far (`slots` is empty meanwhile). */
+  private readonly filling: (number | undefined)[];
   private readonly grammars: GrammarCache;
   private readonly tokenBytes: TokenBytes;
   /** Called after each generation with where its reused prompt tokens came from. */
@@ -79,6 +81,7 @@ export class LlamaServerEngine implements SlotEngine {
     private readonly options: LlamaServerEngineOptions,
   ) {
     this.slots = Array.from({ length: options.parallel }, () => []);
+    this.filling = new Array(options.parallel).fill(undefined);
     this.grammars = new GrammarCache(llama);
     this.tokenBytes = new TokenBytes(vocabulary);
     child.onCrash = () => this.onRestart?.();
@@ -125,6 +128,11 @@ export class LlamaServerEngine implements SlotEngine {
     return this.slots[slot];
   }
 
+  /** KV cells the slot fills as far as edgellm knows: while generating, the prompt and the tokens so far. */
+  slotCells(slot: number): number {
+    return this.filling[slot] ?? this.slots[slot].length;
+  }
+
   check(request: GenerateRequest): void {
     this.grammars.textFor(request);
     checkLogitBias(request.sampling, vocabularySize(this.vocabulary));
@@ -150,6 +158,7 @@ export class LlamaServerEngine implements SlotEngine {
     const fromSlot = Math.min(commonPrefixLength(this.slots[slot], promptTokens), promptTokens.length - 1);
     // Until the answer is in, the slot's content is unknown: a failure must not leave a stale prefix behind.
     this.slots[slot] = [];
+    this.filling[slot] = promptTokens.length;
     const held = [...promptTokens];
     const body = completionBody({ promptTokens, slot, sampling, budget, grammar, topLogprobs: top });
     // One controller for the HTTP request, fed by the client's signal and by a stop string. Not AbortSignal.any:
@@ -164,6 +173,7 @@ export class LlamaServerEngine implements SlotEngine {
       response = await this.post(body, stop.signal);
     } catch (error) {
       signal.removeEventListener("abort", forward);
+      this.filling[slot] = undefined;
       throw error;
     }
     const output = new GenerationOutput(sampling, controls);
@@ -180,6 +190,7 @@ export class LlamaServerEngine implements SlotEngine {
         if (complete && predicted === completionTokens + ids.length) held.push(...ids);
         else complete = false;
         completionTokens = Math.max(completionTokens, predicted);
+        this.filling[slot] = promptTokens.length + completionTokens;
         const logprobs =
           top === undefined ? [] : (chunk.completion_probabilities ?? []).map((p) => this.logprob(p, top));
         const pushed = output.pushText(chunk.content ?? "", logprobs);
@@ -198,6 +209,7 @@ export class LlamaServerEngine implements SlotEngine {
     } finally {
       signal.removeEventListener("abort", forward);
       stop.abort(); // a stop string ended the answer here: the child stops at its next token
+      this.filling[slot] = undefined;
     }
     if (signal.aborted) return;
     this.slots[slot] = held;
