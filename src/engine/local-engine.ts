@@ -24,7 +24,7 @@ import { ChatPrompt, vocabularySize } from "./chat-prompt.js";
 import type { EngineEvent, GenerationControls } from "./engine-types.js";
 import { GenerationOutput } from "./generation-output.js";
 import { GrammarCache } from "./grammar.js";
-import { checkLogitBias, toTokenBias } from "./logit-bias.js";
+import { checkLogitBias, setBias, toTokenBias } from "./logit-bias.js";
 import { NativeGarbage } from "./native-garbage.js";
 import { commonPrefixLength } from "./prefix.js";
 import type { TooLong } from "./prompt-tokenizer.js";
@@ -256,7 +256,6 @@ export class LocalEngine {
 
   private eogBias?: TokenBias;
 
-  /** Bans every end-of-generation token (as llama-server's ignore_eos does), found once by scanning the vocabulary. */
   /** The request's logit_bias, with end of generation banned for ignore_eos (which a grammar cannot use). */
   private tokenBias(sampling: SamplingParams, constrained: boolean): TokenBias | undefined {
     const banEog = sampling.ignoreEos && !constrained;
@@ -270,13 +269,14 @@ export class LocalEngine {
     return this.eogBias;
   }
 
+  /** Bans every end-of-generation token (as llama-server's ignore_eos does), found by scanning the vocabulary. */
   private banEog(bias: TokenBias): TokenBias {
     for (let id = 0; id < vocabularySize(this.model); id++) {
       const token = id as Token;
-      if (this.model.isEogToken(token)) bias.set(token, "never");
+      if (this.model.isEogToken(token)) setBias(bias, token, -Infinity);
     }
     for (const token of [this.model.tokens.eos, this.model.tokens.eot]) {
-      if (token !== null) bias.set(token, "never");
+      if (token !== null) setBias(bias, token, -Infinity);
     }
     return bias;
   }

@@ -26,8 +26,19 @@ export function checkLogitBias(sampling: SamplingParams, vocabularySize: number)
 /** The biases as node-llama-cpp applies them: added to the logits, -Infinity for a ban. */
 export function toTokenBias(model: LlamaModel, logitBias: readonly [number, number][]): TokenBias {
   const bias = new TokenBias(model.tokenizer);
-  for (const [id, value] of logitBias) bias.set(id as Token, value <= BAN ? "never" : { logit: value });
+  for (const [id, value] of logitBias) setBias(bias, id as Token, value <= BAN ? -Infinity : value);
   return bias;
+}
+
+/**
+ * Sets one token's logit bias. TokenBias.set skips end-of-generation tokens (node-llama-cpp 3.22), which
+ * would make `ignore_eos` and a bias on the end token silently do nothing; its map is written directly
+ * when it has the shape that version uses, so such a bias applies as it does on llama-server.
+ */
+export function setBias(bias: TokenBias, token: Token, logit: number): void {
+  const map = (bias as unknown as { _biases?: unknown })._biases;
+  if (map instanceof Map) map.set(token, logit);
+  else bias.set(token, logit === -Infinity ? "never" : { logit });
 }
 
 /** llama-server's `/completion` form: `[[id, bias], ...]`, `false` banning the token. */

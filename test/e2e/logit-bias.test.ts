@@ -51,6 +51,36 @@ test("-100 bans the token greedy decoding picks; +100 forces a chosen one", asyn
   assert.equal(forced.choices[0].message.content, vocabulary.detokenize([chosen, chosen, chosen]));
 });
 
+test("a bias on the end token applies (+100 ends the answer at once), and ignore_eos bans it even then", async () => {
+  const eos = vocabulary.tokens.eos ?? vocabulary.tokens.eot;
+  assert.ok(eos !== null);
+  // The chat template ends a turn with <|im_end|>, which is what a +100 bias makes the model say first.
+  const [imEnd] = vocabulary.tokenize("<|im_end|>", true);
+  const ends = await e2e.client.chat.completions.create({
+    model,
+    messages,
+    max_tokens: 8,
+    temperature: 0,
+    logit_bias: { [String(imEnd)]: 100, [String(eos)]: 100 },
+  });
+  assert.equal(ends.choices[0].finish_reason, "stop");
+  // llama-server counts the end token it sampled; the in-process engine counts only tokens of the answer.
+  assert.ok((ends.usage?.completion_tokens ?? 9) <= 1);
+  assert.equal(ends.choices[0].message.content, "");
+
+  const banned = await e2e.client.chat.completions.create({
+    model,
+    messages,
+    max_tokens: 8,
+    temperature: 0,
+    logit_bias: { [String(imEnd)]: 100, [String(eos)]: 100 },
+    // @ts-expect-error edgellm's extension, as llama-server's
+    ignore_eos: true,
+  });
+  assert.equal(banned.choices[0].finish_reason, "length");
+  assert.equal(banned.usage?.completion_tokens, 8);
+});
+
 test("a token id outside the vocabulary, a bad key or value, or too many entries is a 400 naming logit_bias", async () => {
   const size = vocabulary.fileInfo.metadata?.tokenizer?.ggml?.tokens?.length ?? 0;
   assert.ok(size > 1000);
