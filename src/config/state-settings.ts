@@ -6,11 +6,11 @@ export const STATE_FILE_OFF = "off";
 /** The state file (what survives a restart) and the FAQ answer cache. */
 export const STATE_SETTINGS = {
   stateFile: setting({
-    flag: "--state-file <path|off>",
+    flag: "--state-file <path>",
     env: "EDGELLM_STATE_FILE",
     default: undefined,
     defaultText: "`$EDGELLM_HOME/state.sqlite`",
-    help: "SQLite file for state that survives a restart (answer caches, cloud spend, key usage); 'off' keeps it in memory",
+    help: "SQLite file for state that survives a restart (answer caches, cloud spend, key usage), or 'off' to keep it in memory",
     doc: "SQLite file holding what survives a restart: the response and FAQ caches, the day's cloud spend, per-key token usage; `off` keeps them in memory. One server per file. See [Security](#security)",
     parse: text,
   }),
