@@ -11,7 +11,7 @@ export const STATE_SETTINGS = {
     default: undefined,
     defaultText: "`$EDGELLM_HOME/state.sqlite`",
     help: "SQLite file for state that survives a restart (answer caches, cloud spend, key usage), or 'off' to keep it in memory",
-    doc: "SQLite file holding what survives a restart: the response and FAQ caches, the day's cloud spend, per-key token usage; `off` keeps them in memory. One server per file. See [Security](#security)",
+    doc: "SQLite file holding what survives a restart: the response and FAQ caches, the day's cloud spend, per-key token usage; `off` keeps them in memory. One server per file. See [State that survives a restart](#state-that-survives-a-restart)",
     parse: text,
   }),
   faqCache: setting({
