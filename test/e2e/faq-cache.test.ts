@@ -163,3 +163,13 @@ test("after a restart the answers and the spent budget are still there; a second
   };
   assert.equal(purge.deleted, 1);
 });
+
+test("--state-file off keeps everything in memory: no file in the home folder", async () => {
+  const bare = await mkdtemp(path.join(tmpdir(), "edgellm-faq-off-"));
+  const memoryOnly = await startServerProcess(["--model", await tinyModelPath(), "--state-file", "off"], {
+    EDGELLM_HOME: bare,
+  });
+  await memoryOnly.stop();
+  await assert.rejects(access(path.join(bare, "state.sqlite")));
+  await assert.rejects(access(path.resolve("off")), "'off' is not taken for a file name");
+});
