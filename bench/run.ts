@@ -413,6 +413,27 @@ async function routingSection(): Promise<string[]> {
   ];
 }
 
+async function faqSection(): Promise<string[]> {
+  process.stderr.write("\n== FAQ answer cache (q4_0)\n");
+  const r = (await runScript("./faq.js", [await modelFile("q4_0")])) as {
+    hit: { n: number; p50_ms: number; p99_ms: number; max_ms: number };
+    generated: { n: number; p50_ms: number };
+  };
+  return [
+    "## FAQ answer cache, Q4_0",
+    "",
+    `Time to first token through HTTP with the official client, streamed, temperature 0.8: ${r.hit.n} hits of one`,
+    "question asked in four spellings (case, full-width, trailing punctuation), against the same question generated",
+    "by the local model (`x-edgellm-cache: bypass`). Target: a hit under 10 ms.",
+    "",
+    "| | requests | p50 | p99 | max |",
+    "|---|---|---|---|---|",
+    `| FAQ hit | ${r.hit.n} | ${r.hit.p50_ms} ms | ${r.hit.p99_ms} ms | ${r.hit.max_ms} ms |`,
+    `| generated | ${r.generated.n} | ${r.generated.p50_ms} ms | | |`,
+    "",
+  ];
+}
+
 /**
  * llama.cpp's llama-server binary for the peer comparison: LLAMA_SERVER, else the one `serve` would run
  * (--llama-server's variable, the engine cache, the old build script's folder); undefined when none.
@@ -531,6 +552,7 @@ const extra = [
   ...(await soakBenchSection()),
   ...(await constrainedSection()),
   ...(await routingSection()),
+  ...(await faqSection()),
 ];
 const markdown = report(figures, extra);
 const out = path.resolve(process.cwd(), "docs/benchmarks.md");

@@ -190,6 +190,20 @@ export class Metrics {
     });
     return gauge;
   }
+
+  /** The hit rate is hit / (hit + miss); requests the FAQ cache does not apply to are not counted. */
+  readonly faqCache = new Counter({
+    name: "edgellm_faq_cache_lookups_total",
+    help: "FAQ answer cache lookups of first-turn questions, by result (hit, miss)",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+
+  readonly faqCacheEntries = new Gauge({
+    name: "edgellm_faq_cache_entries",
+    help: "Answers held by the FAQ cache",
+    registers: [this.registry],
+  });
 }
 
 /**

@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { type AccessInfo, resolveSecurity, type SecuritySources } from "./api/security/config.js";
 import { buildServer } from "./api/server.js";
+import { FaqCacheProvider } from "./cache/faq-cache.js";
 import { CachingProvider } from "./cache/response-cache.js";
 import type { EngineChoice } from "./config/engine-settings.js";
 import { SETTINGS } from "./config/settings.js";
@@ -18,6 +19,8 @@ import { UpstreamProvider } from "./router/upstream.js";
 import { upstreamEvents } from "./router/upstream-events.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { DrainingProvider } from "./shutdown.js";
+import { MemoryEntryStore } from "./store/entry-store.js";
+import { StateDb } from "./store/state-db.js";
 import { ValidatingProvider } from "./structured/validating-provider.js";
 
 export interface EdgeServerOptions {
@@ -75,6 +78,23 @@ export interface EdgeServerOptions {
    * no key and loopback pages only; on any other a generated key kept in the edgellm home folder.
    */
   security?: Omit<SecuritySources, "host">;
+  /**
+   * SQLite file for what survives a restart: the answer caches, the day's cloud spend, per-key token usage
+   * (src/store/state-db.ts). One server per file: a second is refused. Default: none, all in memory
+   * (`edgellm serve` passes `--state-file`'s default, `$EDGELLM_HOME/state.sqlite`).
+   */
+  stateFile?: string;
+  /** The FAQ answer cache (src/cache/faq-cache.ts). Default: off but for requests that ask `prefer`. */
+  faq?: {
+    /** Serve every first-turn question from it. Default: `--faq-cache`'s (false). */
+    enabled?: boolean;
+    /** How long an answer is served, in ms; 0 for ever. Default: `--faq-ttl`'s (1 day). */
+    ttlMs?: number;
+    /** Bytes of answers kept. Default: `--faq-cache-size`'s (16 MiB). */
+    maxBytes?: number;
+    /** Keep upstreams' answers too. Default: `--faq-cache-cloud`'s (false). */
+    cacheCloud?: boolean;
+  };
 }
 
 export interface EdgeServer {
@@ -108,14 +128,23 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   // Before anything starts: a bad key file must stop the server, never leave it open.
   const security = await resolveSecurity({ ...options.security, host: bindHost });
   const metrics = new Metrics();
+  // Opened before the port: a file held by another server stops this one with a message naming the setting.
+  const state = options.stateFile === undefined ? undefined : new StateDb(options.stateFile);
   const scheduler = new Scheduler({
     maxQueue: options.maxQueue,
     queueTimeoutMs: options.queueTimeoutMs,
     metrics,
   });
   const cacheBytes = options.responseCacheBytes;
+  const responseBytes = cacheBytes ?? SETTINGS.cacheSize.default * 1024 * 1024;
   const local: ModelProvider =
-    cacheBytes !== 0 ? new CachingProvider(scheduler, { maxBytes: cacheBytes, metrics }) : scheduler;
+    cacheBytes !== 0
+      ? new CachingProvider(scheduler, {
+          maxBytes: responseBytes,
+          store: state?.entryStore("response", { maxBytes: responseBytes }),
+          metrics,
+        })
+      : scheduler;
   // The router sits outside the response cache (only local answers are cached) and inside the metrics.
   const routing = options.routing ?? resolveRoutingConfig({}, {});
   const routerMetrics = new RouterMetrics(metrics.registry);
@@ -123,8 +152,19 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const log = new RouterLog(undefined, routing);
   const upstreams = createUpstreams(routing, { metrics: routerMetrics, log });
   const router = new Router({ local, config: routing, upstreams, metrics: routerMetrics, logger: log });
+  if (state) {
+    router.budget.persist(state);
+    routerMetrics.budgetSpent.set(router.budget.spentToday);
+  }
+  // Outside the router: a FAQ hit is routed nowhere, and costs no budget.
+  const faqBytes = options.faq?.maxBytes ?? SETTINGS.faqCacheSize.default * 1024 * 1024;
+  const faq = new FaqCacheProvider(router, {
+    ...options.faq,
+    store: state?.entryStore("faq", { maxBytes: faqBytes }) ?? new MemoryEntryStore({ maxBytes: faqBytes }),
+    metrics,
+  });
   // Inside the metrics, so requests refused or cut short by a shutdown are counted with their code.
-  const draining = new DrainingProvider(router);
+  const draining = new DrainingProvider(faq);
   const app = await buildServer({
     provider: new MeteredProvider(draining, metrics),
     shuttingDown: () => draining.shuttingDown,
@@ -133,10 +173,16 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     bodyLimit: options.bodyLimit,
     bodyTimeoutMs: options.bodyTimeoutMs,
     logger: options.logLevel ? { level: options.logLevel } : false,
-    security: security.options,
+    security: { ...security.options, usageStore: state },
+    faq,
   });
   log.attach(app.log);
-  await app.listen({ host: bindHost, port: options.port ?? SETTINGS.port.default });
+  try {
+    await app.listen({ host: bindHost, port: options.port ?? SETTINGS.port.default });
+  } catch (error) {
+    state?.close();
+    throw error;
+  }
   const address = app.server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
@@ -180,6 +226,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     router.dispose();
     await ready.catch(() => {});
     await scheduler.dispose();
+    // Last: answers finished during the drain are still written.
+    state?.close();
   };
 
   return {

@@ -12,6 +12,7 @@ import { endpointOf, toErrorResponse } from "./errors.js";
 import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
 import { parseChatRequest, parseCompletionRequest } from "./parse-request.js";
+import { adminRoutes, type FaqAdmin } from "./routes/admin.js";
 import { serveGeneration } from "./routes/generate.js";
 import { installSecurity, markPublic, type SecurityOptions } from "./security/guard.js";
 import { webPage } from "./static.js";
@@ -44,6 +45,8 @@ export interface ServerOptions {
    * server's own may call it, it answers loopback names only (as a loopback bind should), no key.
    */
   security?: SecurityOptions;
+  /** The FAQ cache, listed and purged at /admin/faq. Default: no admin routes. */
+  faq?: FaqAdmin;
 }
 
 /** Node's default wait for a request's headers, in ms. */
@@ -135,6 +138,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()),
     );
   }
+
+  if (options.faq) adminRoutes(app, options.faq);
 
   for (const prefix of ["/v1", ""]) {
     app.get(`${prefix}/models`, async () => ({

@@ -1,12 +1,14 @@
 import { constants, hostname } from "node:os";
+import { join } from "node:path";
 import { Command } from "commander";
 import { accessUrls } from "../api/security/access-key.js";
 import type { AccessInfo } from "../api/security/config.js";
 import { upstreamVariables } from "../config/resolve.js";
 import { ConfigError } from "../config/setting.js";
 import { SETTINGS, type SettingName } from "../config/settings.js";
+import { STATE_FILE_OFF } from "../config/state-settings.js";
 import { ensureLlamaServer } from "../engine/binary/ensure.js";
-import { ensureModel } from "../models/registry.js";
+import { edgellmHome, ensureModel } from "../models/registry.js";
 import {
   describeRouting,
   loadRoutingConfig,
@@ -90,6 +92,16 @@ export function serveCommand(): Command {
         queueTimeoutMs: flags.queueTimeout * 1000,
         bodyTimeoutMs: flags.bodyTimeout * 1000,
         responseCacheBytes: flags.responseCache ? flags.cacheSize * 1024 * 1024 : 0,
+        stateFile:
+          flags.stateFile === STATE_FILE_OFF
+            ? undefined
+            : (flags.stateFile ?? join(flags.home ?? edgellmHome(), "state.sqlite")),
+        faq: {
+          enabled: flags.faqCache,
+          ttlMs: flags.faqTtl * 1000,
+          maxBytes: flags.faqCacheSize * 1024 * 1024,
+          cacheCloud: flags.faqCacheCloud,
+        },
         lookupDecoding: flags.lookupDecoding,
         mmap: flags.mmap,
         engine: flags.engine,

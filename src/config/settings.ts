@@ -2,6 +2,7 @@ import { ENGINE_SETTINGS } from "./engine-settings.js";
 import { HUB_SETTINGS } from "./hub-settings.js";
 import { ROUTING_SETTINGS } from "./routing-settings.js";
 import { bool, choice, commaList, int, type Setting, setting, text } from "./setting.js";
+import { STATE_SETTINGS } from "./state-settings.js";
 
 /**
  * Every setting of `edgellm serve`, and the variables other commands read: each defined once. `--help`
@@ -214,6 +215,7 @@ export const SETTINGS = {
   }),
   ...ENGINE_SETTINGS,
   ...ROUTING_SETTINGS,
+  ...STATE_SETTINGS,
   ...HUB_SETTINGS,
 } satisfies Record<string, Setting<unknown>>;
 

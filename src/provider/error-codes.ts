@@ -98,6 +98,11 @@ export const ERROR_CODES = {
   },
   not_found: { status: 404, type: BAD, meaning: "unknown path" },
   model_not_found: { status: 404, type: BAD, param: true, meaning: "unknown model" },
+  cache_entry_not_found: {
+    status: 404,
+    type: BAD,
+    meaning: "`DELETE /admin/faq/:id` for an answer the FAQ cache does not hold",
+  },
   method_not_allowed: {
     status: 405,
     type: BAD,

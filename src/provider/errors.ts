@@ -232,6 +232,15 @@ export class NotFoundError extends EdgeError {
   }
 }
 
+/** An admin request names a cache entry that is not there (404): never stored, expired, evicted or purged. */
+export class CacheEntryNotFoundError extends EdgeError {
+  constructor(id: string) {
+    super(`The FAQ cache holds no answer '${clip(id)}'. GET /admin/faq lists them.`, {
+      code: "cache_entry_not_found",
+    });
+  }
+}
+
 /** The path exists, but not for this method (405, with an Allow header listing `allowed`). */
 export class MethodNotAllowedError extends EdgeError {
   readonly allowed: readonly string[];

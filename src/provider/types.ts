@@ -105,7 +105,14 @@ export interface GenerateRequest {
   logprobs?: { top: number };
   /** Per-request routing controls (cloud allowed or not). */
   routing?: RoutingHints;
+  /**
+   * Per-request answer cache control: "prefer" answers from the FAQ cache (and fills it) even when the server
+   * has it off; "bypass" neither reads nor writes any answer cache. Default: the server's settings.
+   */
+  cache?: CacheMode;
 }
+
+export type CacheMode = "prefer" | "bypass";
 
 /** "tool_calls": the turn ended after the model called tools. */
 export type FinishReason = "stop" | "length" | "tool_calls";

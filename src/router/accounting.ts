@@ -73,16 +73,34 @@ export function costOf(usage: Usage, price: { input: number; output: number }): 
   return (usage.promptTokens * price.input + usage.completionTokens * price.output) / 1000;
 }
 
-/** A daily spend limit that resets at local midnight. Spend is kept in memory only. */
+/** Where a CloudBudget keeps each day's spend so that a restart keeps it (src/store/state-db.ts). */
+export interface SpendStore {
+  spent(day: string): number;
+  setSpent(day: string, spent: number): void;
+}
+
+/**
+ * A daily spend limit that resets at local midnight. Spend is kept in memory, and in a SpendStore once
+ * `persist` is called, so that restarting the server does not reset the budget.
+ */
 export class CloudBudget {
   private day = "";
   private spent = 0;
+  private store: SpendStore | undefined;
 
   constructor(
     /** Currency units per day; undefined for no limit. */
     readonly daily: number | undefined,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Keeps the spend in `store` from now on, adding what it holds for today to what this process spent. */
+  persist(store: SpendStore): void {
+    this.roll();
+    this.store = store;
+    this.spent += store.spent(this.day);
+    if (this.spent > 0) store.setSpent(this.day, this.spent);
+  }
 
   get spentToday(): number {
     this.roll();
@@ -97,14 +115,16 @@ export class CloudBudget {
   add(cost: number): void {
     this.roll();
     this.spent += cost;
+    this.store?.setSpent(this.day, this.spent);
   }
 
   private roll(): void {
     const date = new Date(this.now());
-    const day = `${date.getFullYear()}-${date.getMonth()}-${date.getDate()}`;
+    const pad = (n: number) => String(n).padStart(2, "0");
+    const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
     if (day !== this.day) {
       this.day = day;
-      this.spent = 0;
+      this.spent = this.store?.spent(day) ?? 0;
     }
   }
 }

@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -29,8 +31,13 @@ export async function startServerProcess(
   env: NodeJS.ProcessEnv = {},
   { ready = true }: { ready?: boolean } = {},
 ): Promise<ServerProcess> {
+  // Each server gets its own state file unless the test picks a home or a file: one server per file.
+  const state =
+    env.EDGELLM_HOME === undefined && env.EDGELLM_STATE_FILE === undefined
+      ? { EDGELLM_STATE_FILE: path.join(mkdtempSync(path.join(tmpdir(), "edgellm-state-")), "state.sqlite") }
+      : {};
   const child = spawn(process.execPath, [CLI, "serve", "--port", "0", "--log-level", "warn", ...args], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...state, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>

@@ -22,6 +22,7 @@ import type {
   ToolCall,
   Usage,
 } from "../../provider/types.js";
+import { cacheModeOf } from "../cache-hint.js";
 import { toErrorResponse } from "../errors.js";
 import { routingHintsOf } from "../routing-hints.js";
 import { SseWriter } from "../sse.js";
@@ -60,6 +61,7 @@ export async function serveGeneration(
   limits: { bodyLimit: number },
 ): Promise<void> {
   const model = provider.resolveModel(parsed.model);
+  const cache = cacheModeOf(request.headers);
   const controller = new AbortController();
   // A closed connection before the response ends means the client went away: stop generating.
   reply.raw.on("close", () => {
@@ -73,6 +75,7 @@ export async function serveGeneration(
         sampling: parsed.sampling,
         ...parsed.controls,
         routing: routingHintsOf(request.headers, request.body),
+        ...(cache && { cache }),
       },
       { signal: controller.signal },
     )

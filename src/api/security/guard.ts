@@ -16,7 +16,7 @@ import {
   type OriginPolicy,
   originPolicy,
 } from "./origins.js";
-import { KeyLimiter, type KeyLimits, KeyUsageProvider } from "./rate-limits.js";
+import { KeyLimiter, type KeyLimits, KeyUsageProvider, type UsageStore } from "./rate-limits.js";
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -42,6 +42,8 @@ export interface SecurityOptions {
   limits?: KeyLimits;
   /** Clock for the rate limits, in ms. Default Date.now. */
   now?: () => number;
+  /** Keeps each key's tokens of the day across restarts (the state file). Default: memory only. */
+  usageStore?: UsageStore;
 }
 
 /** CORS preflight answers may be cached this long by a browser, in seconds. */
@@ -116,7 +118,7 @@ export async function installSecurity(
   });
 
   const ring = new KeyRing(options.keys ?? []);
-  const limiter = new KeyLimiter(options.limits ?? {}, metrics, options.now);
+  const limiter = new KeyLimiter(options.limits ?? {}, metrics, options.now, options.usageStore);
   app.decorateRequest("apiKey", null);
   if (ring.size > 0) {
     app.addHook("onRequest", async (request) => {

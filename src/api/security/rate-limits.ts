@@ -20,8 +20,15 @@ interface Usage {
 
 const MINUTE_MS = 60_000;
 
+/** Where a KeyLimiter keeps each key's tokens of the day, so that a restart keeps them (src/store/state-db.ts). */
+export interface UsageStore {
+  keyTokens(label: string, day: string): number;
+  setKeyTokens(label: string, day: string, tokens: number): void;
+}
+
 /**
- * Per-key requests per minute and tokens per day, kept in memory (a restart forgets them). A request is
+ * Per-key requests per minute and tokens per day, kept in memory; tokens per day also in `store` when
+ * given, so that a restart does not reset them (the minute window is forgotten). A request is
  * refused once its key has used up a limit; the request that crosses the token limit still finishes, since
  * its length is only known at its end.
  */
@@ -32,6 +39,7 @@ export class KeyLimiter {
     private readonly defaults: KeyLimits,
     private readonly metrics?: Metrics,
     private readonly now: () => number = Date.now,
+    private readonly store?: UsageStore,
   ) {}
 
   /** Admits one generation request for `key`, or throws RateLimitExceededError (429). */
@@ -71,7 +79,9 @@ export class KeyLimiter {
   /** Counts a finished request's tokens against its key. */
   record(key: ApiKey, tokens: number): void {
     if (!Number.isFinite(tokens) || tokens <= 0) return;
-    this.usageOf(key, this.now()).tokens += tokens;
+    const usage = this.usageOf(key, this.now());
+    usage.tokens += tokens;
+    this.store?.setKeyTokens(key.label, usage.day, usage.tokens);
   }
 
   /** Tokens `key` has used today. */
@@ -83,11 +93,11 @@ export class KeyLimiter {
     const day = dayOf(now);
     let usage = this.usage.get(key.label);
     if (!usage) {
-      usage = { recent: [], day, tokens: 0 };
+      usage = { recent: [], day, tokens: this.store?.keyTokens(key.label, day) ?? 0 };
       this.usage.set(key.label, usage);
     } else if (usage.day !== day) {
       usage.day = day;
-      usage.tokens = 0;
+      usage.tokens = this.store?.keyTokens(key.label, day) ?? 0;
     }
     return usage;
   }
