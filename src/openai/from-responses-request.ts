@@ -146,15 +146,13 @@ function fromItems(items: readonly ResponsesInputItem[], lookup: (id: string) =>
     const param = `input[${i}]`;
     const last = messages.at(-1);
     switch (item.type) {
-      case undefined:
       case "message": {
-        const { role, content } = item as Extract<ResponsesInputItem, { role: string }>;
+        const { role, content } = item;
         messages.push({ role: role === "developer" ? "system" : role, content: joinText(content, param) });
         return;
       }
       case "function_call": {
-        const c = item as Extract<ResponsesInputItem, { type: "function_call" }>;
-        const call = { id: c.call_id, name: c.name, arguments: c.arguments };
+        const call = { id: item.call_id, name: item.name, arguments: item.arguments };
         // Calls that follow an assistant turn are that turn's, as in a chat message's tool_calls.
         if (last?.role === "assistant") last.toolCalls = [...(last.toolCalls ?? []), call];
         else messages.push({ role: "assistant", content: "", toolCalls: [call] });
@@ -170,7 +168,7 @@ function fromItems(items: readonly ResponsesInputItem[], lookup: (id: string) =>
         return;
       }
       case "item_reference": {
-        const { id } = item as { id: string };
+        const { id } = item;
         const found = lookup(id);
         if (!found) throw new ResponseNotFoundError(id, `${param}.id`, "item");
         if (found.toolCalls && last?.role === "assistant")
@@ -178,11 +176,6 @@ function fromItems(items: readonly ResponsesInputItem[], lookup: (id: string) =>
         else messages.push(structuredClone(found));
         return;
       }
-      default:
-        throw new InvalidRequestError(
-          `Invalid value for '${param}.type': '${clip(item.type)}' items are not supported; edgellm reads message, function_call, function_call_output and item_reference items.`,
-          `${param}.type`,
-        );
     }
   });
   return messages;

@@ -14,7 +14,7 @@ import { utf8Text } from "./request-schemas.js";
  * The body of `POST /v1/responses` (OpenAI's Responses API), as a zod schema bounded like the chat
  * schema (limits.ts). Item and tool types we do not implement pass the schema as "other" so that the
  * translation (from-responses-request.ts) refuses them by name; fields we do not implement are declared
- * here for the same reason. Unknown extra fields are ignored, as on the other endpoints.
+ * here for the same reason; an item type we do not read is refused by the schema. Unknown extra fields are ignored, as on the other endpoints.
  */
 
 const functionName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -");
@@ -44,7 +44,7 @@ const id = z.string().max(MAX_ID_LENGTH);
 
 /** A message; `type` may be left out (OpenAI's "easy input message"). */
 const messageItem = z.object({
-  type: z.literal("message").optional(),
+  type: z.literal("message"),
   role: z.enum(["user", "assistant", "system", "developer"]),
   content,
   id: id.optional(),
@@ -67,20 +67,20 @@ const functionCallOutputItem = z.object({
 
 const itemReference = z.object({ type: z.literal("item_reference"), id });
 
-const KNOWN_ITEMS = ["message", "function_call", "function_call_output", "item_reference"];
-
-/** Any other item type (reasoning, web_search_call, ...): refused by name in the translation. */
-const otherItem = z
-  .object({ type: z.string().refine((t) => !KNOWN_ITEMS.includes(t), "is not a supported item type") })
-  .passthrough();
-
-export const responsesInputItemSchema = z.union([
-  messageItem,
-  functionCallItem,
-  functionCallOutputItem,
-  itemReference,
-  otherItem,
-]);
+/**
+ * The item kinds edgellm reads; any other (reasoning, web_search_call, ...) is refused as not one of
+ * them. A message may leave `type` out (OpenAI's "easy input message"), so it is filled in first.
+ */
+export const responsesInputItemSchema = z.preprocess(
+  (item) =>
+    item !== null &&
+    typeof item === "object" &&
+    !Array.isArray(item) &&
+    (item as { type?: unknown }).type === undefined
+      ? { ...item, type: "message" }
+      : item,
+  z.discriminatedUnion("type", [messageItem, functionCallItem, functionCallOutputItem, itemReference]),
+);
 
 const functionTool = z.object({
   type: z.literal("function"),

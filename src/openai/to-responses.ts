@@ -171,7 +171,8 @@ export class ResponseEventBuilder {
       truncation: "disabled",
       metadata: echo.metadata,
       ...(echo.user !== undefined && { user: echo.user }),
-      ...(this.usage && { usage: this.usage }),
+      // OpenAI sends null until the end; the SDK's type only allows leaving it out.
+      ...({ usage: this.usage ?? null } as { usage?: ResponseUsage }),
     };
   }
 
