@@ -315,6 +315,9 @@ export class ResponseEventBuilder {
       );
       item.status = status;
     } else if (item.type === "function_call") {
+      // As on chat completions (completeCalls), a call whose arguments are whole JSON is a call a client
+      // can run, even if the token limit came before the model closed it.
+      const whole = status === "completed" || isJson(item.arguments);
       events.push(
         this.event({
           type: "response.function_call_arguments.done",
@@ -324,7 +327,7 @@ export class ResponseEventBuilder {
           arguments: item.arguments,
         }),
       );
-      item.status = status;
+      item.status = whole ? "completed" : "incomplete";
     }
     events.push(
       this.event({
@@ -342,6 +345,15 @@ export class ResponseEventBuilder {
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function messageText(message: ResponseOutputMessage): string {
   return message.content.map((part) => (part.type === "output_text" ? part.text : "")).join("");

@@ -59,7 +59,10 @@ function accumulate(events: readonly ResponseStreamEvent[]): Response {
 }
 
 function checkSequence(events: readonly ResponseStreamEvent[]): void {
-  events.forEach((e, i) => assert.equal(e.sequence_number, i, `event ${i} (${e.type})`));
+  assert.deepEqual(
+    events.map((e) => e.sequence_number),
+    events.map((_, i) => i),
+  );
   const last = events.at(-1);
   assert.ok(last && "response" in last);
   // What a client accumulates from the events is what the last event says the response is.
@@ -122,11 +125,12 @@ test("text then two calls: each item opened, filled and closed in order, with th
   assert.deepEqual((events[0] as { response: Response }).response.output, []);
 });
 
-test("cut by max_output_tokens: response.incomplete, the open item incomplete, the cut call not kept", () => {
+test("cut by max_output_tokens: response.incomplete; a call cut inside its arguments is incomplete and not kept", () => {
   const b = builder({ max_output_tokens: 3 });
   const events = run(
     [
-      { type: "tool-call-delta", index: 0, id: "call_a", name: "f", argumentsDelta: '{"x":' },
+      { type: "tool-call-delta", index: 0, id: "call_a", name: "f", argumentsDelta: "{}" },
+      { type: "tool-call-delta", index: 1, id: "call_b", name: "f", argumentsDelta: '{"x":' },
       { type: "finish", finishReason: "length", usage },
     ],
     b,
@@ -136,11 +140,14 @@ test("cut by max_output_tokens: response.incomplete, the open item incomplete, t
   assert.equal(last.type, "response.incomplete");
   assert.equal(last.response.status, "incomplete");
   assert.deepEqual(last.response.incomplete_details, { reason: "max_output_tokens" });
-  assert.equal(
-    last.response.output[0].type === "function_call" && last.response.output[0].status,
-    "incomplete",
+  // A call whose arguments are whole JSON is kept, as on chat completions; the one cut inside is not.
+  assert.deepEqual(
+    last.response.output.map((item) => item.type === "function_call" && item.status),
+    ["completed", "incomplete"],
   );
-  assert.deepEqual(b.conversation(), [{ role: "assistant", content: "" }]);
+  assert.deepEqual(b.conversation(), [
+    { role: "assistant", content: "", toolCalls: [{ id: "call_a", name: "f", arguments: "{}" }] },
+  ]);
 });
 
 test("an empty answer still has an empty message; the conversation and items are kept as our messages", () => {
