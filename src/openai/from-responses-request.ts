@@ -227,12 +227,15 @@ function fromTools(req: ResponsesRequestBody): { tools?: ToolDefinition[]; toolC
   let toolChoice: ToolChoice | undefined;
   if (choice === undefined || typeof choice === "string") toolChoice = choice;
   else if (choice.type === "function" && typeof choice.name === "string") toolChoice = { name: choice.name };
-  else
+  else {
+    // allowed_tools restricts function tools, which could be supported; any other type is a built-in tool.
+    const allowedTools = choice.type === "allowed_tools";
     throw new InvalidRequestError(
       `tool_choice of type '${clip(String(choice.type))}' is not supported: use "auto", "none", "required" or {"type": "function", "name": ...}.`,
       "tool_choice.type",
-      choice.type === "allowed_tools" ? "unsupported_parameter" : "unsupported_tool",
+      allowedTools ? "unsupported_parameter" : "unsupported_tool",
     );
+  }
   if (tools.length === 0) {
     if (toolChoice === "required" || typeof toolChoice === "object")
       throw new InvalidRequestError(
