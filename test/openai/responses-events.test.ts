@@ -11,7 +11,10 @@ import type { StreamPart } from "../../src/provider/types.js";
 // Server side, outward, for /v1/responses: our parts to the Responses event sequence, against recorded
 // and hand-written fixtures, checked by the official SDK's own accumulator.
 
-const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../test/openai/fixtures");
+const FIXTURES = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  "../../../test/openai/fixtures/responses",
+);
 
 interface Fixture {
   source: string;
@@ -248,7 +251,7 @@ function partsOf(events: readonly ResponseStreamEvent[]): StreamPart[] {
   return parts;
 }
 
-for (const name of ["edgellm-responses-text.json", "edgellm-responses-tool-call.json"]) {
+for (const name of ["edgellm-text.json", "edgellm-tool-call.json"]) {
   test(`recorded ${name}: the SDK accumulates it, and the same parts give the same events`, () => {
     const { events } = fixture(name);
     checkSequence(events);
@@ -283,7 +286,7 @@ function echoOf(r: Response): ResponseEcho {
 }
 
 test("OpenAI's documented text stream: the same events, in the same order, with the same fields", () => {
-  const { events: theirs } = fixture("openai-responses-text.json");
+  const { events: theirs } = fixture("openai-text.json");
   checkSequence(theirs);
   const deltas = theirs.flatMap((e) => (e.type === "response.output_text.delta" ? [e.delta] : []));
   const ours = run([
