@@ -55,6 +55,8 @@ export function fromResponsesRequest(
       ? [{ role: "user", content: req.input }]
       : fromItems(req.input, history.item ?? (() => undefined));
   const conversation = [...(history.previous ?? []), ...input];
+  if (conversation.length === 0)
+    throw new InvalidRequestError("Invalid value for 'input': must not be an empty list.", "input");
   const instructions = req.instructions ?? null;
   const messages: ChatMessage[] = instructions
     ? [{ role: "system", content: instructions }, ...conversation]

@@ -150,3 +150,44 @@ test("API keys guard /v1/responses and GET /v1/responses/{id} as every other API
   const get = await app.inject({ method: "GET", url: `/v1/responses/${made.json().id}` });
   assert.equal(get.statusCode, 401);
 });
+
+test("a streamed response is stored before its last event goes out", async () => {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let calls = 0;
+  const app = await buildServer({
+    provider: new ScriptedProvider(async function* () {
+      yield { type: "text-delta", text: "a" };
+      yield { type: "finish", finishReason: "stop", usage };
+      // The first stream has not ended yet when the client already holds its response.completed.
+      if (++calls === 1) await held;
+    }),
+  });
+  const url = await app.listen({ host: "127.0.0.1", port: 0 });
+  try {
+    const res = await fetch(`${url}/v1/responses`, {
+      method: "POST",
+      body: JSON.stringify({ input: "hi", stream: true }),
+    });
+    const reader = (res.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("event: response.completed")) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, "the stream ended before response.completed");
+      text += value;
+    }
+    const id = /"id":"(resp_[0-9a-f]+)"/.exec(text)?.[1];
+    const next = await fetch(`${url}/v1/responses`, {
+      method: "POST",
+      body: JSON.stringify({ input: "more", previous_response_id: id }),
+    });
+    assert.equal(next.status, 200, await next.text());
+    release();
+    await reader.cancel();
+  } finally {
+    release();
+    await app.close();
+  }
+});

@@ -172,6 +172,7 @@ test("refusals name the parameter", () => {
       "missing_required_parameter",
     ],
     [{ model: "local" }, "input", "missing_required_parameter"],
+    [{ input: [] }, "input", "invalid_value"],
     [{ input: "x", max_output_tokens: 0 }, "max_output_tokens", "invalid_value"],
     [
       { input: "x", text: { format: { type: "json_schema", name: "bad name", schema: {} } } },

@@ -67,12 +67,12 @@ export async function serveResponse(
   const sse = openStream(reply, headers);
   send(sse, builder.start());
   try {
-    let finished = false;
     for (let step = first; !step.done; step = await parts.next()) {
-      send(sse, builder.push(step.value));
-      if (step.value.type === "finish") finished = true;
+      const events = builder.push(step.value);
+      // Kept before the last event goes out: a client may build on the response as soon as it has it.
+      if (step.value.type === "finish") keep();
+      send(sse, events);
     }
-    if (finished) keep();
   } catch (error) {
     const response = toErrorResponse(error, limits, "responses");
     // A 503 (a shutdown cutting the stream short) is expected, as in the app's error handler.
