@@ -13,6 +13,8 @@ export interface StoredResponse {
   conversation: ChatMessage[];
   /** Each output item as the message it stands for, by item id. */
   items: { id: string; message: ChatMessage }[];
+  /** The label of the API key that made it; null on a server without keys. Only that key finds it again. */
+  owner: string | null;
 }
 
 export interface ResponseStore {
@@ -21,7 +23,7 @@ export interface ResponseStore {
   /** Whether there was such a response. */
   delete(id: string): boolean;
   /** An output item of a stored response. */
-  item(id: string): ChatMessage | undefined;
+  item(id: string): (StoredResponse["items"][number] & { owner: string | null }) | undefined;
 }
 
 export interface MemoryResponseStoreOptions {
@@ -97,9 +99,11 @@ export class MemoryResponseStore implements ResponseStore {
     return present;
   }
 
-  item(id: string): ChatMessage | undefined {
-    const owner = this.itemOwners.get(id);
-    return owner === undefined ? undefined : this.get(owner)?.items.find((i) => i.id === id)?.message;
+  item(id: string) {
+    const responseId = this.itemOwners.get(id);
+    const stored = responseId === undefined ? undefined : this.get(responseId);
+    const item = stored?.items.find((i) => i.id === id);
+    return item && stored ? { ...item, owner: stored.owner } : undefined;
   }
 
   private remove(id: string): void {

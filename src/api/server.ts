@@ -15,7 +15,7 @@ import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
 import { parseChatRequest, parseCompletionRequest } from "./parse-request.js";
 import { MemoryResponseStore, type ResponseStore } from "./response-store.js";
 import { serveGeneration } from "./routes/generate.js";
-import { serveResponse } from "./routes/responses.js";
+import { serveResponse, storedFor } from "./routes/responses.js";
 import { installSecurity, markPublic, type SecurityOptions } from "./security/guard.js";
 import { webPage } from "./static.js";
 
@@ -187,12 +187,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       serveResponse(providerFor(request, provider), store, request, reply, limits),
     );
     app.get<{ Params: { id: string } }>(`${prefix}/responses/:id`, async (request) => {
-      const stored = store.get(request.params.id);
+      const stored = storedFor(store, request.params.id, request);
       if (!stored) throw new ResponseNotFoundError(request.params.id, null);
       return stored.response;
     });
     app.delete<{ Params: { id: string } }>(`${prefix}/responses/:id`, async (request) => {
-      if (!store.delete(request.params.id)) throw new ResponseNotFoundError(request.params.id, null);
+      if (!storedFor(store, request.params.id, request) || !store.delete(request.params.id))
+        throw new ResponseNotFoundError(request.params.id, null);
       return { id: request.params.id, object: "response", deleted: true };
     });
   }

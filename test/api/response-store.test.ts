@@ -7,6 +7,7 @@ function stored(id: string, text = "a"): StoredResponse {
     response: { id } as StoredResponse["response"],
     conversation: [{ role: "assistant", content: text }],
     items: [{ id: `msg_${id}`, message: { role: "assistant", content: text } }],
+    owner: null,
   };
 }
 
@@ -16,7 +17,11 @@ test("responses expire after the TTL, items with them", () => {
   store.put(stored("r1"));
   now = 999;
   assert.equal(store.get("r1")?.response.id, "r1");
-  assert.deepEqual(store.item("msg_r1"), { role: "assistant", content: "a" });
+  assert.deepEqual(store.item("msg_r1"), {
+    id: "msg_r1",
+    message: { role: "assistant", content: "a" },
+    owner: null,
+  });
   now = 1000;
   assert.equal(store.get("r1"), undefined);
   assert.equal(store.item("msg_r1"), undefined);

@@ -151,6 +151,29 @@ test("API keys guard /v1/responses and GET /v1/responses/{id} as every other API
   assert.equal(get.statusCode, 401);
 });
 
+test("with keys, a stored response is found only with the key that made it", async () => {
+  const [alice, bob] = ["sk-edgellm-alice-0123456789abcdef", "sk-edgellm-bob-0123456789abcdef0"];
+  const app = await buildServer({
+    provider: new ScriptedProvider(() => answer("a")),
+    security: { keys: [apiKey(alice, { label: "alice" }), apiKey(bob, { label: "bob" })] },
+  });
+  const as = (key: string) => ({ authorization: `Bearer ${key}` });
+  const made = (await app.inject(post({ input: "secret" }, as(alice)))).json();
+  const get = (key: string) =>
+    app.inject({ method: "GET", url: `/v1/responses/${made.id}`, headers: as(key) });
+  assert.equal((await get(alice)).statusCode, 200);
+  assert.equal((await get(bob)).statusCode, 404);
+  const building = await app.inject(post({ input: "x", previous_response_id: made.id }, as(bob)));
+  assert.equal(building.json().error.code, "previous_response_not_found");
+  const referring = await app.inject(
+    post({ input: [{ type: "item_reference", id: made.output[0].id }] }, as(bob)),
+  );
+  assert.equal(referring.json().error.code, "previous_response_not_found");
+  const deleting = await app.inject({ method: "DELETE", url: `/v1/responses/${made.id}`, headers: as(bob) });
+  assert.equal(deleting.statusCode, 404);
+  assert.equal((await get(alice)).statusCode, 200);
+});
+
 test("a streamed response is stored before its last event goes out", async () => {
   let release = () => {};
   const held = new Promise<void>((resolve) => {

@@ -6,7 +6,7 @@ import { ResponseNotFoundError } from "../../provider/errors.js";
 import type { ChatMessage, ModelProvider } from "../../provider/types.js";
 import { toErrorResponse } from "../errors.js";
 import { parseResponsesBody } from "../parse-request.js";
-import type { ResponseStore } from "../response-store.js";
+import type { ResponseStore, StoredResponse } from "../response-store.js";
 import type { SseWriter } from "../sse.js";
 import { beginGeneration, openStream, servingHeaders, toServingBody } from "./generate.js";
 
@@ -23,15 +23,17 @@ export async function serveResponse(
   limits: { bodyLimit: number },
 ): Promise<void> {
   const req = parseResponsesBody(request.body);
+  const owner = ownerOf(request);
   let previous: ChatMessage[] | undefined;
   if (req.previous_response_id != null) {
-    previous = store.get(req.previous_response_id)?.conversation;
+    previous = storedFor(store, req.previous_response_id, request)?.conversation;
     if (!previous) throw new ResponseNotFoundError(req.previous_response_id, "previous_response_id");
   }
-  const { parsed, conversation, echo } = fromResponsesRequest(req, {
-    previous,
-    item: (id) => store.item(id),
-  });
+  const item = (id: string) => {
+    const found = store.item(id);
+    return found?.owner === owner ? found.message : undefined;
+  };
+  const { parsed, conversation, echo } = fromResponsesRequest(req, { previous, item });
   const { model, serving, first, parts } = await beginGeneration(provider, parsed, request, reply);
   const builder = new ResponseEventBuilder({
     id: newItemId("resp"),
@@ -46,6 +48,7 @@ export async function serveResponse(
         response: builder.response(),
         conversation: [...conversation, ...builder.conversation()],
         items: builder.items(),
+        owner,
       });
   };
 
@@ -80,6 +83,24 @@ export async function serveResponse(
     send(sse, builder.fail(response.body.error));
   }
   sse.end();
+}
+
+/** The API key a request came with, by label; null on a server without keys. */
+function ownerOf(request: FastifyRequest): string | null {
+  return request.apiKey?.label ?? null;
+}
+
+/**
+ * A stored response, if the request's key made it: with keys set, one client cannot read or build on
+ * another's responses even knowing an id.
+ */
+export function storedFor(
+  store: ResponseStore,
+  id: string,
+  request: FastifyRequest,
+): StoredResponse | undefined {
+  const stored = store.get(id);
+  return stored && stored.owner === ownerOf(request) ? stored : undefined;
 }
 
 function send(sse: SseWriter, events: readonly ResponseStreamEvent[]): void {
