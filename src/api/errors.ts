@@ -22,11 +22,12 @@ export interface ErrorResponse {
 const MAX_MESSAGE_LENGTH = 1000;
 const MAX_PARAM_LENGTH = 200;
 
-/** Which API a request came to: the two name the prompt differently. */
-export type Endpoint = "chat" | "completions";
+/** Which API a request came to: each names the prompt (and Responses the other fields) differently. */
+export type Endpoint = "chat" | "completions" | "responses";
 
-/** The endpoint of a route, by its URL pattern; any route but /v1/completions counts as chat. */
+/** The endpoint of a route, by its URL pattern; any route but /v1/completions and /v1/responses counts as chat. */
 export function endpointOf(routeUrl: string | undefined): Endpoint {
+  if (routeUrl !== undefined && /^(\/v1)?\/responses(\/|$)/.test(routeUrl)) return "responses";
   return routeUrl !== undefined && /^(\/v1)?\/completions$/.test(routeUrl) ? "completions" : "chat";
 }
 
@@ -37,6 +38,7 @@ const SCHEMA = "format.schema";
  * that names the schema is translated and the path inside it kept.
  */
 export function paramOf(field: FieldPath, endpoint: Endpoint): string {
+  if (endpoint === "responses") return responsesParamOf(field);
   if (field === "prompt") return endpoint === "chat" ? "messages" : "prompt";
   if (field === "maxTokens") return "max_tokens";
   if (field === "logitBias") return "logit_bias";
@@ -45,6 +47,17 @@ export function paramOf(field: FieldPath, endpoint: Endpoint): string {
   const tool = /^tools\.(\d+)\.parameters(?=$|\.)/.exec(field);
   if (tool) return `tools[${tool[1]}].function.parameters${field.slice(tool[0].length)}`;
   // "model" and "tools" are the wire's names too.
+  return field;
+}
+
+/** /v1/responses names the fields `input`, `max_output_tokens`, `text.format.schema`, `tools[i].parameters`. */
+function responsesParamOf(field: FieldPath): string {
+  if (field === "prompt") return "input";
+  if (field === "maxTokens") return "max_output_tokens";
+  if (field === SCHEMA || field.startsWith(`${SCHEMA}.`))
+    return `text.format.schema${field.slice(SCHEMA.length)}`;
+  const tool = /^tools\.(\d+)\.parameters(?=$|\.)/.exec(field);
+  if (tool) return `tools[${tool[1]}].parameters${field.slice(tool[0].length)}`;
   return field;
 }
 

@@ -5,6 +5,7 @@ import {
   InvalidRequestError,
   ModelLoadFailedError,
   ModelLoadingError,
+  ResponseNotFoundError,
   ShuttingDownError,
 } from "../provider/errors.js";
 import type { ModelProvider } from "../provider/types.js";
@@ -12,8 +13,10 @@ import { endpointOf, toErrorResponse } from "./errors.js";
 import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
 import { parseChatRequest, parseCompletionRequest } from "./parse-request.js";
+import { MemoryResponseStore, type ResponseStore } from "./response-store.js";
 import { adminRoutes, type FaqAdmin } from "./routes/admin.js";
 import { serveGeneration } from "./routes/generate.js";
+import { serveResponse, storedFor } from "./routes/responses.js";
 import { installSecurity, markPublic, type SecurityOptions } from "./security/guard.js";
 import { webPage } from "./static.js";
 
@@ -47,6 +50,11 @@ export interface ServerOptions {
   security?: SecurityOptions;
   /** The FAQ cache, listed and purged at /admin/faq. Default: no admin routes. */
   faq?: FaqAdmin;
+  /**
+   * Where `/v1/responses` keeps answers for `previous_response_id`. Default: in memory, 1000 responses or
+   * 64 MiB, each for 1 h.
+   */
+  responseStore?: ResponseStore;
 }
 
 /** Node's default wait for a request's headers, in ms. */
@@ -141,6 +149,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   if (options.faq) adminRoutes(app, options.faq);
 
+  // One store behind both prefixes: a response made at /v1/responses is found at /responses too.
+  const store = options.responseStore ?? new MemoryResponseStore();
   for (const prefix of ["/v1", ""]) {
     app.get(`${prefix}/models`, async () => ({
       object: "list",
@@ -182,6 +192,19 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         limits,
       ),
     );
+    app.post(`${prefix}/responses`, generation, (request, reply) =>
+      serveResponse(providerFor(request, provider), store, request, reply, limits),
+    );
+    app.get<{ Params: { id: string } }>(`${prefix}/responses/:id`, async (request) => {
+      const stored = storedFor(store, request.params.id, request);
+      if (!stored) throw new ResponseNotFoundError(request.params.id, null);
+      return stored.response;
+    });
+    app.delete<{ Params: { id: string } }>(`${prefix}/responses/:id`, async (request) => {
+      if (!storedFor(store, request.params.id, request) || !store.delete(request.params.id))
+        throw new ResponseNotFoundError(request.params.id, null);
+      return { id: request.params.id, object: "response", deleted: true };
+    });
   }
   return app;
 }

@@ -19,6 +19,16 @@ export class SseWriter {
     if (!this.res.writableEnded) this.res.write(`data: ${JSON.stringify(data)}\n\n`);
   }
 
+  /** A named event, as the Responses API streams them: `event: <name>\ndata: <json>\n\n`. */
+  event(name: string, data: unknown): void {
+    if (!this.res.writableEnded) this.res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  /** Ends the stream without `[DONE]`, which the Responses API does not send. */
+  end(): void {
+    if (!this.res.writableEnded) this.res.end();
+  }
+
   done(): void {
     if (this.res.writableEnded) return;
     this.res.write("data: [DONE]\n\n");

@@ -22,7 +22,7 @@ import {
  */
 
 /** At most `max` UTF-8 bytes. A UTF-16 unit is 1 to 3 bytes, so bytes are only counted when it matters. */
-function utf8Text(max: number) {
+export function utf8Text(max: number) {
   return z
     .string()
     .refine(

@@ -72,6 +72,20 @@ export const ERROR_CODES = {
     meaning:
       "a JSON schema that cannot be compiled for validating an upstream's answer (e.g. a `$ref` to nowhere)",
   },
+  unsupported_tool: {
+    status: 400,
+    type: BAD,
+    param: true,
+    meaning:
+      "`/v1/responses`: a built-in tool (`web_search`, `file_search`, `code_interpreter`, ...) edgellm does not have; only `function` tools are supported",
+  },
+  previous_response_not_found: {
+    status: 400,
+    type: BAD,
+    param: true,
+    meaning:
+      "`/v1/responses`: a `previous_response_id` (or an `item_reference`) that is unknown, expired, deleted or was made with `store: false`",
+  },
   invalid_url: { status: 400, type: BAD, meaning: "a URL with a malformed `%` escape" },
   invalid_http_request: { status: 400, type: BAD, meaning: "bytes that are not HTTP/1.1" },
   invalid_request: {
@@ -102,6 +116,12 @@ export const ERROR_CODES = {
     status: 404,
     type: BAD,
     meaning: "`DELETE /admin/faq/:id` for an answer the FAQ cache does not hold",
+  },
+  response_not_found: {
+    status: 404,
+    type: BAD,
+    meaning:
+      "`GET`/`DELETE /v1/responses/{id}` of a response not stored (unknown, expired, deleted, `store: false`)",
   },
   method_not_allowed: {
     status: 405,

@@ -65,7 +65,8 @@ export type InvalidRequestCode =
   | "invalid_value"
   | "unsupported_parameter"
   | "unsupported_schema"
-  | "invalid_schema";
+  | "invalid_schema"
+  | "unsupported_tool";
 
 /**
  * A request parameter is missing, malformed or out of range (400). `at` is the wire parameter (api/) or
@@ -346,5 +347,22 @@ export class UpstreamError extends EdgeError {
   /** Whether this failure says something about the upstream's health (a bad request does not). */
   get countsAgainstHealth(): boolean {
     return this.code !== "upstream_bad_request";
+  }
+}
+
+/**
+ * A stored response asked for by id that is not there (unknown, expired, deleted, or made with
+ * `store: false`): 400 `previous_response_not_found` when a request builds on it, as OpenAI answers,
+ * 404 `response_not_found` when it is fetched or deleted.
+ */
+export class ResponseNotFoundError extends EdgeError {
+  /** `param` null: the response itself was asked for; else the request field that named it. */
+  constructor(id: string, param: string | null, what: "response" | "item" = "response") {
+    super(
+      param === null
+        ? `Response with id '${clip(id)}' not found.`
+        : `${what === "item" ? "Item" : "Previous response"} with id '${clip(id)}' not found (responses are kept for a bounded time, and never with store: false).`,
+      param === null ? { code: "response_not_found" } : { code: "previous_response_not_found", param },
+    );
   }
 }

@@ -103,7 +103,8 @@ export function codeLiterals(text: string): string[] {
   for (const m of text.matchAll(/\bnew ([A-Z]\w*Error)\(/g)) {
     const args = callArguments(text, (m.index ?? 0) + m[0].length - 1);
     args.forEach((arg, i) => {
-      if (!(m[1] === "InvalidRequestError" && i === 1)) literals(arg);
+      // Their second argument is the wire parameter, not a code.
+      if (!(["InvalidRequestError", "ResponseNotFoundError"].includes(m[1]) && i === 1)) literals(arg);
     });
   }
   for (const m of text.matchAll(/\bcode\??:\s*((?:"[a-z_]+"\s*\|\s*)*"[a-z_]+")/g)) literals(m[1]);

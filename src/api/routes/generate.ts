@@ -60,33 +60,7 @@ export async function serveGeneration(
   reply: FastifyReply,
   limits: { bodyLimit: number },
 ): Promise<void> {
-  const model = provider.resolveModel(parsed.model);
-  const cache = cacheModeOf(request.headers);
-  const controller = new AbortController();
-  // A closed connection before the response ends means the client went away: stop generating.
-  reply.raw.on("close", () => {
-    if (!reply.raw.writableFinished) controller.abort(new Error("client disconnected"));
-  });
-  const parts = provider
-    .stream(
-      {
-        model,
-        prompt: parsed.prompt,
-        sampling: parsed.sampling,
-        ...parsed.controls,
-        routing: routingHintsOf(request.headers, request.body),
-        ...(cache && { cache }),
-      },
-      { signal: controller.signal },
-    )
-    [Symbol.asyncIterator]();
-  // Leading meta parts (route, cache, warnings) must be known before headers go out.
-  const serving: ServingMeta = {};
-  let first = await parts.next();
-  while (!first.done && first.value.type === "meta") {
-    mergeServingMeta(serving, first.value.meta);
-    first = await parts.next();
-  }
+  const { model, serving, first, parts } = await beginGeneration(provider, parsed, request, reply);
   const meta = newResponseMeta(kind, serving.model ?? model);
   const shape = shapes[kind];
   const headers = servingHeaders(serving);
@@ -117,12 +91,7 @@ export async function serveGeneration(
     return;
   }
 
-  // Headers the hooks set (CORS, nosniff, `connection: close` while draining) live on the reply, which a
-  // hijacked response bypasses: they are written with the stream's own.
-  const hooked = reply.getHeaders() as OutgoingHttpHeaders;
-  reply.hijack();
-  const sse = new SseWriter(reply.raw);
-  sse.open({ ...hooked, ...headers });
+  const sse = openStream(reply, headers);
   if (shape.opening) sse.send(shape.opening(meta));
   try {
     for (let step = first; !step.done; step = await parts.next()) {
@@ -146,6 +115,65 @@ export async function serveGeneration(
   }
 }
 
+/** A generation under way: its leading meta parts read, its first other part awaited. */
+export interface BegunGeneration {
+  model: string;
+  serving: ServingMeta;
+  first: IteratorResult<StreamPart>;
+  parts: AsyncIterator<StreamPart>;
+}
+
+/**
+ * Starts a generation through the provider chain, aborted when the client goes away, and waits for its
+ * first part, so that an error raised up front still gets its HTTP status.
+ */
+export async function beginGeneration(
+  provider: ModelProvider,
+  parsed: ParsedRequest,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<BegunGeneration> {
+  const model = provider.resolveModel(parsed.model);
+  const cache = cacheModeOf(request.headers);
+  const controller = new AbortController();
+  // A closed connection before the response ends means the client went away: stop generating.
+  reply.raw.on("close", () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error("client disconnected"));
+  });
+  const parts = provider
+    .stream(
+      {
+        model,
+        prompt: parsed.prompt,
+        sampling: parsed.sampling,
+        ...parsed.controls,
+        routing: routingHintsOf(request.headers, request.body),
+        ...(cache && { cache }),
+      },
+      { signal: controller.signal },
+    )
+    [Symbol.asyncIterator]();
+  // Leading meta parts (route, cache, warnings) must be known before headers go out.
+  const serving: ServingMeta = {};
+  let first = await parts.next();
+  while (!first.done && first.value.type === "meta") {
+    mergeServingMeta(serving, first.value.meta);
+    first = await parts.next();
+  }
+  return { model, serving, first, parts };
+}
+
+/** Takes the response over for server-sent events. */
+export function openStream(reply: FastifyReply, headers: Record<string, string | string[]>): SseWriter {
+  // Headers the hooks set (CORS, nosniff, `connection: close` while draining) live on the reply, which a
+  // hijacked response bypasses: they are written with the stream's own.
+  const hooked = reply.getHeaders() as OutgoingHttpHeaders;
+  reply.hijack();
+  const sse = new SseWriter(reply.raw);
+  sse.open({ ...hooked, ...headers });
+  return sse;
+}
+
 /** Response headers that tell the client how its request was served; one `x-edgellm-warning` per warning. */
 export function servingHeaders(serving: ServingMeta): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
@@ -158,7 +186,7 @@ export function servingHeaders(serving: ServingMeta): Record<string, string | st
 }
 
 /** The `edgellm` field of a non-streaming body: the same facts as the headers. */
-function toServingBody(serving: ServingMeta) {
+export function toServingBody(serving: ServingMeta) {
   return {
     route: serving.route,
     route_reason: serving.routeReason,

@@ -1,0 +1,365 @@
+import { randomBytes } from "node:crypto";
+import type {
+  FunctionTool,
+  Response,
+  ResponseFunctionToolCall,
+  ResponseOutputItem,
+  ResponseOutputMessage,
+  ResponseOutputText,
+  ResponseStreamEvent,
+  ResponseTextConfig,
+  ResponseUsage,
+} from "openai/resources/responses/responses";
+import type { ChatMessage, FinishReason, StreamPart, ToolCall, Usage } from "../provider/types.js";
+
+/**
+ * Server side, outward, for `/v1/responses`: our stream parts to OpenAI's Responses event sequence and
+ * `Response` object. One state machine serves both: a streamed answer sends its events, a whole one
+ * sends the last snapshot, so the two cannot differ. The types are the `openai` package's own.
+ *
+ * Sequence: `response.created`, `response.in_progress`; per output item `response.output_item.added`,
+ * for a message `response.content_part.added`, `response.output_text.delta`..., `.output_text.done`,
+ * `response.content_part.done`, for a function call `response.function_call_arguments.delta`...,
+ * `.done`; then `response.output_item.done`; last `response.completed`, or `response.incomplete` when
+ * cut by `max_output_tokens`. An error after the start is an `error` event, then `response.failed`.
+ */
+
+/** What a Response repeats of its request (set by the translation of the request). */
+export interface ResponseEcho {
+  instructions: string | null;
+  max_output_tokens: number | null;
+  temperature: number | null;
+  top_p: number | null;
+  tools: FunctionTool[];
+  tool_choice: Response["tool_choice"];
+  parallel_tool_calls: boolean;
+  text: ResponseTextConfig;
+  metadata: Record<string, string>;
+  previous_response_id: string | null;
+  store: boolean;
+  user?: string;
+}
+
+export interface ResponseHead {
+  id: string;
+  /** Unix seconds. */
+  createdAt: number;
+  model: string;
+  echo: ResponseEcho;
+}
+
+/** An error as the HTTP edge words it (api/errors.ts's body). */
+export interface WireError {
+  message: string;
+  type: string;
+  param: string | null;
+  code: string | null;
+}
+
+/** A new id with OpenAI's prefix for its kind: `resp_`, `msg_`, `fc_`, `call_`. */
+export function newItemId(prefix: "resp" | "msg" | "fc" | "call"): string {
+  return `${prefix}_${randomBytes(16).toString("hex")}`;
+}
+
+export function toResponsesUsage(usage: Usage): ResponseUsage {
+  return {
+    input_tokens: usage.promptTokens,
+    // The prompt tokens evaluated now stay in the slot's KV cache for the next turn.
+    input_tokens_details: {
+      cached_tokens: usage.cachedTokens,
+      cache_write_tokens: usage.promptTokens - usage.cachedTokens,
+    },
+    output_tokens: usage.completionTokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: usage.promptTokens + usage.completionTokens,
+  };
+}
+
+type Status = "in_progress" | "completed" | "incomplete";
+type Open = { kind: "message"; index: number } | { kind: "call"; index: number };
+
+export class ResponseEventBuilder {
+  private readonly output: ResponseOutputItem[] = [];
+  /** Output index of tool call number i (the StreamPart's index). */
+  private readonly calls = new Map<number, number>();
+  private open: Open | undefined;
+  private sequence = 0;
+  private status: NonNullable<Response["status"]> = "in_progress";
+  private usage: ResponseUsage | undefined;
+  private error: Response["error"] = null;
+  private completedAt: number | null = null;
+
+  constructor(
+    private readonly head: ResponseHead,
+    /** Item ids; tests pass a counter so that fixtures are stable. */
+    private readonly newId: (prefix: "msg" | "fc" | "call") => string = newItemId,
+    /** Unix seconds, for `completed_at`. */
+    private readonly now: () => number = () => Math.floor(Date.now() / 1000),
+  ) {}
+
+  start(): ResponseStreamEvent[] {
+    return [
+      this.event({ type: "response.created", response: this.response() }),
+      this.event({ type: "response.in_progress", response: this.response() }),
+    ];
+  }
+
+  push(part: StreamPart): ResponseStreamEvent[] {
+    if (part.type === "text-delta") return part.text === "" ? [] : this.text(part.text);
+    if (part.type === "tool-call-delta") return this.callDelta(part);
+    if (part.type === "finish") return this.finish(part.finishReason, part.usage);
+    return [];
+  }
+
+  /** Ends the response; `length` makes it `incomplete` (reason `max_output_tokens`). */
+  finish(reason: FinishReason, usage: Usage): ResponseStreamEvent[] {
+    const events: ResponseStreamEvent[] = [];
+    // Clients look for a message: an answer with no text and no call still has an empty one.
+    if (this.output.length === 0) events.push(...this.openMessage());
+    const cut = reason === "length";
+    events.push(...this.close(cut ? "incomplete" : "completed"));
+    this.status = cut ? "incomplete" : "completed";
+    this.usage = toResponsesUsage(usage);
+    this.completedAt = this.now();
+    const response = this.response();
+    events.push(
+      cut
+        ? this.event({ type: "response.incomplete", response })
+        : this.event({ type: "response.completed", response }),
+    );
+    return events;
+  }
+
+  /** An error after the stream began: an `error` event, then `response.failed`. */
+  fail(error: WireError): ResponseStreamEvent[] {
+    const events: ResponseStreamEvent[] = [
+      this.event({ type: "error", code: error.code, message: error.message, param: error.param }),
+    ];
+    this.status = "failed";
+    const rateLimited =
+      error.type === "rate_limit_error" || error.type === "requests" || error.type === "tokens";
+    this.error = { code: rateLimited ? "rate_limit_exceeded" : "server_error", message: error.message };
+    events.push(this.event({ type: "response.failed", response: this.response() }));
+    return events;
+  }
+
+  /** The response as it stands (a copy). */
+  response(): Response {
+    const { echo } = this.head;
+    const output = structuredClone(this.output);
+    return {
+      id: this.head.id,
+      object: "response",
+      created_at: this.head.createdAt,
+      status: this.status,
+      ...(this.completedAt !== null && { completed_at: this.completedAt }),
+      error: this.error,
+      incomplete_details: this.status === "incomplete" ? { reason: "max_output_tokens" } : null,
+      instructions: echo.instructions,
+      max_output_tokens: echo.max_output_tokens,
+      model: this.head.model,
+      output,
+      output_text: outputText(output),
+      parallel_tool_calls: echo.parallel_tool_calls,
+      previous_response_id: echo.previous_response_id,
+      reasoning: { effort: null, summary: null },
+      temperature: echo.temperature,
+      text: echo.text,
+      tool_choice: echo.tool_choice,
+      tools: echo.tools,
+      top_p: echo.top_p,
+      truncation: "disabled",
+      metadata: echo.metadata,
+      ...(echo.user !== undefined && { user: echo.user }),
+      // OpenAI sends null until the end; the SDK's type only allows leaving it out.
+      ...({ usage: this.usage ?? null } as { usage?: ResponseUsage }),
+    };
+  }
+
+  /**
+   * The answer as our messages, for a later `previous_response_id`: one assistant turn with its text and
+   * the calls that finished (a call cut by the token limit is no call a client could have run).
+   */
+  conversation(): ChatMessage[] {
+    const text = outputText(this.output);
+    const calls: ToolCall[] = [];
+    for (const item of this.output) {
+      if (item.type === "function_call" && item.status === "completed")
+        calls.push({ id: item.call_id, name: item.name, arguments: item.arguments });
+    }
+    return [
+      calls.length > 0
+        ? { role: "assistant", content: text, toolCalls: calls }
+        : { role: "assistant", content: text },
+    ];
+  }
+
+  /** Each output item as the message it stands for, by item id, for `item_reference` input items. */
+  items(): { id: string; message: ChatMessage }[] {
+    return this.output.flatMap((item) => {
+      if (item.type === "message")
+        return [{ id: item.id, message: { role: "assistant" as const, content: messageText(item) } }];
+      if (item.type === "function_call" && item.id !== undefined)
+        return [
+          {
+            id: item.id,
+            message: {
+              role: "assistant" as const,
+              content: "",
+              toolCalls: [{ id: item.call_id, name: item.name, arguments: item.arguments }],
+            },
+          },
+        ];
+      return [];
+    });
+  }
+
+  private text(delta: string): ResponseStreamEvent[] {
+    const events: ResponseStreamEvent[] = [];
+    if (this.open?.kind !== "message") {
+      events.push(...this.close("completed"), ...this.openMessage());
+    }
+    const index = (this.open as Open).index;
+    const message = this.output[index] as ResponseOutputMessage;
+    (message.content[0] as ResponseOutputText).text += delta;
+    events.push(
+      this.event({
+        type: "response.output_text.delta",
+        item_id: message.id,
+        output_index: index,
+        content_index: 0,
+        delta,
+        logprobs: [],
+      }),
+    );
+    return events;
+  }
+
+  private callDelta(part: { index: number; id?: string; name?: string; argumentsDelta: string }) {
+    const events: ResponseStreamEvent[] = [];
+    let index = this.calls.get(part.index);
+    if (index === undefined) {
+      events.push(...this.close("completed"));
+      index = this.output.length;
+      const call: ResponseFunctionToolCall = {
+        id: this.newId("fc"),
+        type: "function_call",
+        status: "in_progress",
+        call_id: part.id || this.newId("call"),
+        name: part.name ?? "",
+        arguments: "",
+      };
+      this.output.push(call);
+      this.calls.set(part.index, index);
+      this.open = { kind: "call", index };
+      events.push(
+        this.event({ type: "response.output_item.added", output_index: index, item: structuredClone(call) }),
+      );
+    }
+    const call = this.output[index] as ResponseFunctionToolCall;
+    if (part.argumentsDelta !== "") {
+      call.arguments += part.argumentsDelta;
+      events.push(
+        this.event({
+          type: "response.function_call_arguments.delta",
+          item_id: call.id ?? "",
+          output_index: index,
+          delta: part.argumentsDelta,
+        }),
+      );
+    }
+    return events;
+  }
+
+  private openMessage(): ResponseStreamEvent[] {
+    const index = this.output.length;
+    const message: ResponseOutputMessage = {
+      id: this.newId("msg"),
+      type: "message",
+      status: "in_progress",
+      role: "assistant",
+      content: [],
+    };
+    this.output.push(message);
+    this.open = { kind: "message", index };
+    const events: ResponseStreamEvent[] = [
+      this.event({ type: "response.output_item.added", output_index: index, item: structuredClone(message) }),
+    ];
+    const part: ResponseOutputText = { type: "output_text", text: "", annotations: [] };
+    message.content.push(part);
+    events.push(
+      this.event({
+        type: "response.content_part.added",
+        item_id: message.id,
+        output_index: index,
+        content_index: 0,
+        part: structuredClone(part),
+      }),
+    );
+    return events;
+  }
+
+  /** Closes the open item, if any, with `status`. */
+  private close(status: Exclude<Status, "in_progress">): ResponseStreamEvent[] {
+    const open = this.open;
+    if (!open) return [];
+    this.open = undefined;
+    const events: ResponseStreamEvent[] = [];
+    const item = this.output[open.index];
+    if (item.type === "message") {
+      const part = item.content[0] as ResponseOutputText;
+      const where = { item_id: item.id, output_index: open.index, content_index: 0 };
+      events.push(
+        this.event({ type: "response.output_text.done", ...where, text: part.text, logprobs: [] }),
+        this.event({ type: "response.content_part.done", ...where, part: structuredClone(part) }),
+      );
+      item.status = status;
+    } else if (item.type === "function_call") {
+      // As on chat completions (completeCalls), a call whose arguments are whole JSON is a call a client
+      // can run, even if the token limit came before the model closed it.
+      const whole = status === "completed" || isJson(item.arguments);
+      events.push(
+        this.event({
+          type: "response.function_call_arguments.done",
+          item_id: item.id ?? "",
+          output_index: open.index,
+          name: item.name,
+          arguments: item.arguments,
+        }),
+      );
+      item.status = whole ? "completed" : "incomplete";
+    }
+    events.push(
+      this.event({
+        type: "response.output_item.done",
+        output_index: open.index,
+        item: structuredClone(item),
+      }),
+    );
+    return events;
+  }
+
+  private event<E extends DistributiveOmit<ResponseStreamEvent, "sequence_number">>(event: E) {
+    return { ...event, sequence_number: this.sequence++ } as ResponseStreamEvent;
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function messageText(message: ResponseOutputMessage): string {
+  return message.content.map((part) => (part.type === "output_text" ? part.text : "")).join("");
+}
+
+/** All the text of the output's messages, as the SDKs' `output_text` joins it. */
+function outputText(output: readonly ResponseOutputItem[]): string {
+  return output.map((item) => (item.type === "message" ? messageText(item) : "")).join("");
+}
