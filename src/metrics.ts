@@ -124,6 +124,18 @@ export class Metrics {
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
+
+  readonly embeddingInputs = new Counter({
+    name: "edgellm_embedding_inputs_total",
+    help: "Inputs embedded by POST /v1/embeddings",
+    registers: [this.registry],
+  });
+
+  readonly embeddingTokens = new Counter({
+    name: "edgellm_embedding_tokens_total",
+    help: "Tokens evaluated for embeddings",
+    registers: [this.registry],
+  });
 }
 
 /**

@@ -7,17 +7,20 @@ import {
   ModelLoadingError,
   ShuttingDownError,
 } from "../provider/errors.js";
-import type { ModelProvider } from "../provider/types.js";
+import type { EmbeddingProvider, ModelInfo, ModelProvider } from "../provider/types.js";
 import { endpointOf, toErrorResponse } from "./errors.js";
 import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
 import { parseChatRequest, parseCompletionRequest } from "./parse-request.js";
+import { serveEmbeddings } from "./routes/embeddings.js";
 import { serveGeneration } from "./routes/generate.js";
 import { installSecurity, markPublic, type SecurityOptions } from "./security/guard.js";
 import { webPage } from "./static.js";
 
 export interface ServerOptions {
   provider: ModelProvider;
+  /** The embedding model behind POST /v1/embeddings. Default: none (the route answers 400 `embeddings_not_configured`). */
+  embeddings?: EmbeddingProvider;
   /** Largest accepted request body, in bytes. Default 8 MiB. */
   bodyLimit?: number;
   /**
@@ -75,7 +78,20 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     clientErrorHandler: clientErrorHandler(limits),
     frameworkErrors: frameworkErrors(limits),
   });
-  const { provider } = options;
+  const { provider, embeddings } = options;
+  /** Ready when the chat model is, and the embedding model too when there is one. */
+  const state = () =>
+    provider.state === "failed" || embeddings?.state === "failed"
+      ? "failed"
+      : provider.state === "ready" && (embeddings?.state ?? "ready") === "ready"
+        ? "ready"
+        : "loading";
+  // One file may serve both: it is listed once.
+  const models = (): (ModelInfo & { dimensions?: number })[] => {
+    const chat = provider.listModels();
+    const embedding = embeddings?.info();
+    return embedding && !chat.some((m) => m.id === embedding.id) ? [...chat, embedding] : chat;
+  };
   const shuttingDown = options.shuttingDown ?? (() => false);
   // While draining, a keep-alive client is sent elsewhere for its next request instead of back to us.
   app.addHook("onRequest", async (_request, reply) => {
@@ -119,10 +135,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   app.get("/health", { config: { public: true } }, async (_request, reply) => {
-    if (provider.state === "ready" && !shuttingDown()) return { status: "ok", engine: options.engine?.() };
+    if (state() === "ready" && !shuttingDown()) return { status: "ok", engine: options.engine?.() };
     const error = shuttingDown()
       ? new ShuttingDownError()
-      : provider.state === "failed"
+      : state() === "failed"
         ? new ModelLoadFailedError()
         : new ModelLoadingError();
     const response = toErrorResponse(error, limits);
@@ -139,17 +155,19 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   for (const prefix of ["/v1", ""]) {
     app.get(`${prefix}/models`, async () => ({
       object: "list",
-      data: provider.listModels().map((m) => ({
+      data: models().map((m) => ({
         id: m.id,
         object: "model",
         created: m.created,
         owned_by: m.ownedBy,
-        meta: { context_size: m.contextSize },
+        meta: { context_size: m.contextSize, embedding_dimensions: m.dimensions },
       })),
     }));
     app.get<{ Params: { model: string } }>(`${prefix}/models/:model`, async (request) => {
-      const id = provider.resolveModel(request.params.model);
-      const m = provider.listModels().find((info) => info.id === id);
+      const embedding = embeddings?.info();
+      const id =
+        embedding?.id === request.params.model ? embedding.id : provider.resolveModel(request.params.model);
+      const m = models().find((info) => info.id === id);
       return { id, object: "model", created: m?.created, owned_by: m?.ownedBy };
     });
     const generation = { config: { generation: true } };
@@ -172,6 +190,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         reply,
         limits,
       ),
+    );
+    app.post(`${prefix}/embeddings`, generation, (request, reply) =>
+      serveEmbeddings(embeddings, request.body, reply),
     );
   }
   return app;

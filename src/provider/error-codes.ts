@@ -70,6 +70,11 @@ export const ERROR_CODES = {
     meaning:
       "a JSON schema that cannot be compiled for validating an upstream's answer (e.g. a `$ref` to nowhere)",
   },
+  embeddings_not_configured: {
+    status: 400,
+    type: BAD,
+    meaning: "`POST /v1/embeddings` on a server started without `--embedding-model`",
+  },
   invalid_url: { status: 400, type: BAD, meaning: "a URL with a malformed `%` escape" },
   invalid_http_request: { status: 400, type: BAD, meaning: "bytes that are not HTTP/1.1" },
   invalid_request: {
