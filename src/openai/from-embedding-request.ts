@@ -23,15 +23,35 @@ const text = z
 const tokens = z.array(z.number().int().min(0)).min(1, EMPTY);
 const list = <T extends z.ZodType>(item: T) => z.array(item).min(1, EMPTY).max(MAX_EMBEDDING_INPUTS);
 
-export const embeddingRequestSchema = z.object({
+const fields = {
   model: z.string().optional(),
-  input: z.union([text, list(text), tokens, list(tokens)]),
   encoding_format: z.enum(["float", "base64"]).optional(),
   dimensions: z.number().int().min(1).optional(),
   user: z.string().optional(),
-});
+};
 
-export type EmbeddingRequestBody = z.infer<typeof embeddingRequestSchema>;
+const inputSchema = z.union([text, list(text), tokens, list(tokens)]);
+
+/**
+ * The body's schema, with `input`'s branch picked by its shape (a list of numbers is token ids, a list of
+ * lists token lists, any other list texts), so that a problem is reported against what the client meant:
+ * `[1.5]` is a bad token id, not "expected a string".
+ */
+export function embeddingRequestSchema(body: unknown) {
+  const input = (body as { input?: unknown } | null)?.input;
+  const first: unknown = Array.isArray(input) ? input[0] : undefined;
+  const branch =
+    typeof first === "number"
+      ? tokens
+      : Array.isArray(first)
+        ? list(tokens)
+        : Array.isArray(input)
+          ? list(text)
+          : inputSchema;
+  return z.object({ ...fields, input: branch as unknown as typeof inputSchema });
+}
+
+export type EmbeddingRequestBody = z.infer<ReturnType<typeof embeddingRequestSchema>>;
 
 export interface ParsedEmbeddingRequest {
   model: string | undefined;

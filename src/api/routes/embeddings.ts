@@ -25,7 +25,7 @@ export async function serveEmbeddings(
   reply: FastifyReply,
 ): Promise<unknown> {
   if (!provider) throw new EmbeddingsNotConfiguredError();
-  const parsed = fromEmbeddingRequest(validate(embeddingRequestSchema, body));
+  const parsed = fromEmbeddingRequest(validate(embeddingRequestSchema(body), body));
   const info = provider.info();
   if (!info) throw provider.state === "failed" ? new ModelLoadFailedError() : new ModelLoadingError();
   // TODO(#14): model aliases (--model-alias) once they are merged.
