@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { base64ToFloat32 } from "../../src/openai/to-embedding-response.js";
+import {
+  EMBEDDING_CONTEXT,
+  EMBEDDING_MODEL_ID,
+  embeddingServerFixture,
+} from "../helpers/embedding-server.js";
+import { tinyModelPath } from "../helpers/tiny-model.js";
+
+// POST /v1/embeddings through the real server, on whichever engine the run uses. The synthetic model's
+// vectors mean nothing; their shape, order, length and stability do.
+const e2e = embeddingServerFixture();
+
+interface Answer {
+  data: { object: string; index: number; embedding: number[] | string }[];
+  model: string;
+  usage: { prompt_tokens: number; total_tokens: number };
+  object: string;
+}
+
+async function embed(
+  body: object,
+): Promise<{ status: number; json: Answer & { error?: Record<string, string> } }> {
+  const res = await fetch(`${e2e.server.url}/v1/embeddings`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, json: (await res.json()) as Answer & { error?: Record<string, string> } };
+}
+
+async function vectors(input: unknown): Promise<number[][]> {
+  const { status, json } = await embed({ input, model: EMBEDDING_MODEL_ID });
+  assert.equal(status, 200, JSON.stringify(json));
+  return json.data.map((d) => d.embedding as number[]);
+}
+
+const norm = (v: number[]) => Math.sqrt(v.reduce((sum, x) => sum + x * x, 0));
+
+function assertClose(a: number[], b: number[], what: string) {
+  assert.equal(a.length, b.length, what);
+  const worst = Math.max(...a.map((x, i) => Math.abs(x - b[i])));
+  assert.ok(worst < 1e-4, `${what}: differs by ${worst}`);
+}
+
+test("a list of texts gives one unit-length vector each, in order, with OpenAI's shape and usage", async () => {
+  const texts = ["hello world", "你好，世界", "a", "The quick brown fox jumps over the lazy dog."];
+  const { status, json } = await embed({ input: texts, model: EMBEDDING_MODEL_ID });
+  assert.equal(status, 200, JSON.stringify(json));
+  assert.equal(json.object, "list");
+  assert.equal(json.model, EMBEDDING_MODEL_ID);
+  assert.deepEqual(
+    json.data.map((d) => [d.object, d.index]),
+    texts.map((_, i) => ["embedding", i]),
+  );
+  const models = await e2e.client.models.list();
+  const listed = models.data.find((m) => m.id === EMBEDDING_MODEL_ID) as unknown as {
+    meta: { embedding_dimensions: number };
+  };
+  assert.ok(listed, "/v1/models lists the embedding model");
+  for (const d of json.data) {
+    const v = d.embedding as number[];
+    assert.equal(v.length, listed.meta.embedding_dimensions);
+    assert.ok(Math.abs(norm(v) - 1) < 1e-4, `norm ${norm(v)}`);
+  }
+  assert.ok(json.usage.prompt_tokens >= texts.length);
+  assert.equal(json.usage.total_tokens, json.usage.prompt_tokens);
+  // Different texts, different vectors: the engine did not answer one vector for all.
+  assert.notDeepEqual(json.data[0].embedding, json.data[1].embedding);
+});
+
+test("a text's vector is the same alone, in a batch at any position, and on every call", async () => {
+  const texts = ["hello world", "hi", "a b c d e f g", "hello world", "二"];
+  const batch = await vectors(texts);
+  const reversed = (await vectors([...texts].reverse())).reverse();
+  for (const [i, text] of texts.entries()) {
+    const [alone] = await vectors(text);
+    assertClose(batch[i], alone, `"${text}" in a batch and alone`);
+    assertClose(reversed[i], alone, `"${text}" at another position`);
+  }
+  assertClose(batch[0], batch[3], "the same text twice in one batch");
+  const again = await vectors(texts);
+  for (const [i, v] of again.entries()) assert.deepEqual(v, batch[i], "identical across calls");
+});
+
+test("base64 is the same vectors as little-endian float32, and token lists embed like their text", async () => {
+  const float = await vectors(["hello world", "second"]);
+  const { json } = await embed({ input: ["hello world", "second"], encoding_format: "base64" });
+  const decoded = json.data.map((d) => Array.from(base64ToFloat32(d.embedding as string)));
+  assert.deepEqual(
+    decoded,
+    float.map((v) => v.map(Math.fround)),
+  );
+
+  const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+  const vocabulary = await llama.loadModel({ modelPath: await tinyModelPath(), vocabOnly: true });
+  const tokens = Array.from(vocabulary.tokenize("hello world"));
+  const other = Array.from(vocabulary.tokenize("second"));
+  await vocabulary.dispose();
+  const [one] = await vectors(tokens);
+  assertClose(one, float[0], "one token list");
+  const [a, b] = await vectors([tokens, other]);
+  assertClose(a, float[0], "a list of token lists [0]");
+  assertClose(b, float[1], "a list of token lists [1]");
+});
+
+test("refusals: empty input, too long, dimensions, a token id outside the vocabulary, another model", async () => {
+  const refused = async (body: object, status: number, code: string, param: string | null) => {
+    const { status: got, json } = await embed(body);
+    assert.equal(got, status, JSON.stringify(json));
+    assert.equal(json.error?.code, code, JSON.stringify(json));
+    assert.equal(json.error?.param, param, JSON.stringify(json));
+    return json.error?.message ?? "";
+  };
+  await refused({ input: "" }, 400, "invalid_value", "input");
+  await refused({ input: [] }, 400, "invalid_value", "input");
+  await refused({ input: ["ok", ""] }, 400, "invalid_value", "input[1]");
+
+  const long = "hello ".repeat(EMBEDDING_CONTEXT * 2);
+  const message = await refused({ input: ["ok", long] }, 400, "context_length_exceeded", "input");
+  assert.match(message, new RegExp(`maximum context length is ${EMBEDDING_CONTEXT - 1} tokens`));
+  assert.match(message, /However, you requested \d+ tokens in 'input\[1\]'/);
+  // Refused by its size alone, before tokenizing.
+  const huge = await refused({ input: "x".repeat(900_000) }, 400, "context_length_exceeded", "input");
+  assert.match(huge, /at least \d+ tokens/);
+  const tokens = Array.from({ length: EMBEDDING_CONTEXT }, () => 14990);
+  await refused({ input: tokens }, 400, "context_length_exceeded", "input");
+
+  const dims = (await vectors("x"))[0].length;
+  await refused({ input: "x", dimensions: dims + 1 }, 400, "invalid_value", "dimensions");
+  assert.equal((await embed({ input: "x", dimensions: dims })).status, 200);
+  const bad = await refused({ input: [[1, 2], [10_000_000]] }, 400, "invalid_value", "input");
+  assert.match(bad, /input\[1\]'.*token id 10000000/);
+
+  await refused({ input: "x", model: "text-embedding-3-small" }, 404, "model_not_found", "model");
+  // The chat model is not the embedding model, and the embedding model does not chat.
+  const chat = (await e2e.client.models.list()).data.find((m) => m.id !== EMBEDDING_MODEL_ID);
+  await refused({ input: "x", model: chat?.id }, 404, "model_not_found", "model");
+});
+
+test("the server still chats, and /metrics counts embedded inputs and tokens", async () => {
+  await vectors(["one", "two"]);
+  const answer = await e2e.client.chat.completions.create({
+    model: "local",
+    messages: [{ role: "user", content: "hi" }],
+    max_tokens: 4,
+  });
+  assert.ok(answer.choices[0].message);
+  const metrics = await (await fetch(`${e2e.server.url}/metrics`)).text();
+  const inputs = Number(/^edgellm_embedding_inputs_total (\d+)/m.exec(metrics)?.[1]);
+  const tokens = Number(/^edgellm_embedding_tokens_total (\d+)/m.exec(metrics)?.[1]);
+  assert.ok(inputs >= 2, metrics);
+  assert.ok(tokens >= inputs);
+});
