@@ -69,7 +69,7 @@ test("base64 is the float32 values' little-endian bytes, as OpenAI sends them", 
   const text = float32ToBase64(vector);
   // Computed independently: the same floats through a DataView, little-endian.
   const view = new DataView(new ArrayBuffer(16));
-  vector.forEach((x, i) => view.setFloat32(i * 4, x, true));
+  for (const [i, x] of vector.entries()) view.setFloat32(i * 4, x, true);
   assert.equal(text, Buffer.from(view.buffer).toString("base64"));
   assert.equal(text.slice(0, 8), "AACAPwAA", "1.0f is 00 00 80 3f");
   assert.deepEqual(base64ToFloat32(text), vector);
