@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { test } from "node:test";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import { base64ToFloat32 } from "../../src/openai/to-embedding-response.js";
@@ -153,4 +154,30 @@ test("the server still chats, and /metrics counts embedded inputs and tokens", a
   const tokens = Number(/^edgellm_embedding_tokens_total (\d+)/m.exec(metrics)?.[1]);
   assert.ok(inputs >= 2, metrics);
   assert.ok(tokens >= inputs);
+});
+
+test("llama-server engine: a killed embedding child gives 503 engine_restarting, then is restarted", async (t) => {
+  const health = (await (await fetch(`${e2e.server.url}/health`)).json()) as { engine?: string };
+  if (health.engine !== "llama-server") return t.skip("the in-process engine has no child");
+  const ps = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(e2e.server.process.pid)], {
+    encoding: "utf8",
+  });
+  const line = ps.split("\n").find((l) => l.includes("--embeddings"));
+  assert.ok(line, ps);
+  const before = await vectors("restart me");
+  process.kill(Number(line.trim().split(/\s+/)[0]), "SIGKILL");
+  const deadline = Date.now() + 60_000;
+  const seen: number[] = [];
+  for (;;) {
+    const { status, json } = await embed({ input: "restart me" });
+    seen.push(status);
+    if (status === 200) {
+      assertClose(json.data[0].embedding as number[], before[0], "the same vector after the restart");
+      break;
+    }
+    assert.equal(status, 503, JSON.stringify(json));
+    assert.equal(json.error?.code, "engine_restarting");
+    assert.ok(Date.now() < deadline, `never came back: ${seen.join(",")}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 });
