@@ -192,7 +192,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       ),
     );
     app.post(`${prefix}/embeddings`, generation, (request, reply) =>
-      serveEmbeddings(embeddings, request.body, reply),
+      serveEmbeddings(embeddings && providerFor(request, embeddings), request.body, reply),
     );
   }
   return app;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { apiKey } from "../../src/api/security/keys.js";
 import { buildServer } from "../../src/api/server.js";
 import {
   EmbeddingService,
@@ -119,4 +120,30 @@ test("a failed embedding model fails /health; a shutdown refuses new requests an
   assert.equal(res.json().error.code, "shutting_down");
   await service.close();
   assert.equal(model.disposed, true);
+});
+
+test("with API keys: a key is needed, and embedded tokens count against its tokens per day", async () => {
+  const service = new EmbeddingService();
+  service.attach(new FakeEmbeddingModel());
+  const scheduler = new Scheduler({});
+  scheduler.attach(new FakeEngine());
+  const key = "sk-test-embeddings";
+  const app = await buildServer({
+    provider: scheduler,
+    embeddings: service,
+    security: { keys: [apiKey(key, { label: "emb", tpd: 10 })] },
+  });
+  const embed = (input: string, auth = true) =>
+    app.inject({
+      method: "POST",
+      url: "/v1/embeddings",
+      payload: { input },
+      headers: auth ? { authorization: `Bearer ${key}` } : {},
+    });
+  assert.equal((await embed("hi", false)).json().error.code, "invalid_api_key");
+  assert.equal((await embed("twelve chars")).statusCode, 200);
+  const over = await embed("hi");
+  assert.equal(over.statusCode, 429);
+  assert.equal(over.json().error.code, "rate_limit_exceeded");
+  assert.equal(over.json().error.type, "tokens");
 });
