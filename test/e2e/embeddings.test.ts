@@ -135,6 +135,11 @@ test("refusals: empty input, too long, dimensions, a token id outside the vocabu
   const bad = await refused({ input: [[1, 2], [10_000_000]] }, 400, "invalid_value", "input");
   assert.match(bad, /input\[1\]'.*token id 10000000/);
 
+  // 300 000 tokens a request at most (OpenAI's limit), refused before any input is evaluated.
+  const many = Array.from({ length: 1300 }, (_, i) => `${i}${" hello".repeat(240)}`);
+  const total = await refused({ input: many }, 400, "invalid_value", "input");
+  assert.match(total, /at most 300000 tokens/);
+
   await refused({ input: "x", model: "text-embedding-3-small" }, 404, "model_not_found", "model");
   // The chat model is not the embedding model, and the embedding model does not chat.
   const chat = (await e2e.client.models.list()).data.find((m) => m.id !== EMBEDDING_MODEL_ID);
