@@ -202,7 +202,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       );
     } catch (error) {
       embeddings.fail(error as Error);
-      throw error;
+      // The chat model is loaded by now: say which of the two failed.
+      throw new Error(`the embedding model: ${(error as Error).message}`, { cause: error });
     }
   })();
   ready.catch(() => {}); // observed by the caller; never an unhandled rejection

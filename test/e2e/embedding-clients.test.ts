@@ -7,8 +7,8 @@ import { OpenAIEmbedding } from "@llamaindex/openai";
 import { embed, embedMany } from "ai";
 import { buildServer } from "../../src/api/server.js";
 import { Scheduler } from "../../src/scheduler/scheduler.js";
-import { EMBEDDING_MODEL_ID, embeddingServerFixture } from "../helpers/embedding-server.js";
 import { FakeEngine } from "../helpers/fake-engine.js";
+import { EMBEDDING_MODEL_ID, embeddingServerFixture } from "../helpers/server-process.js";
 
 // The client libraries people embed with, against the real server: each must get the vectors the
 // server computes (the official SDK asks for base64 and decodes it; the AI SDK asks for floats).

@@ -7,7 +7,8 @@ import {
   EMBEDDING_CONTEXT,
   EMBEDDING_MODEL_ID,
   embeddingServerFixture,
-} from "../helpers/embedding-server.js";
+  startServerProcess,
+} from "../helpers/server-process.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";
 
 // POST /v1/embeddings through the real server, on whichever engine the run uses. The synthetic model's
@@ -185,4 +186,15 @@ test("llama-server engine: a killed embedding child gives 503 engine_restarting,
     assert.ok(Date.now() < deadline, `never came back: ${seen.join(",")}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+});
+
+test("an embedding model that cannot be loaded stops the server, saying it was the embedding model", async () => {
+  const server = await startServerProcess(
+    ["--model", await tinyModelPath(), "--embedding-model", "./no-such-embedding.gguf", "--threads", "1"],
+    {},
+    { ready: false },
+  );
+  const { code } = await server.exited;
+  assert.equal(code, 1);
+  assert.match(server.output(), /the embedding model: .*no-such-embedding\.gguf/);
 });
