@@ -204,6 +204,18 @@ export class Metrics {
     help: "Answers held by the FAQ cache",
     registers: [this.registry],
   });
+
+  readonly embeddingInputs = new Counter({
+    name: "edgellm_embedding_inputs_total",
+    help: "Inputs embedded by POST /v1/embeddings",
+    registers: [this.registry],
+  });
+
+  readonly embeddingTokens = new Counter({
+    name: "edgellm_embedding_tokens_total",
+    help: "Tokens evaluated for embeddings",
+    registers: [this.registry],
+  });
 }
 
 /**

@@ -7,6 +7,8 @@ import { CachingProvider } from "./cache/response-cache.js";
 import type { EngineChoice } from "./config/engine-settings.js";
 import { SETTINGS } from "./config/settings.js";
 import { type EnsureResult, ensureLlamaServer } from "./engine/binary/ensure.js";
+import { EmbeddingService } from "./engine/embeddings/embedding-service.js";
+import { loadEmbeddingModel } from "./engine/embeddings/load-embeddings.js";
 import type { EngineLogger } from "./engine/llama-server/child.js";
 import { loadEngine } from "./engine/select.js";
 import { MeteredProvider, Metrics } from "./metrics.js";
@@ -26,6 +28,11 @@ import { ValidatingProvider } from "./structured/validating-provider.js";
 export interface EdgeServerOptions {
   /** Resolves to the GGUF path; called after the port is open so /health answers 503 meanwhile. */
   modelPath: () => Promise<string>;
+  /**
+   * Resolves to the embedding model's GGUF path, served at POST /v1/embeddings on the chat model's engine;
+   * called once the chat model is loaded. Default: none (the route answers 400 `embeddings_not_configured`).
+   */
+  embeddingModelPath?: () => Promise<string>;
   /** Interface to bind. Default: `--host`'s (127.0.0.1). */
   host?: string;
   /** TCP port; 0 picks a free one. Default: `--port`'s (8080). */
@@ -165,8 +172,18 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   });
   // Inside the metrics, so requests refused or cut short by a shutdown are counted with their code.
   const draining = new DrainingProvider(faq);
+  const embeddings = options.embeddingModelPath
+    ? new EmbeddingService({
+        onEmbedded: (inputs, tokens) => {
+          metrics.embeddingInputs.inc(inputs);
+          metrics.embeddingTokens.inc(tokens);
+        },
+      })
+    : undefined;
   const app = await buildServer({
     provider: new MeteredProvider(draining, metrics),
+    embeddings,
+    modelAliases: routing.aliases,
     shuttingDown: () => draining.shuttingDown,
     engine: () => engineKind,
     metrics,
@@ -187,13 +204,18 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
   let engineKind: string | undefined;
+  let binary: string | undefined;
+  const findLlamaServer =
+    options.findLlamaServer ?? (() => ensureLlamaServer({ path: options.llamaServer, allowDownload: false }));
   const ready = (async () => {
     try {
       const { engine, kind } = await loadEngine({
         choice: options.engine ?? "auto",
-        llamaServer:
-          options.findLlamaServer ??
-          (() => ensureLlamaServer({ path: options.llamaServer, allowDownload: false })),
+        llamaServer: async () => {
+          const found = await findLlamaServer();
+          binary = found.binary?.path;
+          return found;
+        },
         modelPath: await options.modelPath(),
         contextSize: options.contextSize ?? SETTINGS.ctxSize.default,
         threads: options.threads,
@@ -208,7 +230,27 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       scheduler.attach(engine);
     } catch (error) {
       scheduler.fail(error as Error);
+      embeddings?.fail(error as Error);
       throw error;
+    }
+    if (!embeddings || !options.embeddingModelPath) return;
+    try {
+      embeddings.attach(
+        await loadEmbeddingModel({
+          kind: engineKind as "llama-server" | "in-process",
+          binary,
+          modelPath: await options.embeddingModelPath(),
+          contextSize: options.contextSize ?? SETTINGS.ctxSize.default,
+          parallel: options.parallel ?? SETTINGS.parallel.default,
+          threads: options.threads,
+          mmap: options.mmap,
+          logger: engineLogger(app, options.logLevel),
+        }),
+      );
+    } catch (error) {
+      embeddings.fail(error as Error);
+      // The chat model is loaded by now: say which of the two failed.
+      throw new Error(`the embedding model: ${(error as Error).message}`, { cause: error });
     }
   })();
   ready.catch(() => {}); // observed by the caller; never an unhandled rejection
@@ -217,6 +259,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const shutdown = async () => {
     draining.begin();
     scheduler.drain();
+    embeddings?.drain();
     // The port stays open through the drain. Kubernetes takes a terminating pod out of its Service
     // asynchronously, so connections keep arriving for a moment after SIGTERM: a 503 `shutting_down` with
     // Retry-After (and a failing readiness probe) tells clients and balancers to go elsewhere, where a
@@ -225,6 +268,9 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     await closeHttp(app);
     router.dispose();
     await ready.catch(() => {});
+    // Before the chat engine, which frees the llama.cpp backend both use. Requests still in flight are a
+    // few evaluations each, so they are waited for rather than cut short.
+    await embeddings?.close();
     await scheduler.dispose();
     // Last: answers finished during the drain are still written.
     state?.close();

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from "fastify";
+import type { ModelAliases } from "../config/model-aliases.js";
 import type { Metrics } from "../metrics.js";
 import {
   clip,
@@ -8,13 +9,14 @@ import {
   ResponseNotFoundError,
   ShuttingDownError,
 } from "../provider/errors.js";
-import type { ModelProvider } from "../provider/types.js";
+import type { EmbeddingProvider, ModelInfo, ModelProvider } from "../provider/types.js";
 import { endpointOf, toErrorResponse } from "./errors.js";
 import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
 import { parseChatRequest, parseCompletionRequest } from "./parse-request.js";
 import { MemoryResponseStore, type ResponseStore } from "./response-store.js";
 import { adminRoutes, type FaqAdmin } from "./routes/admin.js";
+import { serveEmbeddings } from "./routes/embeddings.js";
 import { serveGeneration } from "./routes/generate.js";
 import { serveResponse, storedFor } from "./routes/responses.js";
 import { installSecurity, markPublic, type SecurityOptions } from "./security/guard.js";
@@ -22,6 +24,13 @@ import { webPage } from "./static.js";
 
 export interface ServerOptions {
   provider: ModelProvider;
+  /** The embedding model behind POST /v1/embeddings. Default: none (the route answers 400 `embeddings_not_configured`). */
+  embeddings?: EmbeddingProvider;
+  /**
+   * `--model-alias` names, for the embedding model (chat routes resolve them through the provider).
+   * Default: none.
+   */
+  modelAliases?: ModelAliases;
   /** Largest accepted request body, in bytes. Default 8 MiB. */
   bodyLimit?: number;
   /**
@@ -86,7 +95,24 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     clientErrorHandler: clientErrorHandler(limits),
     frameworkErrors: frameworkErrors(limits),
   });
-  const { provider } = options;
+  const { provider, embeddings } = options;
+  /** Ready when the chat model is, and the embedding model too when there is one. */
+  const state = () =>
+    provider.state === "failed" || embeddings?.state === "failed"
+      ? "failed"
+      : provider.state === "ready" && (embeddings?.state ?? "ready") === "ready"
+        ? "ready"
+        : "loading";
+  // One file may serve both: it is listed once.
+  const models = (): (ModelInfo & { dimensions?: number })[] => {
+    const chat = provider.listModels();
+    const embedding = embeddings?.info();
+    if (!embedding || chat.some((m) => m.id === embedding.id)) return chat;
+    const aliases = [...(options.modelAliases ?? [])]
+      .filter(([, to]) => to === embedding.id)
+      .map(([from]) => ({ ...embedding, id: from, aliasOf: embedding.id }));
+    return [...chat, embedding, ...aliases];
+  };
   const shuttingDown = options.shuttingDown ?? (() => false);
   // While draining, a keep-alive client is sent elsewhere for its next request instead of back to us.
   app.addHook("onRequest", async (_request, reply) => {
@@ -130,10 +156,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   app.get("/health", { config: { public: true } }, async (_request, reply) => {
-    if (provider.state === "ready" && !shuttingDown()) return { status: "ok", engine: options.engine?.() };
+    if (state() === "ready" && !shuttingDown()) return { status: "ok", engine: options.engine?.() };
     const error = shuttingDown()
       ? new ShuttingDownError()
-      : provider.state === "failed"
+      : state() === "failed"
         ? new ModelLoadFailedError()
         : new ModelLoadingError();
     const response = toErrorResponse(error, limits);
@@ -154,21 +180,26 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   for (const prefix of ["/v1", ""]) {
     app.get(`${prefix}/models`, async () => ({
       object: "list",
-      data: provider.listModels().map((m) => ({
+      data: models().map((m) => ({
         id: m.id,
         object: "model",
         created: m.created,
         owned_by: m.ownedBy,
-        meta: { context_size: m.contextSize, ...(m.aliasOf && { alias_of: m.aliasOf }) },
+        meta: {
+          context_size: m.contextSize,
+          ...(m.aliasOf && { alias_of: m.aliasOf }),
+          ...(m.dimensions && { embedding_dimensions: m.dimensions }),
+        },
       })),
     }));
     app.get<{ Params: { model: string } }>(`${prefix}/models/:model`, async (request) => {
       const asked = request.params.model;
-      const models = provider.listModels();
-      // An alias is its own entry; any other name the provider accepts ("local") is the model it names.
-      const listed = models.find((info) => info.id === asked);
+      const all = models();
+      // An alias or the embedding model is its own entry; any other name the provider accepts ("local") is
+      // the model it names.
+      const listed = all.find((info) => info.id === asked);
       const id = listed?.id ?? provider.resolveModel(asked);
-      const m = listed ?? models.find((info) => info.id === id);
+      const m = listed ?? all.find((info) => info.id === id);
       return { id, object: "model", created: m?.created, owned_by: m?.ownedBy };
     });
     const generation = { config: { generation: true } };
@@ -205,6 +236,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         throw new ResponseNotFoundError(request.params.id, null);
       return { id: request.params.id, object: "response", deleted: true };
     });
+    app.post(`${prefix}/embeddings`, generation, (request, reply) =>
+      serveEmbeddings(
+        embeddings && providerFor(request, embeddings),
+        request.body,
+        reply,
+        options.modelAliases ?? new Map(),
+      ),
+    );
   }
   return app;
 }

@@ -125,6 +125,20 @@ export function serveCommand(): Command {
         promptCacheMiB: flags.promptCacheRam,
         shutdownGraceMs: flags.shutdownGrace * 1000,
         logLevel: flags.logLevel === "silent" ? false : flags.logLevel,
+        embeddingModelPath:
+          flags.embeddingModel === undefined
+            ? undefined
+            : async () => {
+                const reporter = progressReporter();
+                try {
+                  return await ensureModel(flags.embeddingModel as string, {
+                    ...hubOptions(flags),
+                    onProgress: reporter.update,
+                  });
+                } finally {
+                  reporter.stop();
+                }
+              },
         modelPath: async () => {
           const reporter = progressReporter();
           try {

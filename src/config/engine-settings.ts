@@ -23,6 +23,15 @@ export const ENGINE_SETTINGS = {
     doc: "a llama-server binary of your own to run as the engine",
     parse: text,
   }),
+  embeddingModel: setting({
+    flag: "--embedding-model <model>",
+    env: "EDGELLM_EMBEDDING_MODEL",
+    default: undefined,
+    defaultText: "none (`/v1/embeddings` answers 400)",
+    help: "a GGUF file or model ref to serve at /v1/embeddings (an embedding model; a chat model gives pooled vectors); downloaded if missing",
+    doc: "a GGUF path or a model ref (as `--model`, downloaded if missing) served at `POST /v1/embeddings`: an embedding model such as Qwen3-Embedding or bge, or any GGUF. See [Embeddings](#embeddings)",
+    parse: text,
+  }),
   promptCacheRam: setting({
     flag: "--prompt-cache-ram <MiB>",
     env: "EDGELLM_PROMPT_CACHE_RAM",

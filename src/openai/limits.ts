@@ -63,3 +63,6 @@ export function jsonFitsIn(value: unknown, max: number): boolean {
   }
   return true;
 }
+
+/** Inputs in one `/v1/embeddings` request (OpenAI's own limit). */
+export const MAX_EMBEDDING_INPUTS = 2048;

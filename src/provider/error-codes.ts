@@ -86,6 +86,11 @@ export const ERROR_CODES = {
     meaning:
       "`/v1/responses`: a `previous_response_id` (or an `item_reference`) that is unknown, expired, deleted or was made with `store: false`",
   },
+  embeddings_not_configured: {
+    status: 400,
+    type: BAD,
+    meaning: "`POST /v1/embeddings` on a server started without `--embedding-model`",
+  },
   invalid_url: { status: 400, type: BAD, meaning: "a URL with a malformed `%` escape" },
   invalid_http_request: { status: 400, type: BAD, meaning: "bytes that are not HTTP/1.1" },
   invalid_request: {

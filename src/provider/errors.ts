@@ -89,6 +89,20 @@ export class ContextOverflowError extends EdgeError {
   }
 }
 
+/**
+ * `/v1/embeddings` on a server with no embedding model (400, not 404: clients read a 404 as an unknown model,
+ * LangChain as MODEL_NOT_FOUND, when what is missing is the server's configuration).
+ */
+export class EmbeddingsNotConfiguredError extends EdgeError {
+  constructor() {
+    super(
+      "This server has no embedding model. Start it with `edgellm serve --embedding-model REF|FILE` " +
+        "(or set EDGELLM_EMBEDDING_MODEL), e.g. a GGUF file of an embedding model.",
+      { code: "embeddings_not_configured" },
+    );
+  }
+}
+
 /** The named model is not served here (404); api/ adds where to find the list. */
 export class ModelNotFoundError extends EdgeError {
   constructor(model: string) {

@@ -12,6 +12,8 @@ export type Field =
   | "model"
   /** The chat messages or the text prompt. */
   | "prompt"
+  /** The texts or token lists to embed. */
+  | "input"
   /** The completion token cap. */
   | "maxTokens"
   /** The tools as a whole. */

@@ -199,3 +199,33 @@ export const DEFAULT_SAMPLING: SamplingParams = {
   stop: [],
   ignoreEos: false,
 };
+
+/** One input to embed: a text, or token ids of the embedding model's vocabulary. */
+export type EmbeddingInput = string | readonly number[];
+
+export interface EmbeddingResult {
+  /** One unit-length (L2) vector per input, in the inputs' order. */
+  vectors: Float32Array[];
+  /** Tokens evaluated, all inputs together (special tokens the model adds included). */
+  promptTokens: number;
+}
+
+/**
+ * The embedding model: a second model beside the chat model, with its own lifetime (`serve
+ * --embedding-model`). Both engines implement it.
+ */
+export interface EmbeddingProvider {
+  /** Throws EdgeError subclasses for inputs it refuses (too long, a token id outside the vocabulary). */
+  embed(inputs: readonly EmbeddingInput[], options: { signal: AbortSignal }): Promise<EmbeddingResult>;
+  /** The served embedding model, once it is loaded. */
+  info(): EmbeddingModelInfo | undefined;
+  /** "loading" until the model is ready. */
+  readonly state: "loading" | "ready" | "failed";
+}
+
+export interface EmbeddingModelInfo extends ModelInfo {
+  /** Length of each vector. */
+  dimensions: number;
+  /** Tokens one input may hold. */
+  maxInputTokens: number;
+}

@@ -7,7 +7,7 @@ import {
   InvalidApiKeyError,
   OriginNotAllowedError,
 } from "../../provider/errors.js";
-import type { ModelProvider } from "../../provider/types.js";
+import type { EmbeddingProvider, ModelProvider } from "../../provider/types.js";
 import { type ApiKey, KeyRing, presentedKey } from "./keys.js";
 import {
   type HostPolicy,
@@ -16,7 +16,19 @@ import {
   type OriginPolicy,
   originPolicy,
 } from "./origins.js";
-import { KeyLimiter, type KeyLimits, KeyUsageProvider, type UsageStore } from "./rate-limits.js";
+import {
+  KeyLimiter,
+  type KeyLimits,
+  KeyUsageEmbeddings,
+  KeyUsageProvider,
+  type UsageStore,
+} from "./rate-limits.js";
+
+/** The provider a route uses for a request: one that counts its tokens against the request's key. */
+export interface ProviderFor {
+  (request: FastifyRequest, provider: ModelProvider): ModelProvider;
+  (request: FastifyRequest, provider: EmbeddingProvider): EmbeddingProvider;
+}
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -59,7 +71,7 @@ export async function installSecurity(
   app: FastifyInstance,
   options: SecurityOptions,
   metrics?: Metrics,
-): Promise<(request: FastifyRequest, provider: ModelProvider) => ModelProvider> {
+): Promise<ProviderFor> {
   const origins = options.origins ?? originPolicy();
   const hosts = options.hosts === undefined ? { any: false, anyAddress: false, names: [] } : options.hosts;
   const refuse = (request: FastifyRequest, error: Error & { code: string | null }, what: string) => {
@@ -136,8 +148,12 @@ export async function installSecurity(
       if (request.routeOptions.config?.generation) limiter.admit(key);
     });
   }
-  return (request, provider) =>
-    request.apiKey ? new KeyUsageProvider(provider, request.apiKey, limiter, metrics) : provider;
+  return ((request: FastifyRequest, provider: ModelProvider | EmbeddingProvider) => {
+    if (!request.apiKey) return provider;
+    return "embed" in provider
+      ? new KeyUsageEmbeddings(provider, request.apiKey, limiter, metrics)
+      : new KeyUsageProvider(provider, request.apiKey, limiter, metrics);
+  }) as ProviderFor;
 }
 
 /** Marks every route registered inside `app` (a plugin's scope) as served without a key. */

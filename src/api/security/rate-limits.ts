@@ -1,6 +1,14 @@
 import type { Metrics } from "../../metrics.js";
 import { RateLimitExceededError } from "../../provider/errors.js";
-import type { GenerateRequest, ModelProvider, StreamPart } from "../../provider/types.js";
+import type {
+  EmbeddingInput,
+  EmbeddingModelInfo,
+  EmbeddingProvider,
+  EmbeddingResult,
+  GenerateRequest,
+  ModelProvider,
+  StreamPart,
+} from "../../provider/types.js";
 import { WrappingProvider } from "../../provider/wrapping-provider.js";
 import type { ApiKey } from "./keys.js";
 
@@ -138,6 +146,32 @@ export class KeyUsageProvider extends WrappingProvider {
       }
       yield part;
     }
+  }
+}
+
+/** Counts an embedding request's tokens against the key that made it (prompt tokens; there is no completion). */
+export class KeyUsageEmbeddings implements EmbeddingProvider {
+  constructor(
+    private readonly inner: EmbeddingProvider,
+    private readonly key: ApiKey,
+    private readonly limiter: KeyLimiter,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  get state() {
+    return this.inner.state;
+  }
+
+  info(): EmbeddingModelInfo | undefined {
+    return this.inner.info();
+  }
+
+  async embed(inputs: readonly EmbeddingInput[], options: { signal: AbortSignal }): Promise<EmbeddingResult> {
+    const result = await this.inner.embed(inputs, options);
+    const prompt = count(result.promptTokens);
+    this.limiter.record(this.key, prompt);
+    this.metrics?.keyTokens.inc({ key: this.key.label, kind: "prompt" }, prompt);
+    return result;
   }
 }
 

@@ -1,0 +1,148 @@
+import os from "node:os";
+import { z } from "zod";
+import { EngineRestartingError, InvalidRequestError } from "../../provider/errors.js";
+import { type EngineLogger, LlamaServerChild } from "../llama-server/child.js";
+import type { EmbeddingBackend, Pooling } from "./embedding-model.js";
+
+export interface LlamaServerEmbedderOptions {
+  binary: string;
+  modelPath: string;
+  /** Tokens per slot: the longest input plus one. */
+  contextSize: number;
+  /** Slots: inputs evaluated together in one batch. */
+  parallel: number;
+  pooling: Pooling;
+  threads?: number;
+  mmap?: boolean;
+  logger?: EngineLogger;
+  /** Longest wait for the child to come back after a crash before a request fails with 503, in ms. Default 30 000. */
+  restartWaitMs?: number;
+}
+
+/** What llama-server's /v1/embeddings answers (the fields read here). */
+const answerSchema = z.object({
+  data: z.array(z.object({ index: z.number().int().min(0), embedding: z.array(z.number()) })),
+});
+
+/**
+ * The llama-server engine's embeddings: a second managed llama-server (`--embeddings`) on the embedding
+ * model. A request's inputs go in one call to its /v1/embeddings as token lists; llama-server gives each
+ * input a slot and evaluates the slots together, so up to `parallel` inputs share one batch.
+ */
+export class LlamaServerEmbedder implements EmbeddingBackend {
+  private constructor(
+    private readonly child: LlamaServerChild,
+    private readonly restartWaitMs: number,
+  ) {}
+
+  static async load(options: LlamaServerEmbedderOptions): Promise<LlamaServerEmbedder> {
+    const child = new LlamaServerChild({
+      binary: options.binary,
+      args: embeddingChildArgs(options),
+      logger: options.logger,
+    });
+    try {
+      await child.start();
+    } catch (error) {
+      await child.stop();
+      throw error;
+    }
+    return new LlamaServerEmbedder(child, options.restartWaitMs ?? 30_000);
+  }
+
+  async embed(inputs: readonly (readonly number[])[], signal: AbortSignal): Promise<Float32Array[]> {
+    const body = JSON.stringify({ input: inputs, encoding_format: "float" });
+    for (let attempt = 0; ; attempt++) {
+      let url: string;
+      try {
+        url = await this.child.ready(this.restartWaitMs);
+      } catch {
+        throw new EngineRestartingError("the embedding engine is restarting after a failure");
+      }
+      let response: Response;
+      try {
+        response = await fetch(`${url}/v1/embeddings`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${this.child.key}` },
+          body,
+          signal,
+        });
+      } catch (error) {
+        signal.throwIfAborted();
+        // Nothing was computed without an answer: as for completions, a child that died a moment ago or a
+        // stale keep-alive connection gets one more try.
+        if (attempt === 0) {
+          await this.child.replaced(url, 250);
+          continue;
+        }
+        throw new EngineRestartingError(`the embedding engine did not answer (${(error as Error).message})`);
+      }
+      return this.read(response, inputs.length);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.child.stop();
+  }
+
+  private async read(response: Response, count: number): Promise<Float32Array[]> {
+    const text = await response.text().catch(() => {
+      throw new EngineRestartingError("the embedding engine stopped while answering; it is restarting");
+    });
+    if (!response.ok) {
+      const message =
+        (/"message":"([^"]{0,300})/.exec(text)?.[1] ?? text.slice(0, 300)) || `HTTP ${response.status}`;
+      if (response.status === 400)
+        throw new InvalidRequestError(`llama-server refused the input: ${message}`);
+      throw new EngineRestartingError(`llama-server answered ${response.status}: ${message}`);
+    }
+    let parsed: z.infer<typeof answerSchema> | undefined;
+    try {
+      parsed = answerSchema.parse(JSON.parse(text));
+    } catch {
+      parsed = undefined;
+    }
+    const vectors: Float32Array[] = [];
+    for (const item of parsed?.data ?? []) vectors[item.index] = Float32Array.from(item.embedding);
+    if (
+      !parsed ||
+      parsed.data.length !== count ||
+      vectors.length !== count ||
+      vectors.includes(undefined as never)
+    )
+      throw new EngineRestartingError("llama-server sent embeddings edgellm cannot read");
+    return vectors;
+  }
+}
+
+/** llama-server's arguments for the embedding model (host, port and key are the child manager's). */
+export function embeddingChildArgs(options: LlamaServerEmbedderOptions): string[] {
+  return [
+    "--model",
+    options.modelPath,
+    "--embeddings",
+    "--pooling",
+    options.pooling,
+    // Each slot gets contextSize tokens; an input is evaluated in one physical batch (a non-causal model
+    // needs that), so the batches are as large as a slot.
+    "--ctx-size",
+    String(options.contextSize * options.parallel),
+    "--parallel",
+    String(options.parallel),
+    "--batch-size",
+    String(options.contextSize),
+    "--ubatch-size",
+    String(options.contextSize),
+    "--threads",
+    String(options.threads ?? os.availableParallelism()),
+    // Vectors are made unit length by edgellm too; llama-server's default (2, Euclidean) is said out loud.
+    "--embd-normalize",
+    "2",
+    // A prompt cache holds KV states for later turns of a conversation: embeddings have none.
+    "--cache-ram",
+    "0",
+    "--load-mode",
+    options.mmap ? "mmap" : "none",
+    "--no-webui",
+  ];
+}
