@@ -4,6 +4,7 @@
  * bare node-llama-cpp loop on the same file. Writes docs/benchmarks.md.
  */
 import { execFile } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -495,7 +496,7 @@ async function peerSection(): Promise<string[]> {
     "",
     "edgellm with its llama-server engine (llama.cpp's server as a managed child), edgellm with its in-process engine",
     "(node-llama-cpp), and standalone llama-server (the peer), all on the same file with 4 slots of 2048 tokens,",
-    "default threads, the same llama-server binary (built from the llama.cpp source node-llama-cpp ships), through the",
+    `default threads, the same llama-server binary (${binaryNote(binary)}), through the`,
     "same `openai` client. Single requests alternate between the three servers, every prompt is unique, and",
     "edgellm's response cache is off, so every answer is generated. The multi-user workload: 8 users, each with a",
     "~500-token document of their own in the system prompt, 3 turns each, 4 users active at once, 48-token answers;",
@@ -544,6 +545,15 @@ async function peerSection(): Promise<string[]> {
 }
 
 type EngineRow = Omit<EngineFigures, "multiUser"> & { multi: MultiUserFigures };
+
+/** Which build the peer comparison ran, and whether ggml could pick its AMX CPU module. */
+function binaryNote(binary: string): string {
+  const folder = path.basename(path.dirname(binary));
+  const modules = readdirSync(path.dirname(binary)).filter((f) => /ggml-cpu-.+\.(so|dll)$/.test(f));
+  if (modules.length === 0) return `\`${folder}\`: one CPU backend built for this CPU, no AMX`;
+  const amx = modules.some((f) => f.includes("sapphirerapids"));
+  return `\`${folder}\`: ${modules.length} CPU variant modules, ${amx ? "AMX among them" : "no AMX"}`;
+}
 
 const figures: ModelFigures[] = [];
 for (const type of TYPES) figures.push(await benchModel(type));
