@@ -14,36 +14,42 @@ FROM ${BASE_IMAGE} AS deps
 RUN apt-get update \
   && apt-get install -y --no-install-recommends python3 make g++ git cmake \
   && rm -rf /var/lib/apt/lists/*
-# node-gyp takes the headers from the Node distribution instead of downloading them; node-llama-cpp's
-# postinstall would try to download or build its own llama.cpp, which its prebuilt packages make needless.
-ENV npm_config_nodedir=/usr/local \
-  NODE_LLAMA_CPP_SKIP_DOWNLOAD=true \
+# node-llama-cpp's postinstall would try to download or build its own llama.cpp, which its prebuilt
+# packages make needless.
+ENV NODE_LLAMA_CPP_SKIP_DOWNLOAD=true \
   npm_config_update_notifier=false \
   npm_config_fund=false \
   npm_config_audit=false
 WORKDIR /src
 COPY package.json package-lock.json ./
-# --ignore-scripts: `prepare` would build sources not copied yet; better-sqlite3 is the one addon to compile.
-RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
+# --ignore-scripts: `prepare` would build sources not copied yet. better-sqlite3 is the one addon to
+# compile; node-gyp takes the headers from the Node distribution (nodedir) instead of downloading them.
+RUN npm ci --ignore-scripts \
+  && npm_config_nodedir=/usr/local npm rebuild better-sqlite3 \
+  && node -e "new (require('better-sqlite3'))(':memory:').close()"
 
-# --- the server (dist/src) and the web page (dist/web), then only production packages ---
-FROM deps AS build
-COPY tsconfig.json biome.json ./
+# --- the server (dist/src) ---
+FROM deps AS server
+COPY tsconfig.json ./
 COPY src ./src
-COPY web ./web
-RUN npx tsc -p tsconfig.json && npm run build:web \
-  && npm prune --omit=dev --ignore-scripts \
-  # CPU only: node-llama-cpp's CUDA and Vulkan prebuilt packages are ~600 MB the container never loads.
-  && rm -rf node_modules/@node-llama-cpp/*-cuda* node_modules/@node-llama-cpp/*-vulkan*
+RUN npx tsc -p tsconfig.json
 
-# --- llama-server, compiled from the llama.cpp source node-llama-cpp bundles ---
-FROM build AS engine
+# --- llama-server, compiled from the llama.cpp source node-llama-cpp bundles (a change to web/ keeps it) ---
+FROM server AS engine
 ARG ENGINE_BUILD=portable
 RUN case "$ENGINE_BUILD" in portable) flag= ;; native) flag=--native ;; \
       *) echo "ENGINE_BUILD must be portable or native, not $ENGINE_BUILD" >&2; exit 1 ;; esac \
   && EDGELLM_HOME=/tmp/engine-home node dist/src/cli/index.js engine build $flag >/tmp/engine-path \
   && mv "$(dirname "$(cat /tmp/engine-path)")" /opt/engine \
   && rm -rf /tmp/engine-home
+
+# --- the web page (dist/web), then only production packages ---
+FROM server AS build
+COPY web ./web
+RUN npm run build:web \
+  && npm prune --omit=dev --ignore-scripts \
+  # CPU only: node-llama-cpp's CUDA and Vulkan prebuilt packages are ~600 MB the container never loads.
+  && rm -rf node_modules/@node-llama-cpp/*-cuda* node_modules/@node-llama-cpp/*-vulkan*
 
 # --- runtime: Node, production packages, the compiled server and page, the engine; nothing else ---
 FROM ${BASE_IMAGE} AS runtime

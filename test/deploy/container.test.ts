@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import http from "node:http";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -69,15 +70,27 @@ async function startContainer(name: string, options: string[], args: string[]): 
   return `http://${published.split("\n")[0]}`;
 }
 
+/**
+ * GET /health's status, 0 when there is no answer. node:http, not fetch: while the container starts,
+ * docker's port proxy accepts the connection and then drops it, and fetch's promise (Node 20's undici) then
+ * never settles and holds nothing that keeps the event loop alive, so node:test cancels the test.
+ */
+function healthStatus(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const request = http.get(`${url}/health`, { timeout: 2000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.once("timeout", () => request.destroy());
+    request.once("error", () => resolve(0));
+  });
+}
+
 /** Polls /health until 200; fails with the container's log if it exits or takes over `timeoutMs`. */
 async function waitHealthy(name: string, url: string, timeoutMs = 180_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const ok = await fetch(`${url}/health`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) return;
+    if ((await healthStatus(url)) === 200) return;
     if ((await docker("inspect", "-f", "{{.State.Running}}", name)) !== "true") break;
     await new Promise((r) => setTimeout(r, 500));
   }
