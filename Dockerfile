@@ -46,17 +46,26 @@ RUN case "$ENGINE_BUILD" in portable) flag= ;; native) flag=--native ;; \
 # --- the web page (dist/web), then only production packages ---
 FROM server AS build
 COPY web ./web
+# What the runtime never loads goes: node-llama-cpp's prebuilt packages for other platforms and for CUDA and
+# Vulkan (~650 MB; the CPU one for this platform stays, for the in-process engine and tokenizing), the
+# TypeScript compiler npm keeps as node-llama-cpp's optional peer (~30 MB), and better-sqlite3's sources
+# and object files beside its addon (~25 MB).
 RUN npm run build:web \
   && npm prune --omit=dev --ignore-scripts \
-  # CPU only: node-llama-cpp's CUDA and Vulkan prebuilt packages are ~600 MB the container never loads.
-  && rm -rf node_modules/@node-llama-cpp/*-cuda* node_modules/@node-llama-cpp/*-vulkan*
+  && keep="linux-$(node -p process.arch)" \
+  && for pkg in node_modules/@node-llama-cpp/*; do [ "${pkg##*/}" = "$keep" ] || rm -rf "$pkg"; done \
+  && rm -rf node_modules/typescript node_modules/@typescript \
+  && cd node_modules/better-sqlite3 \
+  && mv build/Release/better_sqlite3.node /tmp/ && rm -rf build deps src \
+  && mkdir -p build/Release && mv /tmp/better_sqlite3.node build/Release/ \
+  && cd /src && node -e "new (require('better-sqlite3'))(':memory:').close()"
 
 # --- runtime: Node, production packages, the compiled server and page, the engine; nothing else ---
 FROM ${BASE_IMAGE} AS runtime
 # llama-server links libgomp (OpenMP) from g++, which the slim base does not have.
 RUN apt-get update \
   && apt-get install -y --no-install-recommends libgomp1 \
-  && rm -rf /var/lib/apt/lists/* \
+  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
   && groupadd --system --gid 10001 edgellm \
   && useradd --system --uid 10001 --gid edgellm --home-dir /data --no-create-home --shell /usr/sbin/nologin edgellm \
   && mkdir -p /data \
