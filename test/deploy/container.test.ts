@@ -171,7 +171,7 @@ before(
 );
 
 after(async () => {
-  for (const name of containers) await docker("rm", "-f", name).catch(() => undefined);
+  for (const name of containers) await docker("rm", "-f", "-v", name).catch(() => undefined);
   await docker("volume", "rm", "-f", VOLUME).catch(() => undefined);
 });
 
