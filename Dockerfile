@@ -34,14 +34,32 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json
 
-# --- llama-server, compiled from the llama.cpp source node-llama-cpp bundles (a change to web/ keeps it) ---
-FROM server AS engine
+# --- llama-server, compiled from the llama.cpp source node-llama-cpp bundles ---
+# Only the engine builder's own sources (tsconfig.engine.json: src/engine/binary and what it imports), so a
+# change elsewhere in src/ or web/ keeps this layer and its 6-20 minute compile.
+FROM deps AS engine
 ARG ENGINE_BUILD=portable
-RUN case "$ENGINE_BUILD" in portable) flag= ;; native) flag=--native ;; \
+COPY tsconfig.json tsconfig.engine.json ./
+COPY src/engine/binary ./src/engine/binary
+COPY src/config ./src/config
+COPY src/models ./src/models
+COPY src/provider ./src/provider
+RUN case "$ENGINE_BUILD" in portable|native) ;; \
       *) echo "ENGINE_BUILD must be portable or native, not $ENGINE_BUILD" >&2; exit 1 ;; esac \
-  && EDGELLM_HOME=/tmp/engine-home node dist/src/cli/index.js engine build $flag >/tmp/engine-path \
+  && npx tsc -p tsconfig.engine.json \
+  && node --input-type=module -e " \
+      const { buildLlamaServer } = await import('/src/dist/src/engine/binary/build.js'); \
+      let last = ''; \
+      const binary = await buildLlamaServer({ \
+        home: '/tmp/engine-home', native: process.env.ENGINE_BUILD === 'native', log: (l) => console.error(l), \
+        onProgress: ({ phase, percent }) => { \
+          const step = phase + ' ' + Math.floor((percent ?? 0) / 10) * 10 + '%'; \
+          if (step !== last) console.error((last = step)); \
+        }, \
+      }); \
+      console.log(binary.path);" >/tmp/engine-path \
   && mv "$(dirname "$(cat /tmp/engine-path)")" /opt/engine \
-  && rm -rf /tmp/engine-home
+  && rm -rf /tmp/engine-home /src/dist
 
 # --- the web page (dist/web), then only production packages ---
 FROM server AS build
