@@ -50,6 +50,14 @@ export class StateDb {
   private readonly spendSet: Database.Statement<[string, number, number]>;
   private readonly usageGet: Database.Statement<[string, string], { tokens: number }>;
   private readonly usageSet: Database.Statement<[string, string, number, number]>;
+  /**
+   * Every statement this class prepares, held until the process ends. On Node 24 a better-sqlite3 statement
+   * that the garbage collector frees outside a JavaScript context aborts the process (node::ObjectWrap's
+   * destructor removes an environment cleanup hook, which needs a current context: "Assertion failed:
+   * (env) != nullptr"); it did so in the container at startup (2026-11-24), after `db.pragma()` calls, which
+   * prepare a statement each and drop it. So no statement here is ever dropped, and none is made per request.
+   */
+  private readonly held = new Map<string, Database.Statement>();
 
   constructor(
     readonly path: string,
@@ -62,10 +70,10 @@ export class StateDb {
     chmodSync(path, 0o600);
     this.db = new Database(path, { timeout: 1000 });
     try {
-      this.db.pragma("locking_mode = EXCLUSIVE");
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma("synchronous = NORMAL");
-      this.db.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`);
+      this.pragma("locking_mode = EXCLUSIVE");
+      this.pragma("journal_mode = WAL");
+      this.pragma("synchronous = NORMAL");
+      this.pragma(`journal_size_limit = ${WAL_LIMIT_BYTES}`);
       // A write takes the exclusive lock now, and keeps it until close.
       this.db.exec("BEGIN IMMEDIATE; COMMIT");
       this.migrate();
@@ -73,19 +81,19 @@ export class StateDb {
       this.db.close();
       throw stateFileError(path, error);
     }
-    this.spendGet = this.db.prepare("SELECT spent FROM daily_spend WHERE day = ?");
-    this.spendSet = this.db.prepare(
+    this.spendGet = this.hold("SELECT spent FROM daily_spend WHERE day = ?");
+    this.spendSet = this.hold(
       "INSERT INTO daily_spend (day, spent, updated) VALUES (?, ?, ?) " +
         "ON CONFLICT (day) DO UPDATE SET spent = excluded.spent, updated = excluded.updated",
     );
-    this.usageGet = this.db.prepare("SELECT tokens FROM key_usage WHERE label = ? AND day = ?");
-    this.usageSet = this.db.prepare(
+    this.usageGet = this.hold("SELECT tokens FROM key_usage WHERE label = ? AND day = ?");
+    this.usageSet = this.hold(
       "INSERT INTO key_usage (label, day, tokens, updated) VALUES (?, ?, ?, ?) " +
         "ON CONFLICT (label, day) DO UPDATE SET tokens = excluded.tokens, updated = excluded.updated",
     );
     const now = this.now();
-    this.db.prepare("DELETE FROM daily_spend WHERE updated < ?").run(now - SPEND_KEEP_MS);
-    this.db.prepare("DELETE FROM key_usage WHERE updated < ?").run(now - USAGE_KEEP_MS);
+    this.hold("DELETE FROM daily_spend WHERE updated < ?").run(now - SPEND_KEEP_MS);
+    this.hold("DELETE FROM key_usage WHERE updated < ?").run(now - USAGE_KEEP_MS);
   }
 
   /** Entries of one cache (`ns`), held within `bounds`: expired and excess entries go at once. */
@@ -113,7 +121,7 @@ export class StateDb {
 
   /** `PRAGMA integrity_check`'s answer: "ok" for a sound file. */
   integrity(): string {
-    return String(this.db.pragma("integrity_check", { simple: true }));
+    return String(this.pragma("integrity_check"));
   }
 
   get open(): boolean {
@@ -125,8 +133,30 @@ export class StateDb {
     if (this.db.open) this.db.close();
   }
 
+  /** A statement prepared once and held (see `held`). */
+  // biome-ignore lint/suspicious/noExplicitAny: each caller types its own statement.
+  private hold<P extends unknown[] = any[], R = unknown>(sql: string): Database.Statement<P, R> {
+    let statement = this.held.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.held.set(sql, statement);
+    }
+    return statement as unknown as Database.Statement<P, R>;
+  }
+
+  /** A pragma's first value (like `db.pragma(sql, { simple: true })`), through a held statement. */
+  private pragma(sql: string): unknown {
+    const statement = this.hold(`PRAGMA ${sql}`);
+    if (!statement.reader) {
+      statement.run();
+      return undefined;
+    }
+    const row = statement.raw(true).get() as unknown[] | undefined;
+    return row?.[0];
+  }
+
   private migrate(): void {
-    const version = Number(this.db.pragma("user_version", { simple: true }));
+    const version = Number(this.pragma("user_version"));
     if (version > SCHEMA_VERSION)
       throw new ConfigError(
         `The state file ${this.path} was written by a newer edgellm (schema ${version}, this one reads up to ` +
@@ -135,7 +165,7 @@ export class StateDb {
     for (let step = version; step < SCHEMA_VERSION; step++) {
       this.db.transaction(() => {
         this.db.exec(MIGRATIONS[step]);
-        this.db.pragma(`user_version = ${step + 1}`);
+        this.pragma(`user_version = ${step + 1}`);
       })();
     }
   }
