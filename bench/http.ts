@@ -30,11 +30,19 @@ export function withChildren(pid: number): number[] {
   }
 }
 
-/** Samples the summed RSS of processes every 50 ms until stopped; `stop()` returns the peak, at least `floor`. */
+/**
+ * Samples the summed RSS of processes every 50 ms until stopped; `stop()` returns the peak, at least `floor`.
+ * The processes are listed once, when sampling starts: listing them runs `pgrep` synchronously, and doing
+ * that every 50 ms blocked the measuring client's event loop and took CPU from the server it measured
+ * (edgellm's 4-stream aggregate, llama-server engine, 0.5B-shape Q4_0, read 121-130 tokens/s with it against
+ * 140-151 with the list made once, three alternating rounds, 2026-11-24), while standalone llama-server, a
+ * single pid, paid nothing.
+ */
 export function peakRss(pids: () => number[], floor = 0): { stop(): number } {
   let peak = floor;
+  const listed = pids();
   const timer = setInterval(() => {
-    rssOf(pids()).then(
+    rssOf(listed).then(
       (v) => {
         peak = Math.max(peak, v);
       },
