@@ -100,10 +100,23 @@ export function fromCompletionRequest(req: CompletionRequestBody): ParsedRequest
   };
 }
 
-function fromSampling(
-  req: ChatRequestBody | CompletionRequestBody,
-  maxTokens: number | undefined,
-): SamplingParams {
+/** The sampling fields of chat, completions and Responses bodies (a Responses body has no stop or logit_bias). */
+export type SamplingBody = Pick<
+  ChatRequestBody,
+  | "temperature"
+  | "top_p"
+  | "top_k"
+  | "min_p"
+  | "seed"
+  | "repetition_penalty"
+  | "presence_penalty"
+  | "frequency_penalty"
+  | "ignore_eos"
+> &
+  Partial<Pick<ChatRequestBody, "stop" | "logit_bias">>;
+
+/** Our sampling parameters from a body's fields, llama-server's defaults for those it leaves out. */
+export function fromSampling(req: SamplingBody, maxTokens: number | undefined): SamplingParams {
   const d = DEFAULT_SAMPLING;
   return {
     temperature: req.temperature ?? d.temperature,

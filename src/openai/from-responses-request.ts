@@ -1,13 +1,7 @@
 import type { FunctionTool, Response } from "openai/resources/responses/responses";
 import { clip, InvalidRequestError, ResponseNotFoundError } from "../provider/errors.js";
-import {
-  type ChatMessage,
-  DEFAULT_SAMPLING,
-  type ResponseFormat,
-  type ToolChoice,
-  type ToolDefinition,
-} from "../provider/types.js";
-import type { ParsedRequest } from "./from-request.js";
+import type { ChatMessage, ResponseFormat, ToolChoice, ToolDefinition } from "../provider/types.js";
+import { fromSampling, type ParsedRequest } from "./from-request.js";
 import type { ResponsesInputItem, ResponsesRequestBody } from "./responses-schema.js";
 import type { ResponseEcho } from "./to-responses.js";
 
@@ -63,25 +57,12 @@ export function fromResponsesRequest(
     : conversation;
   const { tools, toolChoice } = fromTools(req);
   const format = fromTextFormat(req.text?.format);
-  const d = DEFAULT_SAMPLING;
   const parallel = req.parallel_tool_calls ?? undefined;
   return {
     parsed: {
       model: req.model,
       prompt: tools ? { kind: "chat", messages, tools } : { kind: "chat", messages },
-      sampling: {
-        temperature: req.temperature ?? d.temperature,
-        topP: req.top_p ?? d.topP,
-        topK: req.top_k ?? d.topK,
-        minP: req.min_p ?? d.minP,
-        seed: req.seed ?? undefined,
-        repetitionPenalty: req.repetition_penalty ?? d.repetitionPenalty,
-        presencePenalty: req.presence_penalty ?? d.presencePenalty,
-        frequencyPenalty: req.frequency_penalty ?? d.frequencyPenalty,
-        maxTokens: req.max_output_tokens ?? undefined,
-        stop: [],
-        ignoreEos: req.ignore_eos ?? d.ignoreEos,
-      },
+      sampling: fromSampling(req, req.max_output_tokens ?? undefined),
       stream: req.stream === true,
       includeUsage: true,
       controls: { format, toolChoice, parallelToolCalls: parallel },

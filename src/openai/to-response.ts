@@ -151,7 +151,8 @@ export function completeCalls(calls: readonly ToolCall[], finishReason: FinishRe
   return calls.slice(0, -1);
 }
 
-function isJson(text: string): boolean {
+/** Whether `text` parses as JSON (a tool call's arguments are whole). */
+export function isJson(text: string): boolean {
   try {
     JSON.parse(text);
     return true;

@@ -11,6 +11,7 @@ import type {
   ResponseUsage,
 } from "openai/resources/responses/responses";
 import type { ChatMessage, FinishReason, StreamPart, ToolCall, Usage } from "../provider/types.js";
+import { isJson } from "./to-response.js";
 
 /**
  * Server side, outward, for `/v1/responses`: our stream parts to OpenAI's Responses event sequence and
@@ -345,15 +346,6 @@ export class ResponseEventBuilder {
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function messageText(message: ResponseOutputMessage): string {
   return message.content.map((part) => (part.type === "output_text" ? part.text : "")).join("");
