@@ -79,6 +79,7 @@ export function serveCommand(): Command {
           home: flags.home,
           noAuth: !flags.auth,
           corsOrigins: flags.corsOrigins,
+          publicMetrics: flags.publicMetrics,
           allowedHosts: flags.allowedHosts,
           keyRpm: flags.keyRpm,
           keyTpd: flags.keyTpd,

@@ -179,6 +179,14 @@ export const SETTINGS = {
     doc: "serve a non-loopback `--host` without any key (no variable, on purpose)",
     parse: bool,
   }),
+  publicMetrics: setting({
+    flag: "--public-metrics",
+    env: "EDGELLM_PUBLIC_METRICS",
+    default: false,
+    help: "serve GET /metrics without an API key (for Prometheus or an inference gateway's endpoint picker)",
+    doc: "serve `GET /metrics` without an API key, for Prometheus or the Gateway API Inference Extension's endpoint picker, which scrape without credentials; it shows counts, latencies and key labels, never keys or prompts (the `Host` check still applies)",
+    parse: bool,
+  }),
   corsOrigins: setting({
     flag: "--cors-origins <origin[,origin...]>",
     env: "EDGELLM_CORS_ORIGINS",

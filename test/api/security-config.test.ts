@@ -29,8 +29,14 @@ test("loopback binds: open, loopback Hosts only, nothing generated", async () =>
     assert.equal(access.generated, undefined);
     assert.equal(access.openToNetwork, false);
     assert.ok(options.hosts && !isHostAllowed(options.hosts, "attacker.example"));
+    assert.equal(options.publicMetrics, false);
     await assert.rejects(stat(path.join(home, "api-key")));
   }
+  const home = await tempHome();
+  assert.equal(
+    (await resolveSecurity({ host: "::1", home, publicMetrics: true })).options.publicMetrics,
+    true,
+  );
 });
 
 test("an exposed bind with no key gets a generated one, kept 0600 in the home folder and reused", async () => {

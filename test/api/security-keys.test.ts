@@ -95,6 +95,16 @@ test("/health and the page's files stay open; /metrics, the models and unknown p
   assert.ok(!text.includes(ALICE) && !text.includes(OTHER));
 });
 
+test("--public-metrics opens GET /metrics alone to scrapers without a key", async () => {
+  const { app } = await keyed({ publicMetrics: true });
+  const get = (url: string) => app.inject({ method: "GET", url });
+  const scraped = await get("/metrics");
+  assert.equal(scraped.statusCode, 200);
+  assert.match(scraped.body, /vllm:num_requests_waiting/);
+  for (const url of ["/v1/models", "/v1/nothing"]) assertRefused(await get(url), 401, "invalid_api_key");
+  assertRefused(await app.inject(chat()), 401, "invalid_api_key");
+});
+
 test("a page on an allowed origin gets its preflight without a key, and can read a 401 to ask for one", async () => {
   const { app } = await keyed();
   const origin = "http://localhost:5173";

@@ -17,6 +17,8 @@ export interface SecuritySources {
   apiKeyFile?: string;
   /** `--no-auth`: serve a non-loopback bind without any key. Default false. */
   noAuth?: boolean;
+  /** `--public-metrics`: GET /metrics answers without a key. Default false. */
+  publicMetrics?: boolean;
   /** `--cors-origins`: web pages allowed besides the server's own and loopback ones. Default none. */
   corsOrigins?: readonly string[];
   /** `--allowed-hosts`: `Host` names answered besides loopback ones. Default none. */
@@ -87,6 +89,7 @@ export async function resolveSecurity(
         hosts,
         keys,
         limits: { rpm, tpd },
+        publicMetrics: sources.publicMetrics === true,
       },
       access: { keyLabels: keys.map((k) => k.label), generated, openToNetwork: !loopback && open },
     };

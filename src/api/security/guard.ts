@@ -56,6 +56,8 @@ export interface SecurityOptions {
   now?: () => number;
   /** Keeps each key's tokens of the day across restarts (the state file). Default: memory only. */
   usageStore?: UsageStore;
+  /** GET /metrics answers without a key (scrapers send none). Default false. */
+  publicMetrics?: boolean;
 }
 
 /** CORS preflight answers may be cached this long by a browser, in seconds. */
@@ -136,6 +138,7 @@ export async function installSecurity(
     app.addHook("onRequest", async (request) => {
       // A preflight never carries credentials, and the page and /health must load without a key.
       if (request.method === "OPTIONS" || request.routeOptions.config?.public) return;
+      if (options.publicMetrics && request.routeOptions.url === "/metrics") return;
       const presented = presentedKey(request.headers);
       const key = presented === undefined ? undefined : ring.find(presented);
       if (!key)
