@@ -130,6 +130,15 @@ test("a binary runs in its own folder and is named by its absolute path", { skip
   assert.deepEqual(await find(await tempDir(), { path: relativePath }), { path: binary, source: "option" });
 });
 
+test("parseVersionOutput reads a version line behind the logger's timestamp and level", () => {
+  assert.deepEqual(
+    parseVersionOutput(
+      "0.00.004.649 I version: 0.5.0-dev (build 1, commit de3ff81)\nbuilt with GNU 12.2.0 for Linux x86_64\nsrv  llama_server: initializing ...\n",
+    ),
+    { version: "0.5.0-dev", commit: "de3ff81", builtWith: "built with GNU 12.2.0 for Linux x86_64" },
+  );
+});
+
 test("parseVersionOutput reads both of llama.cpp's version formats", () => {
   assert.deepEqual(
     parseVersionOutput(

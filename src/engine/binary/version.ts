@@ -28,12 +28,16 @@ export interface CheckOptions {
 
 /**
  * Parses `--version` output. llama.cpp has printed `version: 6000 (abc1234)` and, since it got semantic
- * versions, `version: 0.5.0-dev (build 1, commit abc1234)`; both go to stderr.
+ * versions, `version: 0.5.0-dev (build 1, commit abc1234)`; both go to stderr. Now and then (once in a full
+ * test run, 2026-11-24) its logger puts a timestamp and level before the line (`0.00.004.649 I version: ...`),
+ * so such a prefix is allowed.
  */
 export function parseVersionOutput(output: string): LlamaServerVersion | undefined {
-  const m = /^version:\s*(\S+)(?:\s*\((?:build \S+, commit )?([0-9a-f]{4,40})\))?/m.exec(output);
+  const m = /^(?:[\d.]+ [A-Z] )?version:\s*(\S+)(?:\s*\((?:build \S+, commit )?([0-9a-f]{4,40})\))?/m.exec(
+    output,
+  );
   if (!m) return undefined;
-  const builtWith = /^(built with .+)$/m.exec(output)?.[1].trim();
+  const builtWith = /^(?:[\d.]+ [A-Z] )?(built with .+)$/m.exec(output)?.[1].trim();
   return { version: m[1], commit: m[2], builtWith };
 }
 
