@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import type { Setting } from "../../src/config/setting.js";
 import { SETTINGS } from "../../src/config/settings.js";
 import { runCli as runCliWith } from "../helpers/cli.js";
@@ -11,6 +14,8 @@ import { tinyModelPath } from "../helpers/tiny-model.js";
 
 /** Runs the CLI with `input` on stdin; resolves with its exit code and output. */
 const runCli = (args: string[], input = "", env: NodeJS.ProcessEnv = {}) => runCliWith(args, env, input);
+
+const execFileAsync = promisify(execFile);
 
 const e2e = tinyServerFixture();
 
@@ -157,4 +162,14 @@ test("settings reach the server from a variable, and a flag wins over it", async
     await contextSize(["--ctx-size", "768"], { EDGELLM_CTX_SIZE: "512", EDGELLM_PARALLEL: "1" }),
     768,
   );
+});
+
+test("the built edgellm command is executable as a file, as npx and a global install run it", async () => {
+  // npx in a checkout it has linked before does not link again, so the build itself must set the bit.
+  const root = fileURLToPath(new URL("../../../", import.meta.url));
+  const { bin } = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as {
+    bin: Record<string, string>;
+  };
+  const { stdout } = await execFileAsync(join(root, bin.edgellm as string), ["--version"]);
+  assert.match(stdout.trim(), /^\d+\.\d+\.\d+$/);
 });
