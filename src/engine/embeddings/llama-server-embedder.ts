@@ -1,6 +1,6 @@
 import os from "node:os";
 import { z } from "zod";
-import { EngineRestartingError, InvalidRequestError } from "../../provider/errors.js";
+import { EngineRestartingError } from "../../provider/errors.js";
 import { type EngineLogger, LlamaServerChild } from "../llama-server/child.js";
 import type { EmbeddingBackend, Pooling } from "./embedding-model.js";
 
@@ -39,6 +39,7 @@ export class LlamaServerEmbedder implements EmbeddingBackend {
     const child = new LlamaServerChild({
       binary: options.binary,
       args: embeddingChildArgs(options),
+      name: "the embedding engine",
       logger: options.logger,
     });
     try {
@@ -52,33 +53,8 @@ export class LlamaServerEmbedder implements EmbeddingBackend {
 
   async embed(inputs: readonly (readonly number[])[], signal: AbortSignal): Promise<Float32Array[]> {
     const body = JSON.stringify({ input: inputs, encoding_format: "float" });
-    for (let attempt = 0; ; attempt++) {
-      let url: string;
-      try {
-        url = await this.child.ready(this.restartWaitMs);
-      } catch {
-        throw new EngineRestartingError("the embedding engine is restarting after a failure");
-      }
-      let response: Response;
-      try {
-        response = await fetch(`${url}/v1/embeddings`, {
-          method: "POST",
-          headers: { "content-type": "application/json", authorization: `Bearer ${this.child.key}` },
-          body,
-          signal,
-        });
-      } catch (error) {
-        signal.throwIfAborted();
-        // Nothing was computed without an answer: as for completions, a child that died a moment ago or a
-        // stale keep-alive connection gets one more try.
-        if (attempt === 0) {
-          await this.child.replaced(url, 250);
-          continue;
-        }
-        throw new EngineRestartingError(`the embedding engine did not answer (${(error as Error).message})`);
-      }
-      return this.read(response, inputs.length);
-    }
+    const response = await this.child.post("/v1/embeddings", body, { signal, waitMs: this.restartWaitMs });
+    return this.read(response, inputs.length);
   }
 
   async dispose(): Promise<void> {
@@ -89,13 +65,6 @@ export class LlamaServerEmbedder implements EmbeddingBackend {
     const text = await response.text().catch(() => {
       throw new EngineRestartingError("the embedding engine stopped while answering; it is restarting");
     });
-    if (!response.ok) {
-      const message =
-        (/"message":"([^"]{0,300})/.exec(text)?.[1] ?? text.slice(0, 300)) || `HTTP ${response.status}`;
-      if (response.status === 400)
-        throw new InvalidRequestError(`llama-server refused the input: ${message}`);
-      throw new EngineRestartingError(`llama-server answered ${response.status}: ${message}`);
-    }
     let parsed: z.infer<typeof answerSchema> | undefined;
     try {
       parsed = answerSchema.parse(JSON.parse(text));

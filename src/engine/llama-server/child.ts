@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
+import { EngineRestartingError, InvalidRequestError } from "../../provider/errors.js";
 import { spawnOptions } from "../binary/version.js";
 
 /** The part of pino's interface the engine uses (Fastify's `app.log` fits). */
@@ -17,6 +18,8 @@ export interface LlamaServerChildOptions {
   binary: string;
   /** Arguments besides host, port and key (model, context, slots, threads, cache). */
   args: string[];
+  /** What the child is called in errors clients see: "the engine", "the embedding engine". */
+  name: string;
   logger?: EngineLogger;
   /** Longest wait for a start (model load included), in ms. Default 120 000. */
   startTimeoutMs?: number;
@@ -91,8 +94,54 @@ export class LlamaServerChild {
     }
   }
 
+  /**
+   * POSTs `body` (JSON) to `path` on the serving child and resolves with its answer when that is a 2xx. A child
+   * that is down or restarting is waited for (up to `waitMs`); a request that got no answer at all (the child
+   * died a moment ago, or a pooled keep-alive connection it had just closed was picked: 2 requests in a
+   * 600-request soak before this retry) is sent once more, which is safe because nothing was computed. Throws
+   * InvalidRequestError for the child's 400 (the request's fault, its message kept) and EngineRestartingError
+   * for everything else (503).
+   */
+  async post(
+    path: string,
+    body: string,
+    options: { signal: AbortSignal; waitMs: number },
+  ): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      let url: string;
+      try {
+        url = await this.ready(options.waitMs);
+      } catch {
+        throw new EngineRestartingError(`${this.options.name} is restarting after a failure`);
+      }
+      let response: Response;
+      try {
+        response = await fetch(`${url}${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${this.key}` },
+          body,
+          signal: options.signal,
+        });
+      } catch (error) {
+        options.signal.throwIfAborted();
+        if (attempt === 0) {
+          await this.replaced(url, 250);
+          continue;
+        }
+        throw new EngineRestartingError(`${this.options.name} did not answer (${(error as Error).message})`);
+      }
+      if (response.ok) return response;
+      const text = await response.text().catch(() => "");
+      const message =
+        (/"message":"([^"]{0,300})/.exec(text)?.[1] ?? text.slice(0, 300)) || `HTTP ${response.status}`;
+      if (response.status === 400)
+        throw new InvalidRequestError(`llama-server refused the request: ${message}`);
+      throw new EngineRestartingError(`llama-server answered ${response.status}: ${message}`);
+    }
+  }
+
   /** Whether the child serving at `url` has exited (seen within `ms`), so a new one will take its place. */
-  async replaced(url: string, ms: number): Promise<boolean> {
+  private async replaced(url: string, ms: number): Promise<boolean> {
     const end = Date.now() + ms;
     while (Date.now() < end) {
       if (this.stopped) return false;

@@ -1,7 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import { getLlama, type Llama, LlamaLogLevel, type LlamaModel } from "node-llama-cpp";
-import { EngineRestartingError, InvalidRequestError } from "../../provider/errors.js";
+import { EngineRestartingError } from "../../provider/errors.js";
 import type {
   FinishReason,
   GenerateRequest,
@@ -91,6 +91,7 @@ export class LlamaServerEngine implements SlotEngine {
     const child = new LlamaServerChild({
       binary: options.binary,
       args: childArgs(options),
+      name: "the engine",
       logger: options.logger,
     });
     // The child loads the weights while this process reads the vocabulary.
@@ -230,46 +231,14 @@ export class LlamaServerEngine implements SlotEngine {
     await this.llama.dispose();
   }
 
-  /**
-   * Sends one completion. A child that is down or restarting is waited for (then 503); a request that got no
-   * answer at all (the child died a moment ago, or a stale keep-alive connection) is sent once more.
-   */
+  /** Sends one completion (see LlamaServerChild.post for waits, the one retry and errors). */
   private async post(body: object, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
-    const wait = this.options.restartWaitMs ?? 30_000;
-    for (let attempt = 0; ; attempt++) {
-      let url: string;
-      try {
-        url = await this.child.ready(wait);
-      } catch {
-        throw new EngineRestartingError("the engine is restarting after a failure");
-      }
-      let response: Response;
-      try {
-        response = await fetch(`${url}/completion`, {
-          method: "POST",
-          headers: { "content-type": "application/json", authorization: `Bearer ${this.child.key}` },
-          body: JSON.stringify(body),
-          signal,
-        });
-      } catch (error) {
-        signal.throwIfAborted();
-        // Before any answer, nothing was generated, so sending again is safe: either the child died a moment
-        // ago (wait for the new one) or a pooled keep-alive connection it had just closed was picked (in a
-        // 600-request soak, 2 requests failed so before this retry).
-        if (attempt === 0) {
-          await this.child.replaced(url, 250);
-          continue;
-        }
-        throw new EngineRestartingError(`the engine did not answer (${(error as Error).message})`);
-      }
-      if (response.ok && response.body) return response.body;
-      const text = await response.text().catch(() => "");
-      const message =
-        (/"message":"([^"]{0,300})/.exec(text)?.[1] ?? text.slice(0, 300)) || `HTTP ${response.status}`;
-      if (response.status === 400)
-        throw new InvalidRequestError(`llama-server refused the request: ${message}`);
-      throw new EngineRestartingError(`llama-server answered ${response.status}: ${message}`);
-    }
+    const response = await this.child.post("/completion", JSON.stringify(body), {
+      signal,
+      waitMs: this.options.restartWaitMs ?? 30_000,
+    });
+    if (!response.body) throw new EngineRestartingError("llama-server answered with no body");
+    return response.body;
   }
 
   /** A chunk that is not JSON, or not the shape read here, is the engine's failure (503), never a 500. */
