@@ -1,10 +1,9 @@
 import { SETTINGS } from "../config/settings.js";
 import type { Metrics } from "../metrics.js";
 import type { GenerateRequest, ModelProvider, StreamPart } from "../provider/types.js";
-import { WrappingProvider } from "../provider/wrapping-provider.js";
-import { type EntryStore, MemoryEntryStore, type StoredEntry } from "../store/entry-store.js";
+import { type EntryStore, MemoryEntryStore, type NewEntry, type StoredEntry } from "../store/entry-store.js";
+import { AnswerCacheProvider, type AnswerKey, entryBytes, type FinishPart } from "./answer-cache.js";
 import { faqKeyOf } from "./faq-key.js";
-import { entryBytes, replayParts } from "./response-cache.js";
 
 export interface FaqCacheOptions {
   /** Where answers are kept. Default: in memory, `--faq-cache-size`'s bound (16 MiB). */
@@ -30,23 +29,17 @@ export type FaqEntry = Omit<StoredEntry<StreamPart[]>, "value">;
  * Only whole text answers are kept: never one cut by the token limit, a tool call, an error (which never
  * reaches a finish part), or an upstream's answer unless `cacheCloud` allows it.
  */
-export class FaqCacheProvider extends WrappingProvider {
-  private readonly store: EntryStore<StreamPart[]>;
-  private readonly now: () => number;
-
+export class FaqCacheProvider extends AnswerCacheProvider {
   constructor(
     inner: ModelProvider,
     private readonly options: FaqCacheOptions = {},
   ) {
-    super(inner);
-    this.store =
-      options.store ?? new MemoryEntryStore({ maxBytes: SETTINGS.faqCacheSize.default * 1024 * 1024 });
-    this.now = options.now ?? Date.now;
-    this.options.metrics?.faqCacheEntries.set(this.store.size.entries);
-  }
-
-  get size(): { entries: number; bytes: number } {
-    return this.store.size;
+    super(
+      inner,
+      options.store ?? new MemoryEntryStore({ maxBytes: SETTINGS.faqCacheSize.default * 1024 * 1024 }),
+      options.now ?? Date.now,
+    );
+    this.stored();
   }
 
   /** Stored answers, most recently used first. */
@@ -57,75 +50,58 @@ export class FaqCacheProvider extends WrappingProvider {
   /** Removes one answer by its key; false when there was none. */
   delete(key: string): boolean {
     const deleted = this.store.delete(key);
-    this.updateGauge();
+    this.stored();
     return deleted;
   }
 
   /** Removes every answer; returns how many there were. */
   clear(): number {
     const count = this.store.clear();
-    this.updateGauge();
+    this.stored();
     return count;
   }
 
-  async *stream(request: GenerateRequest, options: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
+  protected keyOf(request: GenerateRequest): AnswerKey | undefined {
     const use = request.cache === "prefer" || (this.options.enabled === true && request.cache !== "bypass");
     const faq = use ? faqKeyOf(request) : undefined;
-    if (!faq) {
-      yield* this.inner.stream(request, options);
-      return;
-    }
-    const now = this.now();
-    const hit = this.store.get(faq.key, now);
-    const finish = hit?.value.at(-1);
+    return faq && { key: faq.key, label: faq.question };
+  }
+
+  /** An answer longer than this request allows is no answer to it; the fresh one replaces it. */
+  protected override serves(answer: StreamPart[], request: GenerateRequest): boolean {
+    const finish = answer.at(-1);
     const maxTokens = request.sampling.maxTokens;
-    // An answer longer than this request allows is no answer to it; the fresh one replaces it.
-    if (
-      hit &&
-      finish?.type === "finish" &&
-      !(maxTokens !== undefined && finish.usage.completionTokens > maxTokens)
-    ) {
-      this.options.metrics?.faqCache.inc({ result: "hit" });
-      yield { type: "meta", meta: { cache: "hit" } };
-      yield* replayParts(hit.value);
-      return;
-    }
-    this.options.metrics?.faqCache.inc({ result: "miss" });
-    yield { type: "meta", meta: { cache: "miss" } };
-    const parts: StreamPart[] = [];
-    let route: string | undefined;
-    let toolCall = false;
-    for await (const part of this.inner.stream(request, options)) {
-      if (part.type === "meta") route = part.meta.route ?? route;
-      else parts.push(part);
-      if (part.type === "tool-call-delta") toolCall = true;
-      if (part.type === "finish" && part.finishReason === "stop" && !toolCall && this.mayKeep(route))
-        this.keep(faq.key, faq.question, parts, now);
-      yield part;
-    }
-  }
-
-  private mayKeep(route: string | undefined): boolean {
-    return route === undefined || route === "local" || this.options.cacheCloud === true;
-  }
-
-  private keep(key: string, question: string, parts: StreamPart[], now: number): void {
-    const ttlMs = this.options.ttlMs ?? SETTINGS.faqTtl.default * 1000;
-    this.store.put(
-      {
-        key,
-        value: parts,
-        label: question,
-        bytes: entryBytes(key, parts) + question.length * 2,
-        created: now,
-        ...(ttlMs > 0 && { expires: now + ttlMs }),
-      },
-      this.now(),
+    return (
+      finish?.type === "finish" && !(maxTokens !== undefined && finish.usage.completionTokens > maxTokens)
     );
-    this.updateGauge();
   }
 
-  private updateGauge(): void {
+  protected keeps(parts: StreamPart[], finish: FinishPart, route: string | undefined): boolean {
+    return (
+      finish.finishReason === "stop" &&
+      !parts.some((part) => part.type === "tool-call-delta") &&
+      (route === undefined || route === "local" || this.options.cacheCloud === true)
+    );
+  }
+
+  protected entry(key: AnswerKey, parts: StreamPart[], now: number): NewEntry<StreamPart[]> {
+    const ttlMs = this.options.ttlMs ?? SETTINGS.faqTtl.default * 1000;
+    return {
+      key: key.key,
+      value: parts,
+      label: key.label,
+      bytes: entryBytes(key, parts),
+      created: now,
+      ...(ttlMs > 0 && { expires: now + ttlMs }),
+    };
+  }
+
+  protected counted(result: "hit" | "miss"): void {
+    this.options.metrics?.faqCache.inc({ result });
+  }
+
+  /** Keeps the entries gauge current. */
+  protected override stored(): void {
     this.options.metrics?.faqCacheEntries.set(this.store.size.entries);
   }
 }

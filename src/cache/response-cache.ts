@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { SETTINGS } from "../config/settings.js";
 import type { Metrics } from "../metrics.js";
 import type { GenerateRequest, ModelProvider, StreamPart } from "../provider/types.js";
-import { WrappingProvider } from "../provider/wrapping-provider.js";
-import { type EntryStore, MemoryEntryStore } from "../store/entry-store.js";
+import { type EntryStore, MemoryEntryStore, type NewEntry } from "../store/entry-store.js";
+import { AnswerCacheProvider, type AnswerKey, entryBytes } from "./answer-cache.js";
 
 export interface ResponseCacheOptions {
   /** Upper bound on the bytes of cached answers (text and bookkeeping, approximated). Default: `--cache-size`'s (64 MiB). */
@@ -15,72 +15,40 @@ export interface ResponseCacheOptions {
   now?: () => number;
 }
 
-/** Fixed per-entry overhead counted against the byte bound (key, arrays, usage). */
-const ENTRY_OVERHEAD = 256;
-
 /**
  * A byte-bounded LRU of finished answers to deterministic requests (temperature 0, or a fixed seed),
  * wrapped around a provider. A hit replays the same parts, so a streamed hit has the same chunk shape as
  * the original, and a `meta` part tells the client it was a hit.
  */
-export class CachingProvider extends WrappingProvider {
-  private readonly store: EntryStore<StreamPart[]>;
-  private readonly now: () => number;
-
+export class CachingProvider extends AnswerCacheProvider {
   constructor(
     inner: ModelProvider,
     private readonly options: ResponseCacheOptions = {},
   ) {
-    super(inner);
-    this.store =
+    super(
+      inner,
       options.store ??
-      new MemoryEntryStore({ maxBytes: options.maxBytes ?? SETTINGS.cacheSize.default * 1024 * 1024 });
-    this.now = options.now ?? Date.now;
+        new MemoryEntryStore({ maxBytes: options.maxBytes ?? SETTINGS.cacheSize.default * 1024 * 1024 }),
+      options.now ?? Date.now,
+    );
   }
 
-  get size(): { entries: number; bytes: number } {
-    return this.store.size;
-  }
-
-  async *stream(request: GenerateRequest, options: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
+  protected keyOf(request: GenerateRequest): AnswerKey | undefined {
     const key = cacheKey(request);
-    if (key === undefined) {
-      yield* this.inner.stream(request, options);
-      return;
-    }
-    const hit = this.store.get(key, this.now());
-    if (hit) {
-      this.options.metrics?.responseCache.inc({ result: "hit" });
-      yield { type: "meta", meta: { cache: "hit" } };
-      yield* replayParts(hit.value);
-      return;
-    }
-    this.options.metrics?.responseCache.inc({ result: "miss" });
-    yield { type: "meta", meta: { cache: "miss" } };
-    const parts: StreamPart[] = [];
-    for await (const part of this.inner.stream(request, options)) {
-      if (part.type !== "meta") parts.push(part);
-      // Only complete answers are kept; an aborted generation never reaches its finish part.
-      if (part.type === "finish") {
-        const now = this.now();
-        this.store.put({ key, value: parts, bytes: entryBytes(key, parts), created: now }, now);
-      }
-      yield part;
-    }
+    return key === undefined ? undefined : { key };
   }
-}
 
-/** A stored answer's parts as they came, its usage saying the whole prompt was served from cache. */
-export function* replayParts(parts: StreamPart[]): Generator<StreamPart> {
-  for (const part of parts) {
-    if (part.type !== "finish") yield part;
-    else yield { ...part, usage: { ...part.usage, cachedTokens: part.usage.promptTokens } };
+  protected keeps(): boolean {
+    return true;
   }
-}
 
-/** An entry's size for the byte bounds: its parts as UTF-16 JSON plus bookkeeping. */
-export function entryBytes(key: string, parts: StreamPart[]): number {
-  return ENTRY_OVERHEAD + key.length + parts.reduce((sum, part) => sum + JSON.stringify(part).length * 2, 0);
+  protected entry(key: AnswerKey, parts: StreamPart[], now: number): NewEntry<StreamPart[]> {
+    return { key: key.key, value: parts, bytes: entryBytes(key, parts), created: now };
+  }
+
+  protected counted(result: "hit" | "miss"): void {
+    this.options.metrics?.responseCache.inc({ result });
+  }
 }
 
 /**
