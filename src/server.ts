@@ -124,6 +124,22 @@ export interface EdgeServer {
    * the model is disposed. Calling it again returns the same promise.
    */
   close(): Promise<void>;
+  /** The shutdown's steps so far, in order, each with its time once done (for the exit line and a timeout's). */
+  readonly shutdownSteps: readonly ShutdownStep[];
+}
+
+/** One step of a graceful shutdown: drain, port, load, embeddings, engine, state. */
+export interface ShutdownStep {
+  name: string;
+  /** How long it took; undefined while it runs. */
+  ms: number | undefined;
+}
+
+/** The steps as the exit line shows them: "drain 2.0 s, port 0.0 s, engine 0.4 s" (a running one: "engine ..."). */
+export function describeShutdown(steps: readonly ShutdownStep[]): string {
+  return steps
+    .map((s) => `${s.name} ${s.ms === undefined ? "..." : `${(s.ms / 1000).toFixed(1)} s`}`)
+    .join(", ");
 }
 
 /**
@@ -256,6 +272,15 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   ready.catch(() => {}); // observed by the caller; never an unhandled rejection
 
   let closing: Promise<void> | undefined;
+  const shutdownSteps: ShutdownStep[] = [];
+  /** Runs one step of the shutdown, recording its name first (so a timeout can say where it stood) and its time. */
+  const step = async (name: string, run: () => unknown): Promise<void> => {
+    const record: ShutdownStep = { name, ms: undefined };
+    shutdownSteps.push(record);
+    const start = performance.now();
+    await run();
+    record.ms = performance.now() - start;
+  };
   const shutdown = async () => {
     draining.begin();
     scheduler.drain();
@@ -264,16 +289,18 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     // asynchronously, so connections keep arriving for a moment after SIGTERM: a 503 `shutting_down` with
     // Retry-After (and a failing readiness probe) tells clients and balancers to go elsewhere, where a
     // closed port would refuse them. llama-server and vLLM close at once; we close as soon as the drain ends.
-    await draining.drain(options.shutdownGraceMs ?? SETTINGS.shutdownGrace.default * 1000);
-    await closeHttp(app);
+    await step("drain", () =>
+      draining.drain(options.shutdownGraceMs ?? SETTINGS.shutdownGrace.default * 1000),
+    );
+    await step("port", () => closeHttp(app));
     router.dispose();
-    await ready.catch(() => {});
+    await step("load", () => ready.catch(() => {}));
     // Before the chat engine, which frees the llama.cpp backend both use. Requests still in flight are a
     // few evaluations each, so they are waited for rather than cut short.
-    await embeddings?.close();
-    await scheduler.dispose();
+    if (embeddings) await step("embeddings", () => embeddings.close());
+    await step("engine", () => scheduler.dispose());
     // Last: answers finished during the drain are still written.
-    state?.close();
+    if (state) await step("state", () => state.close());
   };
 
   return {
@@ -291,6 +318,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       closing ??= shutdown();
       return closing;
     },
+    shutdownSteps,
   };
 }
 

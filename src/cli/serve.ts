@@ -15,7 +15,7 @@ import {
   type RoutingConfig,
   type RoutingSettings,
 } from "../router/config.js";
-import { startEdgeServer } from "../server.js";
+import { describeShutdown, startEdgeServer } from "../server.js";
 import { progressReporter } from "./progress.js";
 import {
   addEnvironmentHelp,
@@ -178,14 +178,16 @@ export function serveCommand(): Command {
       // hold the process past what an orchestrator was promised.
       setTimeout(
         () => {
-          process.stderr.write("edgellm: shutdown did not finish in time; exiting\n");
+          process.stderr.write(
+            `edgellm: shutdown did not finish in time (${describeShutdown(server.shutdownSteps)}); exiting\n`,
+          );
           process.exit(1);
         },
         flags.shutdownGrace * 1000 + DISPOSE_BUDGET_MS,
       );
       server.close().then(
         () => {
-          process.stdout.write("edgellm: stopped\n");
+          process.stdout.write(`edgellm: stopped (${describeShutdown(server.shutdownSteps)})\n`);
           process.exit(0);
         },
         (error: unknown) => {
