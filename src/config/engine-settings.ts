@@ -37,8 +37,8 @@ export const ENGINE_SETTINGS = {
     env: "EDGELLM_PROMPT_CACHE_RAM",
     default: 1024,
     unit: "MiB",
-    help: "RAM for llama-server's prompt cache: KV states of conversations that lost their slot (0: off)",
-    doc: "MiB of host RAM where llama-server keeps the KV state of conversations that lost their slot, so their next turn is not recomputed; `0` turns it off",
+    help: "room for the KV states of conversations that lost their slot: llama-server's RAM prompt cache, or the in-process engine's saved states (0: off)",
+    doc: "MiB for the KV states of conversations that lost their slot, so their next turn is not recomputed: llama-server's host-RAM prompt cache, or with the in-process engine state files in a private temp folder; `0` turns it off",
     parse: int(0),
   }),
   llamaReleases: setting({

@@ -18,6 +18,17 @@ export type GenerationControls = Pick<
   "prompt" | "format" | "toolChoice" | "parallelToolCalls" | "logprobs"
 >;
 
+/** Where a request's reused prompt tokens came from, for /metrics. */
+export interface PromptReuse {
+  /** Tokens reused from the slot's own KV cache. */
+  slot: number;
+  /**
+   * Tokens restored from a store of KV states of conversations that had lost their slot (llama-server's RAM
+   * prompt cache; the in-process engine's SlotStateStore).
+   */
+  ram: number;
+}
+
 /** What the scheduler needs from an engine; LocalEngine and LlamaServerEngine implement it, tests may pass a fake. */
 export interface SlotEngine {
   readonly modelId: string;

@@ -21,13 +21,14 @@ import type {
   TokenLogprob,
 } from "../provider/types.js";
 import { ChatPrompt, vocabularySize } from "./chat-prompt.js";
-import type { EngineEvent, GenerationControls } from "./engine-types.js";
+import type { EngineEvent, GenerationControls, PromptReuse } from "./engine-types.js";
 import { GenerationOutput } from "./generation-output.js";
 import { GrammarCache } from "./grammar.js";
 import { checkLogitBias, setBias, toTokenBias } from "./logit-bias.js";
 import { NativeGarbage } from "./native-garbage.js";
 import { commonPrefixLength } from "./prefix.js";
 import type { TooLong } from "./prompt-tokenizer.js";
+import { SlotStateStore } from "./slot-states.js";
 import { TokenBytes } from "./token-bytes.js";
 
 export interface LocalEngineOptions {
@@ -48,7 +49,20 @@ export interface LocalEngineOptions {
   lookupDecoding?: boolean;
   /** Memory-map the model file instead of reading it. Default false (see load()). */
   mmap?: boolean;
+  /**
+   * Bytes of saved KV states of conversations that lost their slot (SlotStateStore); 0 turns it off.
+   * Default: `--prompt-cache-ram`'s.
+   */
+  promptCacheBytes?: number;
 }
+
+/**
+ * A slot's content is saved before a request erases at least this many of its tokens. Fewer are cheaper to
+ * recompute than to keep (a regenerated answer, a short exchange).
+ */
+const SAVE_MIN_TOKENS = 64;
+/** A saved state is loaded when it holds at least this many more of the prompt than the slot does. */
+const RESTORE_MIN_GAIN = 64;
 
 /** What evaluateWithMetadata yields when logprobs are asked for. */
 type SampledToken = { token: Token; confidence?: number; probabilities?: Map<Token, number> };
@@ -68,6 +82,7 @@ export class LocalEngine {
     private readonly sequences: LlamaContextSequence[],
     readonly modelId: string,
     private readonly prompts: ChatPrompt,
+    private readonly states: SlotStateStore | undefined,
   ) {
     this.grammars = new GrammarCache(llama);
     this.tokenBytes = new TokenBytes(model);
@@ -79,6 +94,8 @@ export class LocalEngine {
   readonly grammars: GrammarCache;
   private readonly tokenBytes: TokenBytes;
   private readonly garbage: NativeGarbage;
+  /** Called after each generation with where its reused prompt tokens came from. */
+  onPromptReuse?: (reuse: PromptReuse) => void;
 
   static async load(options: LocalEngineOptions): Promise<LocalEngine> {
     const parallel = options.parallel ?? SETTINGS.parallel.default;
@@ -101,6 +118,9 @@ export class LocalEngine {
       }),
     );
     const modelId = options.modelId ?? path.basename(options.modelPath).replace(/\.gguf$/i, "");
+    const states = await SlotStateStore.create(
+      options.promptCacheBytes ?? SETTINGS.promptCacheRam.default * 1024 * 1024,
+    );
     return new LocalEngine(
       llama,
       model,
@@ -108,6 +128,7 @@ export class LocalEngine {
       sequences,
       modelId,
       new ChatPrompt(model, options.modelPath),
+      states,
     );
   }
 
@@ -162,6 +183,8 @@ export class LocalEngine {
   ): AsyncGenerator<EngineEvent> {
     const grammar = controls ? await this.grammars.forRequest(controls) : undefined;
     const sequence = this.sequences[slot];
+    const fromSlot = commonPrefixLength(sequence.contextTokens, promptTokens);
+    await this.swapState(sequence, promptTokens, fromSlot);
     const cachedTokens = await this.reusePrefix(sequence, promptTokens);
     const budget = Math.min(
       sampling.maxTokens ?? Number.POSITIVE_INFINITY,
@@ -213,7 +236,24 @@ export class LocalEngine {
       this.garbage.released();
     }
     if (signal.aborted) return;
+    const slotShare = Math.min(fromSlot, cachedTokens);
+    this.onPromptReuse?.({ slot: slotShare, ram: cachedTokens - slotShare });
     yield* output.finish(finishReason, completionTokens, cachedTokens);
+  }
+
+  /**
+   * Before `promptTokens` replace much of what the slot holds, saves the slot's state; then, when a saved
+   * state holds more of the prompt than the slot does (the conversation had lost its slot), loads it.
+   */
+  private async swapState(
+    sequence: LlamaContextSequence,
+    promptTokens: readonly number[],
+    fromSlot: number,
+  ): Promise<void> {
+    if (!this.states) return;
+    if (sequence.contextTokens.length - fromSlot >= SAVE_MIN_TOKENS) await this.states.save(sequence);
+    const saved = this.states.find(promptTokens, fromSlot + RESTORE_MIN_GAIN - 1);
+    if (saved) await this.states.restore(sequence, saved.state);
   }
 
   private logprob(token: Token, output: SampledToken, top: number): TokenLogprob {
@@ -284,6 +324,7 @@ export class LocalEngine {
   /** Releases sequences, context, model and the llama.cpp backend, in that order. */
   async dispose(): Promise<void> {
     await this.prompts.dispose();
+    await this.states?.dispose();
     for (const sequence of this.sequences) sequence.dispose();
     await this.context.dispose();
     await this.model.dispose();

@@ -1,7 +1,7 @@
 import type { EngineChoice } from "../config/engine-settings.js";
 import type { Metrics } from "../metrics.js";
 import type { EnsureResult } from "./binary/ensure.js";
-import type { SlotEngine } from "./engine-types.js";
+import type { PromptReuse, SlotEngine } from "./engine-types.js";
 import type { EngineLogger } from "./llama-server/child.js";
 import { LlamaServerEngine } from "./llama-server/engine.js";
 import { LocalEngine } from "./local-engine.js";
@@ -17,7 +17,7 @@ export interface EngineSettings {
   contextSize: number;
   parallel: number;
   threads?: number;
-  /** RAM for llama-server's prompt cache, in MiB. */
+  /** RAM for KV states of conversations that lost their slot, in MiB (either engine). */
   promptCacheMiB: number;
   lookupDecoding?: boolean;
   mmap?: boolean;
@@ -45,14 +45,9 @@ export async function loadEngine(settings: EngineSettings): Promise<LoadedEngine
   if (binary) {
     try {
       const engine = await LlamaServerEngine.load({ ...settings, binary });
+      countReuse(engine, settings.metrics);
       const metrics = settings.metrics;
-      if (metrics) {
-        engine.onPromptReuse = (reuse) => {
-          metrics.promptReuse.inc({ source: "slot" }, reuse.slot);
-          metrics.promptReuse.inc({ source: "ram" }, reuse.ram);
-        };
-        engine.onRestart = () => metrics.engineRestarts.inc();
-      }
+      if (metrics) engine.onRestart = () => metrics.engineRestarts.inc();
       return loaded(engine, "llama-server", settings);
     } catch (error) {
       if (settings.choice === "llama-server") throw error;
@@ -75,8 +70,19 @@ export async function loadEngine(settings: EngineSettings): Promise<LoadedEngine
     threads: settings.threads,
     lookupDecoding: settings.lookupDecoding,
     mmap: settings.mmap,
+    promptCacheBytes: settings.promptCacheMiB * 1024 * 1024,
   });
+  countReuse(engine, settings.metrics);
   return loaded(engine, "in-process", settings);
+}
+
+/** Counts reused prompt tokens in /metrics by where they came from. */
+function countReuse(engine: { onPromptReuse?: (reuse: PromptReuse) => void }, metrics: Metrics | undefined) {
+  if (!metrics) return;
+  engine.onPromptReuse = (reuse) => {
+    metrics.promptReuse.inc({ source: "slot" }, reuse.slot);
+    metrics.promptReuse.inc({ source: "ram" }, reuse.ram);
+  };
 }
 
 function loaded(engine: SlotEngine, kind: LoadedEngine["kind"], settings: EngineSettings): LoadedEngine {

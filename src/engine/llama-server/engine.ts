@@ -10,7 +10,7 @@ import type {
   TokenLogprob,
 } from "../../provider/types.js";
 import { ChatPrompt, vocabularySize } from "../chat-prompt.js";
-import type { EngineEvent, GenerationControls, SlotEngine } from "../engine-types.js";
+import type { EngineEvent, GenerationControls, PromptReuse, SlotEngine } from "../engine-types.js";
 import { GenerationOutput } from "../generation-output.js";
 import { GrammarCache } from "../grammar.js";
 import { checkLogitBias } from "../logit-bias.js";
@@ -43,14 +43,6 @@ export interface LlamaServerEngineOptions {
   logger?: EngineLogger;
   /** Longest wait for the child to come back after a crash before a request fails with 503, in ms. Default 30 000. */
   restartWaitMs?: number;
-}
-
-/** Where a request's reused prompt tokens came from, for /metrics. */
-export interface PromptReuse {
-  /** Tokens reused from the slot's own KV cache. */
-  slot: number;
-  /** Tokens restored from the RAM prompt cache (a conversation that had lost its slot). */
-  ram: number;
 }
 
 /**
