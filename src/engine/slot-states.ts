@@ -26,6 +26,12 @@ export class SlotStateStore {
   private readonly entries: SavedState[] = [];
   private bytes = 0;
   private counter = 0;
+  /**
+   * States being loaded, with whether they were dropped meanwhile: their files are removed once loaded, never
+   * before (a failed load whose file is gone would leave llama.cpp's cells for the slot behind while the
+   * sequence believes itself empty).
+   */
+  private readonly loading = new Map<SavedState, { loads: number; dropped: boolean }>();
 
   private constructor(
     private readonly dir: string,
@@ -78,11 +84,19 @@ export class SlotStateStore {
 
   /** Loads `state` into `sequence` (replacing what it held); false when that failed and the sequence is empty. */
   async restore(sequence: LlamaContextSequence, state: SavedState): Promise<boolean> {
+    const load = this.loading.get(state) ?? { loads: 0, dropped: false };
+    load.loads++;
+    this.loading.set(state, load);
     try {
       await sequence.loadStateFromFile(state.file, { acceptRisk: true });
     } catch {
       this.remove(state);
       return false;
+    } finally {
+      if (--load.loads === 0) {
+        this.loading.delete(state);
+        if (load.dropped) void rm(state.file, { force: true });
+      }
     }
     const index = this.entries.indexOf(state);
     if (index !== -1) this.entries.push(...this.entries.splice(index, 1));
@@ -100,7 +114,9 @@ export class SlotStateStore {
     if (index === -1) return;
     this.entries.splice(index, 1);
     this.bytes -= state.bytes;
-    void rm(state.file, { force: true });
+    const load = this.loading.get(state);
+    if (load) load.dropped = true;
+    else void rm(state.file, { force: true });
   }
 }
 

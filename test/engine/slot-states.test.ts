@@ -170,3 +170,31 @@ test("a folder left by a process that was killed is removed by the next store; a
   await store?.dispose();
   assert.equal(await SlotStateStore.create(0, parent), undefined, "0 turns the store off");
 });
+
+test("a state dropped while it loads keeps its file until the load is done", async () => {
+  const parent = await mkdtemp(path.join(os.tmpdir(), "edgellm-store-"));
+  const store = (await SlotStateStore.create(15_000, parent)) as SlotStateStore;
+  const a = Array.from({ length: 100 }, (_, i) => i);
+  await store.save(sequenceHolding(a));
+  const saved = store.find(a, 0)?.state as NonNullable<ReturnType<SlotStateStore["find"]>>["state"];
+  let release: () => void = () => {};
+  let seen: string | undefined;
+  const loader = {
+    async loadStateFromFile(file: string) {
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      seen = (await readdir(path.dirname(file))).includes(path.basename(file)) ? "there" : "gone";
+    },
+  } as unknown as Parameters<SlotStateStore["restore"]>[0];
+  const restoring = store.restore(loader, saved);
+  // Another conversation's state pushes it out of the 15 000 bytes while it loads.
+  await store.save(sequenceHolding(a.map((t) => t + 1000)));
+  assert.equal(store.find(a, 0), undefined, "dropped from the store");
+  release();
+  assert.equal(await restoring, true);
+  assert.equal(seen, "there");
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(!(await readdir(path.dirname(saved.file))).includes(path.basename(saved.file)), "removed after");
+  await store.dispose();
+});
