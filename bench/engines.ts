@@ -85,14 +85,70 @@ export async function startContenders(binary: string, model: string): Promise<Co
 }
 
 /**
- * Short-prompt TTFT requests, alternating between contenders. TTFT is bimodal on this VM (50-70 or 115-135 ms a
- * request, on every server alike), so a p50 needs many requests to land on the same mode for all: 12 did not.
+ * Short-prompt TTFT requests per contender. TTFT is bimodal on this VM (40-50 ms or 115-135 ms a request), and
+ * which mode a request lands in depends on what ran just before it: on 2026-11-24 whichever server came right
+ * after the in-process engine read 40-50 ms on nearly every request, the others 115-135 (the same servers
+ * swapped places when the order was reversed). So every loop below cycles through every order of the
+ * contenders, and each comes after each other one equally often.
  */
 export const TTFT_REQUESTS = 24;
-/** Alternating rounds of 4 concurrent streams (about 4 s each); best and median are reported. */
-export const AGGREGATE_ROUNDS = 4;
+/** Single-stream decode requests of 128 tokens per contender; the median is reported. */
+export const DECODE_REQUESTS = 6;
+/** Rounds of 4 concurrent streams (about 4 s each) per contender; best and median are reported. */
+export const AGGREGATE_ROUNDS = 6;
 
-/** Single-stream figures, requests alternating between contenders; then 4-stream aggregate and RSS, alternating rounds. */
+/** Every order of `0..n-1` (n! of them; 6 for three contenders). */
+function orders(n: number): number[][] {
+  if (n <= 1) return [Array.from({ length: n }, (_, i) => i)];
+  return orders(n - 1).flatMap((rest) =>
+    Array.from({ length: n }, (_, at) => [...rest.slice(0, at), n - 1, ...rest.slice(at)]),
+  );
+}
+
+/**
+ * The orders of `n` contenders in a sequence whose requests, run one after another and round again, have each
+ * contender right after each other one equally often and never right after itself (for three: each of the
+ * 6 ordered pairs 3 times in 18 requests). Found by search, which is instant for the 2 or 3 compared here.
+ */
+export function balancedOrders(n: number): number[][] {
+  const all = orders(n);
+  const follows = (sequence: number[][]) => {
+    const flat = sequence.flat();
+    const counts = new Map<string, number>();
+    for (let j = 0; j < flat.length; j++) {
+      const key = `${flat[j]}>${flat[(j + 1) % flat.length]}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return counts;
+  };
+  const fair = (sequence: number[][]) => {
+    const counts = follows(sequence);
+    const values = [...counts.entries()]
+      .filter(([k]) => k.split(">")[0] !== k.split(">")[1])
+      .map(([, v]) => v);
+    return (
+      values.length === n * (n - 1) && values.every((v) => v === values[0]) && values.length === counts.size
+    );
+  };
+  const search = (sequence: number[][], left: number[][]): number[][] | undefined => {
+    if (left.length === 0) return fair(sequence) ? sequence : undefined;
+    for (const [i, next] of left.entries()) {
+      const found = search([...sequence, next], [...left.slice(0, i), ...left.slice(i + 1)]);
+      if (found) return found;
+    }
+    return undefined;
+  };
+  return (n <= 3 && search([], all)) || all;
+}
+
+/** Runs `measure` `rounds` times for each contender, each round in the next of the balanced orders. */
+async function balanced(count: number, rounds: number, measure: (i: number, round: number) => Promise<void>) {
+  const sequence = balancedOrders(count);
+  for (let round = 0; round < rounds; round++)
+    for (const i of sequence[round % sequence.length]) await measure(i, round);
+}
+
+/** Single-stream figures, then 4-stream aggregate and RSS, each in balanced orders of the contenders. */
 export async function measureAlternating(
   contenders: Contender[],
 ): Promise<Map<string, Omit<EngineFigures, "multiUser">>> {
@@ -107,45 +163,39 @@ export async function measureAlternating(
     });
   const ttfts = contenders.map(() => [] as number[]);
   const decodes = contenders.map(() => [] as number[]);
-  for (let round = 0; round < TTFT_REQUESTS; round++) {
-    for (const [i, client] of clients.entries()) {
-      const r = await streamOnce(client, {
-        model: "local",
-        messages: [
-          { role: "user", content: `Question ${round} for ${i}: what is ${round} times ${round + i + 3}?` },
-        ],
-        max_tokens: 2,
-      });
-      ttfts[i].push(r.ttftMs);
-    }
-  }
-  for (let round = 0; round < 3; round++) {
-    for (const [i, client] of clients.entries()) {
-      const r = await streamOnce(client, {
-        model: "local",
-        messages: [{ role: "user", content: `Tell me a long story, take ${round} on server ${i}.` }],
-        max_tokens: 128,
-        ignore_eos: true,
-        seed: 7 + round,
-      });
-      decodes[i].push((r.completionTokens - 1) / (r.decodeMs / 1000));
-    }
-  }
+  await balanced(clients.length, TTFT_REQUESTS, async (i, round) => {
+    const r = await streamOnce(clients[i], {
+      model: "local",
+      messages: [
+        { role: "user", content: `Question ${round} for ${i}: what is ${round} times ${round + i + 3}?` },
+      ],
+      max_tokens: 2,
+    });
+    ttfts[i].push(r.ttftMs);
+  });
+  await balanced(clients.length, DECODE_REQUESTS, async (i, round) => {
+    const r = await streamOnce(clients[i], {
+      model: "local",
+      messages: [{ role: "user", content: `Tell me a long story, take ${round} on server ${i}.` }],
+      max_tokens: 128,
+      ignore_eos: true,
+      seed: 7 + round,
+    });
+    decodes[i].push((r.completionTokens - 1) / (r.decodeMs / 1000));
+  });
   const aggregates = contenders.map(() => [] as number[]);
   const rss = contenders.map(() => 0);
-  for (let round = 0; round < AGGREGATE_ROUNDS; round++) {
-    for (const [i, client] of clients.entries()) {
-      const sampler = peakRss(contenders[i].pids);
-      aggregates[i].push(await aggregate4(client, `${round}-${i}`));
-      rss[i] = Math.max(rss[i], sampler.stop());
-    }
-  }
+  await balanced(clients.length, AGGREGATE_ROUNDS, async (i, round) => {
+    const sampler = peakRss(contenders[i].pids);
+    aggregates[i].push(await aggregate4(clients[i], `${round}-${i}`));
+    rss[i] = Math.max(rss[i], sampler.stop());
+  });
   return new Map(
     contenders.map((c, i) => [
       c.name,
       {
         ttftP50: percentile(ttfts[i], 50),
-        decode: percentile(decodes[i], 50),
+        decode: median(decodes[i]),
         aggregate4: Math.max(...aggregates[i]),
         aggregate4Median: median(aggregates[i]),
         rssLoad: rss[i],
