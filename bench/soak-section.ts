@@ -65,8 +65,10 @@ export function soakSection(f: SoakFigures): string[] {
     "that of the middle third. Before the fix in `src/engine/native-garbage.ts` edgellm grew about 1.1 MiB per request",
     '(817 -> 1674 MiB after 800 requests on this model). "Mixed" adds json_object and logprobs requests.',
     "edgellm's figures include its tokenizer worker thread, and on the llama-server engine its child process (and the",
-    "child's watchdog shell). The engine's late growth is standalone llama-server's own: the same soak on",
-    "standalone llama-server grows as much (2026-11-24; not investigated further).",
+    "child's watchdog shell). The engine's late growth is llama-server's host-RAM prompt cache filling up to its",
+    "bound (`--prompt-cache-ram`, 1024 MiB), as standalone llama-server's does (its own default bound): on",
+    "2026-11-24 a 3000-request mixed soak on the engine rose from 1138 to 2272 MiB and levelled off there, and",
+    "with `--prompt-cache-ram 0` it stayed flat (late growth -18.7 MiB, 1144 MiB at the end).",
     "",
     "| server | RSS after first samples | after a third | at the end | late growth | per request | failures | time |",
     "|---|---|---|---|---|---|---|---|",
@@ -75,5 +77,20 @@ export function soakSection(f: SoakFigures): string[] {
     row("edgellm, in-process engine, mixed", f.edgellmMixed),
     ...(f.llama ? [row("llama-server, plain chat", f.llama)] : []),
     "",
+    ...failures(f),
   ];
+}
+
+/** What the failed requests answered, for each soak that had any. */
+function failures(f: SoakFigures): string[] {
+  const runs: [string, SoakResult | undefined][] = [
+    ["edgellm, llama-server engine, mixed", f.edgellmChild],
+    ["edgellm, in-process engine, plain chat", f.edgellm],
+    ["edgellm, in-process engine, mixed", f.edgellmMixed],
+    ["llama-server, plain chat", f.llama],
+  ];
+  const lines = runs.flatMap(([label, r]) =>
+    (r?.failureSamples ?? []).map((sample) => `- ${label}, ${sample.replaceAll("|", "\\|")}`),
+  );
+  return lines.length > 0 ? ["Failed requests (the first five of each run):", ...lines, ""] : [];
 }

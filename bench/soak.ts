@@ -28,6 +28,8 @@ export interface SoakResult {
   growthPerRequest: number;
   /** Requests that did not answer 200. */
   failures: number;
+  /** What the first few failures answered (status and body, or the connection error). */
+  failureSamples: string[];
   seconds: number;
 }
 
@@ -43,11 +45,15 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
   const rss: number[] = [];
   let next = 0;
   let failures = 0;
+  const failureSamples: string[] = [];
   const started = performance.now();
   const worker = async () => {
     for (let i = next++; i < options.requests; i = next++) {
-      if (!(await send(options.url, soakRequest(i, options.maxTokens ?? 3, options.mixed ?? false))))
+      const failure = await send(options.url, soakRequest(i, options.maxTokens ?? 3, options.mixed ?? false));
+      if (failure !== undefined) {
         failures++;
+        if (failureSamples.length < 5) failureSamples.push(`request ${i}: ${failure}`);
+      }
       if ((i + 1) % sampleEvery === 0) rss.push(await rssOf(options.pids()));
     }
   };
@@ -60,15 +66,17 @@ export async function soak(options: SoakOptions): Promise<SoakResult> {
     lateGrowth,
     growthPerRequest: lateGrowth / Math.max(1, third * sampleEvery),
     failures,
+    failureSamples,
     seconds: (performance.now() - started) / 1000,
   };
 }
 
 /**
- * One request; true when it answered 200. A request whose connection the server had already closed (llama-server
- * drops idle keep-alive connections, and fetch may pick one just then) never reached it and is sent once more.
+ * One request; undefined when it answered 200, else what it answered. A request whose connection the server had
+ * already closed (llama-server drops idle keep-alive connections, and fetch may pick one just then) never reached
+ * it and is sent once more.
  */
-async function send(url: string, body: unknown): Promise<boolean> {
+async function send(url: string, body: unknown): Promise<string | undefined> {
   for (let attempt = 0; ; attempt++) {
     try {
       const response = await fetch(`${url}/v1/chat/completions`, {
@@ -76,11 +84,15 @@ async function send(url: string, body: unknown): Promise<boolean> {
         headers: { "content-type": "application/json" },
         body: JSON.stringify(body),
       });
-      await response.text();
-      return response.status === 200;
+      const text = await response.text();
+      if (response.status !== 200) return `${response.status} ${text.slice(0, 300)}`;
+      // A stream that failed after its headers still answered 200: its error is the last event.
+      if (/^data: \{"error"/m.test(text))
+        return `200 with an error event: ${text.slice(text.indexOf('data: {"error"'), 300)}`;
+      return undefined;
     } catch (error) {
-      if (attempt > 0) return false;
-      if ((error as { cause?: { code?: string } }).cause?.code !== "UND_ERR_SOCKET") return false;
+      const code = (error as { cause?: { code?: string } }).cause?.code;
+      if (attempt > 0 || code !== "UND_ERR_SOCKET") return `no answer: ${(error as Error).message} (${code})`;
     }
   }
 }

@@ -124,11 +124,16 @@ export class LlamaServerChild {
         });
       } catch (error) {
         options.signal.throwIfAborted();
+        const why = describeFetchError(error);
+        this.options.logger?.debug(
+          { engine: "llama-server", path, attempt, error: why },
+          "llama-server did not answer",
+        );
         if (attempt === 0) {
           await this.replaced(url, 250);
           continue;
         }
-        throw new EngineRestartingError(`${this.options.name} did not answer (${(error as Error).message})`);
+        throw new EngineRestartingError(`${this.options.name} did not answer (${why})`);
       }
       if (response.ok) return response;
       const text = await response.text().catch(() => "");
@@ -251,6 +256,13 @@ export class LlamaServerChild {
 }
 
 /** The port from llama-server's "listening on http://127.0.0.1:PORT" line. */
+/** fetch's "fetch failed" with what undici says underneath (e.g. "other side closed", ECONNRESET). */
+function describeFetchError(error: unknown): string {
+  const cause = (error as { cause?: { message?: string; code?: string } }).cause;
+  const detail = [cause?.message, cause?.code].filter(Boolean).join(", ");
+  return detail ? `${(error as Error).message}: ${detail}` : (error as Error).message;
+}
+
 export function listeningPort(line: string): number | undefined {
   const match = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(line);
   return match ? Number(match[1]) : undefined;
