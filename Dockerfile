@@ -44,6 +44,7 @@ COPY src/engine/binary ./src/engine/binary
 COPY src/config ./src/config
 COPY src/models ./src/models
 COPY src/provider ./src/provider
+COPY src/pid.ts ./src/pid.ts
 RUN case "$ENGINE_BUILD" in portable|native) ;; \
       *) echo "ENGINE_BUILD must be portable or native, not $ENGINE_BUILD" >&2; exit 1 ;; esac \
   && npx tsc -p tsconfig.engine.json \

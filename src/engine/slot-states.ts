@@ -2,6 +2,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { LlamaContextSequence } from "node-llama-cpp";
+import { isAlive } from "../pid.js";
 import { commonPrefixLength } from "./prefix.js";
 
 /** A saved KV state: the tokens it holds and the file it is in. */
@@ -131,16 +132,7 @@ async function removeOrphans(parent: string): Promise<void> {
   for (const name of names) {
     if (!name.startsWith(PREFIX)) continue;
     const pid = Number(name.slice(PREFIX.length).split("-")[0]);
-    if (!pid || pid === process.pid || running(pid)) continue;
+    if (!pid || pid === process.pid || isAlive(pid)) continue;
     await rm(path.join(parent, name), { recursive: true, force: true }).catch(() => {});
-  }
-}
-
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

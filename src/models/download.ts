@@ -15,6 +15,7 @@ import https from "node:https";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SETTINGS } from "../config/settings.js";
+import { isAlive } from "../pid.js";
 import { DownloadVerificationError, ModelUnavailableError } from "../provider/errors.js";
 
 /** Progress of one download; `downloadedBytes` includes a resumed part and restarts at 0 if the server ignores Range. */
@@ -389,7 +390,7 @@ async function acquireLock(lockPath: string): Promise<() => Promise<void>> {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const pid = Number((await readFile(lockPath, "utf8").catch(() => "")).trim());
-      if (pid > 0 && isProcessAlive(pid)) {
+      if (pid > 0 && isAlive(pid)) {
         throw new ModelUnavailableError(
           `${lockPath.slice(0, -".lock".length)} is already being downloaded by process ${pid}; wait for it, or delete ${lockPath} if that process is not edgellm.`,
         );
@@ -398,15 +399,6 @@ async function acquireLock(lockPath: string): Promise<() => Promise<void>> {
     }
   }
   throw new ModelUnavailableError(`Could not lock ${lockPath}.`);
-}
-
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** Throttled progress with a rate over a sliding window, so a resumed offset does not inflate it. */

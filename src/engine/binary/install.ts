@@ -5,6 +5,7 @@
  */
 import { mkdir, mkdtemp, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { isAlive } from "../../pid.js";
 import type { LlamaServerSource } from "./find.js";
 import { executableName, llamaServerCacheDir } from "./paths.js";
 import { smokeTestWithFallback } from "./smoke.js";
@@ -35,15 +36,6 @@ async function removeAbandoned(root: string): Promise<void> {
   for (const name of await readdir(root)) {
     const owner = /^\.staging-(\d+)-/.exec(name)?.[1] ?? /\.old-(\d+)-\d+$/.exec(name)?.[1];
     if (owner && !isAlive(Number(owner))) await rm(join(root, name), { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
