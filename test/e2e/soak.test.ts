@@ -15,7 +15,7 @@ test("memory levels off under a soak of short requests at concurrency 4", async 
   const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
   const trace = result.rss.map(mib).join(" ");
   t.diagnostic(`RSS (MiB): ${trace}`);
-  assert.equal(result.failures, 0);
+  assert.equal(result.failures, 0, result.failureSamples.join("\n"));
   // Before the fix this grew about 1.1 MiB per request: some 440 MiB between the middle and the last third.
   assert.ok(result.lateGrowth < 24 * 1024 * 1024, `RSS kept growing (MiB): ${trace}`);
 });

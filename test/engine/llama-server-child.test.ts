@@ -13,11 +13,14 @@ import { tempDir } from "./binary-fixtures.js";
  */
 const STAND_IN = `#!${process.execPath}
 let calls = 0;
+const sockets = [];
 const seen = {};
 const server = require("node:http").createServer((req, res) => {
   if (req.headers.authorization !== "Bearer " + process.env.LLAMA_API_KEY) return res.writeHead(401).end();
-  if (req.method === "GET") return res.writeHead(200).end(req.url === "/calls" ? String(calls) : "");
+  if (req.method === "GET")
+    return res.writeHead(200).end(req.url === "/calls" ? String(calls) : req.url === "/sockets" ? JSON.stringify(sockets) : "");
   calls++;
+  sockets.push(req.socket.remotePort + " " + req.headers.connection);
   seen[req.url] = (seen[req.url] ?? 0) + 1;
   let body = "";
   req.on("data", (c) => (body += c)).on("end", () => {
@@ -54,6 +57,20 @@ describe("the llama-server child's POST", () => {
   it("sends the body with the child's key and hands back a 2xx answer", async () => {
     const response = await post("/ok", '{"prompt":"hi"}');
     assert.deepEqual(await response.json(), { prompt: "hi" });
+  });
+
+  it("each request has a connection of its own (no pooled one the child may have closed)", async () => {
+    const before = JSON.parse(await (await fetch(`${child.url}/sockets`, auth())).text()) as string[];
+    for (let i = 0; i < 3; i++) await (await post("/ok")).text();
+    const sockets = (
+      JSON.parse(await (await fetch(`${child.url}/sockets`, auth())).text()) as string[]
+    ).slice(before.length);
+    assert.equal(sockets.length, 3);
+    assert.equal(new Set(sockets).size, 3, sockets.join(", "));
+    assert.ok(
+      sockets.every((s) => s.endsWith(" close")),
+      sockets.join(", "),
+    );
   });
 
   it("a 400 is the request's fault and keeps llama-server's message; any other status is a 503", async () => {

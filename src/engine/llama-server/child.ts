@@ -95,10 +95,9 @@ export class LlamaServerChild {
   }
 
   /**
-   * POSTs `body` (JSON) to `path` on the serving child and resolves with its answer when that is a 2xx. A child
-   * that is down or restarting is waited for (up to `waitMs`); a request that got no answer at all (the child
-   * died a moment ago, or a pooled keep-alive connection it had just closed was picked: 2 requests in a
-   * 600-request soak before this retry) is sent once more, which is safe because nothing was computed. Throws
+   * POSTs `body` (JSON) to `path` on the serving child, on a connection of its own, and resolves with its answer
+   * when that is a 2xx. A child that is down or restarting is waited for (up to `waitMs`); a request that got no
+   * answer at all (the child died a moment ago) is sent once more, which is safe because nothing was computed. Throws
    * InvalidRequestError for the child's 400 (the request's fault, its message kept) and EngineRestartingError
    * for everything else (503).
    */
@@ -118,7 +117,14 @@ export class LlamaServerChild {
       try {
         response = await fetch(`${url}${path}`, {
           method: "POST",
-          headers: { "content-type": "application/json", authorization: `Bearer ${this.key}` },
+          // A connection per request: llama-server closes idle keep-alive connections on its own clock, and
+          // a pooled one it had just closed fails the request without an answer; with several pooled, the
+          // retry could pick a second one (a soak lost 1 request in 2000 so). Loopback connects in microseconds.
+          headers: {
+            "content-type": "application/json",
+            authorization: `Bearer ${this.key}`,
+            connection: "close",
+          },
           body,
           signal: options.signal,
         });

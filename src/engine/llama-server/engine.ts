@@ -174,6 +174,8 @@ export class LlamaServerEngine implements SlotEngine {
     /** Whether `held` still has every generated token (a token held back for a partial character has no id). */
     let complete = true;
     let final: CompletionChunk | undefined;
+    /** Whether the answer ended as it should: llama-server's last chunk, or a stop string here. */
+    let ended = false;
     try {
       for await (const data of sseData(response)) {
         const chunk = this.parse(data);
@@ -190,10 +192,17 @@ export class LlamaServerEngine implements SlotEngine {
         yield* pushed.events;
         if (chunk.stop) {
           final = chunk;
+          ended = true;
           break;
         }
-        if (pushed.stopped) break;
+        if (pushed.stopped) {
+          ended = true;
+          break;
+        }
       }
+      // A body that ends before llama-server's last chunk is a child that died while answering: an answer cut
+      // short must never pass for a whole one.
+      if (!ended && !signal.aborted) throw new ChildUnavailableError("the answer ended early");
     } catch (error) {
       if (signal.aborted) return;
       throw error instanceof ChildUnavailableError || error instanceof TypeError
