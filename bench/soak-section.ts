@@ -52,6 +52,17 @@ export async function soakFigures(model: string, llamaServer?: string): Promise<
 
 export function soakSection(f: SoakFigures): string[] {
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+  const runs = (
+    [
+      ["edgellm, llama-server engine (+ child), mixed", f.edgellmChild],
+      ["edgellm, in-process engine, plain chat", f.edgellm],
+      ["edgellm, in-process engine, mixed", f.edgellmMixed],
+      ["llama-server, plain chat", f.llama],
+    ] as [string, SoakResult | undefined][]
+  ).filter((run): run is [string, SoakResult] => run[1] !== undefined);
+  const failed = runs.flatMap(([label, r]) =>
+    r.failureSamples.map((sample) => `- ${label}, ${sample.replaceAll("|", "\\|")}`),
+  );
   const row = (label: string, r: SoakResult) => {
     const third = Math.floor(r.rss.length / 3);
     const early = r.rss[third - 1] ?? r.rss[0];
@@ -72,25 +83,8 @@ export function soakSection(f: SoakFigures): string[] {
     "",
     "| server | RSS after first samples | after a third | at the end | late growth | per request | failures | time |",
     "|---|---|---|---|---|---|---|---|",
-    ...(f.edgellmChild ? [row("edgellm, llama-server engine (+ child), mixed", f.edgellmChild)] : []),
-    row("edgellm, in-process engine, plain chat", f.edgellm),
-    row("edgellm, in-process engine, mixed", f.edgellmMixed),
-    ...(f.llama ? [row("llama-server, plain chat", f.llama)] : []),
+    ...runs.map(([label, r]) => row(label, r)),
     "",
-    ...failures(f),
+    ...(failed.length > 0 ? ["Failed requests (the first five of each run):", ...failed, ""] : []),
   ];
-}
-
-/** What the failed requests answered, for each soak that had any. */
-function failures(f: SoakFigures): string[] {
-  const runs: [string, SoakResult | undefined][] = [
-    ["edgellm, llama-server engine, mixed", f.edgellmChild],
-    ["edgellm, in-process engine, plain chat", f.edgellm],
-    ["edgellm, in-process engine, mixed", f.edgellmMixed],
-    ["llama-server, plain chat", f.llama],
-  ];
-  const lines = runs.flatMap(([label, r]) =>
-    (r?.failureSamples ?? []).map((sample) => `- ${label}, ${sample.replaceAll("|", "\\|")}`),
-  );
-  return lines.length > 0 ? ["Failed requests (the first five of each run):", ...lines, ""] : [];
 }

@@ -87,8 +87,8 @@ async function send(url: string, body: unknown): Promise<string | undefined> {
       const text = await response.text();
       if (response.status !== 200) return `${response.status} ${text.slice(0, 300)}`;
       // A stream that failed after its headers still answered 200: its error is the last event.
-      if (/^data: \{"error"/m.test(text))
-        return `200 with an error event: ${text.slice(text.indexOf('data: {"error"'), 300)}`;
+      const error = text.search(/^data: \{"error"/m);
+      if (error !== -1) return `200 with an error event: ${text.slice(error, error + 300)}`;
       return undefined;
     } catch (error) {
       const code = (error as { cause?: { code?: string } }).cause?.code;
