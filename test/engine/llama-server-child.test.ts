@@ -37,8 +37,7 @@ server.listen(0, "127.0.0.1", () => console.log("main: server is listening on ht
 
 describe("the llama-server child's POST", () => {
   let child: LlamaServerChild;
-  const post = (path: string, body = "{}") =>
-    child.post(path, body, { signal: new AbortController().signal, waitMs: 5_000 });
+  const post = (path: string, body = "{}") => child.post(path, body, new AbortController().signal);
   const calls = async () => Number(await (await fetch(`${child.url}/calls`, auth())).text());
   const auth = () => ({ headers: { authorization: `Bearer ${child.key}` } });
 
@@ -47,7 +46,7 @@ describe("the llama-server child's POST", () => {
     const binary = join(dir, "llama-server");
     await writeFile(binary, STAND_IN);
     await chmod(binary, 0o755);
-    child = new LlamaServerChild({ binary, args: [], name: "the test engine" });
+    child = new LlamaServerChild({ binary, args: [], name: "the test engine", restartWaitMs: 5_000 });
     await child.start();
   });
   after(async () => {
@@ -106,7 +105,7 @@ describe("the llama-server child's POST", () => {
     const controller = new AbortController();
     controller.abort();
     await assert.rejects(
-      child.post("/ok", "{}", { signal: controller.signal, waitMs: 5_000 }),
+      child.post("/ok", "{}", controller.signal),
       (error: unknown) => (error as Error).name === "AbortError",
     );
   });

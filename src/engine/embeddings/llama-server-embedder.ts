@@ -30,16 +30,14 @@ const answerSchema = z.object({
  * input a slot and evaluates the slots together, so up to `parallel` inputs share one batch.
  */
 export class LlamaServerEmbedder implements EmbeddingBackend {
-  private constructor(
-    private readonly child: LlamaServerChild,
-    private readonly restartWaitMs: number,
-  ) {}
+  private constructor(private readonly child: LlamaServerChild) {}
 
   static async load(options: LlamaServerEmbedderOptions): Promise<LlamaServerEmbedder> {
     const child = new LlamaServerChild({
       binary: options.binary,
       args: embeddingChildArgs(options),
       name: "the embedding engine",
+      restartWaitMs: options.restartWaitMs,
       logger: options.logger,
     });
     try {
@@ -48,12 +46,12 @@ export class LlamaServerEmbedder implements EmbeddingBackend {
       await child.stop();
       throw error;
     }
-    return new LlamaServerEmbedder(child, options.restartWaitMs ?? 30_000);
+    return new LlamaServerEmbedder(child);
   }
 
   async embed(inputs: readonly (readonly number[])[], signal: AbortSignal): Promise<Float32Array[]> {
     const body = JSON.stringify({ input: inputs, encoding_format: "float" });
-    const response = await this.child.post("/v1/embeddings", body, { signal, waitMs: this.restartWaitMs });
+    const response = await this.child.post("/v1/embeddings", body, signal);
     return this.read(response, inputs.length);
   }
 

@@ -20,6 +20,8 @@ export interface LlamaServerChildOptions {
   args: string[];
   /** What the child is called in errors clients see: "the engine", "the embedding engine". */
   name: string;
+  /** Longest wait in post() for the child to come back after a crash before a request fails with 503, in ms. Default 30 000. */
+  restartWaitMs?: number;
   logger?: EngineLogger;
   /** Longest wait for a start (model load included), in ms. Default 120 000. */
   startTimeoutMs?: number;
@@ -96,20 +98,16 @@ export class LlamaServerChild {
 
   /**
    * POSTs `body` (JSON) to `path` on the serving child, on a connection of its own, and resolves with its answer
-   * when that is a 2xx. A child that is down or restarting is waited for (up to `waitMs`); a request that got no
+   * when that is a 2xx. A child that is down or restarting is waited for (up to `restartWaitMs`); a request that got no
    * answer at all (the child died a moment ago) is sent once more, which is safe because nothing was computed. Throws
    * InvalidRequestError for the child's 400 (the request's fault, its message kept) and EngineRestartingError
    * for everything else (503).
    */
-  async post(
-    path: string,
-    body: string,
-    options: { signal: AbortSignal; waitMs: number },
-  ): Promise<Response> {
+  async post(path: string, body: string, signal: AbortSignal): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       let url: string;
       try {
-        url = await this.ready(options.waitMs);
+        url = await this.ready(this.options.restartWaitMs ?? 30_000);
       } catch {
         throw new EngineRestartingError(`${this.options.name} is restarting after a failure`);
       }
@@ -126,10 +124,10 @@ export class LlamaServerChild {
             connection: "close",
           },
           body,
-          signal: options.signal,
+          signal,
         });
       } catch (error) {
-        options.signal.throwIfAborted();
+        signal.throwIfAborted();
         const why = describeFetchError(error);
         this.options.logger?.debug(
           { engine: "llama-server", path, attempt, error: why },
@@ -261,7 +259,6 @@ export class LlamaServerChild {
   }
 }
 
-/** The port from llama-server's "listening on http://127.0.0.1:PORT" line. */
 /** fetch's "fetch failed" with what undici says underneath (e.g. "other side closed", ECONNRESET). */
 function describeFetchError(error: unknown): string {
   const cause = (error as { cause?: { message?: string; code?: string } }).cause;
@@ -269,6 +266,7 @@ function describeFetchError(error: unknown): string {
   return detail ? `${(error as Error).message}: ${detail}` : (error as Error).message;
 }
 
+/** The port from llama-server's "listening on http://127.0.0.1:PORT" line. */
 export function listeningPort(line: string): number | undefined {
   const match = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(line);
   return match ? Number(match[1]) : undefined;

@@ -70,7 +70,7 @@ export class LlamaServerEngine implements SlotEngine {
     private readonly child: LlamaServerChild,
     readonly modelId: string,
     readonly contextSize: number,
-    private readonly options: LlamaServerEngineOptions,
+    options: LlamaServerEngineOptions,
   ) {
     this.slots = Array.from({ length: options.parallel }, () => []);
     this.filling = new Array(options.parallel).fill(undefined);
@@ -84,6 +84,7 @@ export class LlamaServerEngine implements SlotEngine {
       binary: options.binary,
       args: childArgs(options),
       name: "the engine",
+      restartWaitMs: options.restartWaitMs,
       logger: options.logger,
     });
     // The child loads the weights while this process reads the vocabulary.
@@ -173,9 +174,10 @@ export class LlamaServerEngine implements SlotEngine {
     let completionTokens = 0;
     /** Whether `held` still has every generated token (a token held back for a partial character has no id). */
     let complete = true;
+    /** llama-server's last chunk, once it came. */
     let final: CompletionChunk | undefined;
-    /** Whether the answer ended as it should: llama-server's last chunk, or a stop string here. */
-    let ended = false;
+    /** Whether a stop string ended the answer here, before llama-server's last chunk. */
+    let stopped = false;
     try {
       for await (const data of sseData(response)) {
         const chunk = this.parse(data);
@@ -192,17 +194,14 @@ export class LlamaServerEngine implements SlotEngine {
         yield* pushed.events;
         if (chunk.stop) {
           final = chunk;
-          ended = true;
           break;
         }
-        if (pushed.stopped) {
-          ended = true;
-          break;
-        }
+        stopped = pushed.stopped;
+        if (stopped) break;
       }
       // A body that ends before llama-server's last chunk is a child that died while answering: an answer cut
       // short must never pass for a whole one.
-      if (!ended && !signal.aborted) throw new ChildUnavailableError("the answer ended early");
+      if (!final && !stopped && !signal.aborted) throw new ChildUnavailableError("the answer ended early");
     } catch (error) {
       if (signal.aborted) return;
       throw error instanceof ChildUnavailableError || error instanceof TypeError
@@ -234,10 +233,7 @@ export class LlamaServerEngine implements SlotEngine {
 
   /** Sends one completion (see LlamaServerChild.post for waits, the one retry and errors). */
   private async post(body: object, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
-    const response = await this.child.post("/completion", JSON.stringify(body), {
-      signal,
-      waitMs: this.options.restartWaitMs ?? 30_000,
-    });
+    const response = await this.child.post("/completion", JSON.stringify(body), signal);
     if (!response.body) throw new EngineRestartingError("llama-server answered with no body");
     return response.body;
   }
