@@ -168,7 +168,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   const { metrics } = options;
   if (metrics) {
-    app.get("/metrics", async (_request, reply) =>
+    // `--public-metrics`: scrapers send no key, so the route is public like /health.
+    const config = { public: options.security?.publicMetrics === true };
+    app.get("/metrics", { config }, async (_request, reply) =>
       reply.header("content-type", metrics.registry.contentType).send(await metrics.registry.metrics()),
     );
   }

@@ -56,7 +56,7 @@ export interface SecurityOptions {
   now?: () => number;
   /** Keeps each key's tokens of the day across restarts (the state file). Default: memory only. */
   usageStore?: UsageStore;
-  /** GET /metrics answers without a key (scrapers send none). Default false. */
+  /** GET /metrics answers without a key (scrapers send none): the app registers it public. Default false. */
   publicMetrics?: boolean;
 }
 
@@ -138,7 +138,6 @@ export async function installSecurity(
     app.addHook("onRequest", async (request) => {
       // A preflight never carries credentials, and the page and /health must load without a key.
       if (request.method === "OPTIONS" || request.routeOptions.config?.public) return;
-      if (options.publicMetrics && request.routeOptions.url === "/metrics") return;
       const presented = presentedKey(request.headers);
       const key = presented === undefined ? undefined : ring.find(presented);
       if (!key)
