@@ -11,6 +11,8 @@ import { EmbeddingService } from "./engine/embeddings/embedding-service.js";
 import { loadEmbeddingModel } from "./engine/embeddings/load-embeddings.js";
 import type { EngineLogger } from "./engine/llama-server/child.js";
 import { loadEngine } from "./engine/select.js";
+import { IngestWorker } from "./kb/ingest-pool.js";
+import { KnowledgeBase } from "./kb/knowledge-base.js";
 import { MeteredProvider, Metrics } from "./metrics.js";
 import type { ModelProvider } from "./provider/types.js";
 import { RouterMetrics } from "./router/accounting.js";
@@ -22,6 +24,7 @@ import { upstreamEvents } from "./router/upstream-events.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { DrainingProvider } from "./shutdown.js";
 import { MemoryEntryStore } from "./store/entry-store.js";
+import { SqliteKbStore } from "./store/sqlite-kb-store.js";
 import { StateDb } from "./store/state-db.js";
 import { ValidatingProvider } from "./structured/validating-provider.js";
 
@@ -102,10 +105,19 @@ export interface EdgeServerOptions {
     /** Keep upstreams' answers too. Default: `--faq-cache-cloud`'s (false). */
     cacheCloud?: boolean;
   };
+  /** The knowledge base's bounds (src/kb/knowledge-base.ts). */
+  knowledge?: {
+    /** Largest file accepted, in bytes. Default: `--kb-max-file-size`'s (50 MiB). */
+    maxFileBytes?: number;
+    /** Bytes of files and chunks one API key may hold. Default: `--kb-max-storage`'s (2 GiB). */
+    maxStorageBytes?: number;
+  };
 }
 
 export interface EdgeServer {
   app: FastifyInstance;
+  /** Files, vector stores, ingestion and search. */
+  knowledge: KnowledgeBase;
   scheduler: Scheduler;
   metrics: Metrics;
   /** Routes each request to the local model or an upstream. */
@@ -196,7 +208,21 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
         },
       })
     : undefined;
+  // Resolved once: the engine and the ingest worker (which counts chunk sizes in the model's tokens) share it.
+  let modelPathPromise: Promise<string> | undefined;
+  const modelPath = () => {
+    modelPathPromise ??= options.modelPath();
+    return modelPathPromise;
+  };
+  const knowledge = new KnowledgeBase({
+    store: state?.kbStore() ?? SqliteKbStore.inMemory(),
+    worker: new IngestWorker({ modelPath }),
+    embeddings,
+    maxFileBytes: options.knowledge?.maxFileBytes ?? SETTINGS.kbMaxFileSize.default * 1024 * 1024,
+    maxStorageBytes: options.knowledge?.maxStorageBytes ?? SETTINGS.kbMaxStorage.default * 1024 * 1024,
+  });
   const app = await buildServer({
+    knowledge,
     provider: new MeteredProvider(draining, metrics),
     embeddings,
     modelAliases: routing.aliases,
@@ -210,6 +236,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     faq,
   });
   log.attach(app.log);
+  knowledge.log = app.log;
   try {
     await app.listen({ host: bindHost, port: options.port ?? SETTINGS.port.default });
   } catch (error) {
@@ -232,7 +259,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
           binary = found.binary?.path;
           return found;
         },
-        modelPath: await options.modelPath(),
+        modelPath: await modelPath(),
         contextSize: options.contextSize ?? SETTINGS.ctxSize.default,
         threads: options.threads,
         parallel: options.parallel ?? SETTINGS.parallel.default,
@@ -270,6 +297,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     }
   })();
   ready.catch(() => {}); // observed by the caller; never an unhandled rejection
+  // Ingestion left in progress by the last run resumes once the model (whose vocabulary sizes chunks) is there.
+  ready.then(() => knowledge.start()).catch(() => {});
 
   let closing: Promise<void> | undefined;
   const shutdownSteps: ShutdownStep[] = [];
@@ -295,6 +324,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     await step("port", () => closeHttp(app));
     router.dispose();
     await step("load", () => ready.catch(() => {}));
+    // Before the state file closes: a file being ingested stays in progress, and the next start resumes it.
+    await step("knowledge", () => knowledge.close());
     // Before the chat engine, which frees the llama.cpp backend both use. Requests still in flight are a
     // few evaluations each, so they are waited for rather than cut short.
     if (embeddings) await step("embeddings", () => embeddings.close());
@@ -305,6 +336,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
 
   return {
     app,
+    knowledge,
     scheduler,
     metrics,
     router,

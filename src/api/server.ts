@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { ModelAliases } from "../config/model-aliases.js";
+import type { KnowledgeBase } from "../kb/knowledge-base.js";
 import type { Metrics } from "../metrics.js";
 import {
   clip,
@@ -11,13 +12,16 @@ import {
 } from "../provider/errors.js";
 import type { EmbeddingProvider, ModelInfo, ModelProvider } from "../provider/types.js";
 import { endpointOf, toErrorResponse } from "./errors.js";
+import { chatFileSearch, FixedAnswerProvider, ground, toCitation } from "./grounding.js";
 import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
+import { ownerOf } from "./owner.js";
 import { parseChatRequest, parseCompletionRequest } from "./parse-request.js";
 import { MemoryResponseStore, type ResponseStore } from "./response-store.js";
 import { adminRoutes, type FaqAdmin } from "./routes/admin.js";
 import { serveEmbeddings } from "./routes/embeddings.js";
 import { serveGeneration } from "./routes/generate.js";
+import { knowledgeRoutes } from "./routes/knowledge.js";
 import { serveResponse, storedFor } from "./routes/responses.js";
 import { installSecurity, markPublic, type SecurityOptions } from "./security/guard.js";
 import { webPage } from "./static.js";
@@ -64,6 +68,8 @@ export interface ServerOptions {
    * 64 MiB, each for 1 h.
    */
   responseStore?: ResponseStore;
+  /** Files, vector stores and search (`/v1/files`, `/v1/vector_stores`), and `file_search`. Default: none. */
+  knowledge?: KnowledgeBase;
 }
 
 /** Node's default wait for a request's headers, in ms. */
@@ -176,6 +182,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   }
 
   if (options.faq) adminRoutes(app, options.faq);
+  if (options.knowledge) await knowledgeRoutes(app, options.knowledge);
 
   // One store behind both prefixes: a response made at /v1/responses is found at /responses too.
   const store = options.responseStore ?? new MemoryResponseStore();
@@ -205,16 +212,28 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       return { id, object: "model", created: m?.created, owned_by: m?.ownedBy };
     });
     const generation = { config: { generation: true } };
-    app.post(`${prefix}/chat/completions`, generation, (request, reply) =>
-      serveGeneration(
-        providerFor(request, provider),
-        "chat",
-        parseChatRequest(request.body),
-        request,
-        reply,
-        limits,
-      ),
-    );
+    app.post(`${prefix}/chat/completions`, generation, async (request, reply) => {
+      const parsed = parseChatRequest(request.body);
+      const chosen = providerFor(request, provider);
+      const search =
+        options.knowledge && chatFileSearch(options.knowledge, ownerOf(request), request.body, parsed);
+      if (!search) return serveGeneration(chosen, "chat", parsed, request, reply, limits);
+      const grounding = await ground(
+        options.knowledge as KnowledgeBase,
+        ownerOf(request),
+        search.messages,
+        search.spec,
+      );
+      const grounded = {
+        ...parsed,
+        model: search.model,
+        prompt: { ...search.prompt, messages: grounding.messages },
+      };
+      const answering = grounding.notFound ? new FixedAnswerProvider(grounding.notFound, chosen) : chosen;
+      return serveGeneration(answering, "chat", grounded, request, reply, limits, {
+        citations: grounding.passages.map(toCitation),
+      });
+    });
     app.post(`${prefix}/completions`, generation, (request, reply) =>
       serveGeneration(
         providerFor(request, provider),
@@ -226,7 +245,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       ),
     );
     app.post(`${prefix}/responses`, generation, (request, reply) =>
-      serveResponse(providerFor(request, provider), store, request, reply, limits),
+      serveResponse(providerFor(request, provider), store, request, reply, limits, options.knowledge),
     );
     app.get<{ Params: { id: string } }>(`${prefix}/responses/:id`, async (request) => {
       const stored = storedFor(store, request.params.id, request);

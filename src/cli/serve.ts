@@ -98,6 +98,10 @@ export function serveCommand(): Command {
           flags.stateFile === STATE_FILE_OFF
             ? undefined
             : (flags.stateFile ?? join(flags.home ?? edgellmHome(), "state.sqlite")),
+        knowledge: {
+          maxFileBytes: flags.kbMaxFileSize * 1024 * 1024,
+          maxStorageBytes: flags.kbMaxStorage * 1024 * 1024,
+        },
         faq: {
           enabled: flags.faqCache,
           ttlMs: flags.faqTtl * 1000,

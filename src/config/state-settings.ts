@@ -3,7 +3,7 @@ import { bool, int, type Setting, setting, text } from "./setting.js";
 /** The value of `--state-file` that keeps all state in memory. */
 export const STATE_FILE_OFF = "off";
 
-/** The state file (what survives a restart) and the FAQ answer cache. */
+/** The state file (what survives a restart), the FAQ answer cache and the knowledge base's bounds. */
 export const STATE_SETTINGS = {
   stateFile: setting({
     flag: "--state-file <path>",
@@ -47,5 +47,23 @@ export const STATE_SETTINGS = {
     help: "also keep upstreams' answers in the FAQ cache (check your provider's terms)",
     doc: "also keep answers that came from an upstream in the FAQ cache (off: only local answers; some providers' terms forbid storing)",
     parse: bool,
+  }),
+  kbMaxFileSize: setting({
+    flag: "--kb-max-file-size <MiB>",
+    env: "EDGELLM_KB_MAX_FILE_SIZE",
+    default: 50,
+    unit: "MiB",
+    help: "largest file POST /v1/files accepts for the knowledge base",
+    doc: "MiB: the largest file `POST /v1/files` accepts (413 `file_too_large` past it). See [Knowledge base](docs/knowledge-base.md)",
+    parse: int(1),
+  }),
+  kbMaxStorage: setting({
+    flag: "--kb-max-storage <MiB>",
+    env: "EDGELLM_KB_MAX_STORAGE",
+    default: 2048,
+    unit: "MiB",
+    help: "files and indexes one API key may keep in the knowledge base",
+    doc: "MiB of uploaded files and their chunks one API key (or, without keys, the one owner) may keep (413 `storage_limit_exceeded` past it)",
+    parse: int(1),
   }),
 } satisfies Record<string, Setting<unknown>>;

@@ -96,9 +96,9 @@ export function fromResponsesRequest(
 function refuseUnimplemented(req: ResponsesRequestBody): void {
   refuse(req.background === true, "background", "background responses are not supported: omit background.");
   refuse(
-    (req.include?.length ?? 0) > 0,
+    (req.include ?? []).some((value) => value !== "file_search_call.results"),
     "include",
-    "include is not supported: edgellm has no extra output data (logprobs, sources, encrypted reasoning) to add.",
+    "include supports only 'file_search_call.results': edgellm has no other extra output data (logprobs, sources, encrypted reasoning) to add.",
   );
   refuse(
     req.truncation === "auto",

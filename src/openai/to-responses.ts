@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type {
-  FunctionTool,
   Response,
+  ResponseFileSearchToolCall,
   ResponseFunctionToolCall,
   ResponseOutputItem,
   ResponseOutputMessage,
@@ -9,6 +9,7 @@ import type {
   ResponseStreamEvent,
   ResponseTextConfig,
   ResponseUsage,
+  Tool,
 } from "openai/resources/responses/responses";
 import type { ChatMessage, FinishReason, StreamPart, ToolCall, Usage } from "../provider/types.js";
 import { isJson } from "./to-response.js";
@@ -31,7 +32,7 @@ export interface ResponseEcho {
   max_output_tokens: number | null;
   temperature: number | null;
   top_p: number | null;
-  tools: FunctionTool[];
+  tools: Tool[];
   tool_choice: Response["tool_choice"];
   parallel_tool_calls: boolean;
   text: ResponseTextConfig;
@@ -58,7 +59,7 @@ export interface WireError {
 }
 
 /** A new id with OpenAI's prefix for its kind: `resp_`, `msg_`, `fc_`, `call_`. */
-export function newItemId(prefix: "resp" | "msg" | "fc" | "call"): string {
+export function newItemId(prefix: "resp" | "msg" | "fc" | "call" | "fs"): string {
   return `${prefix}_${randomBytes(16).toString("hex")}`;
 }
 
@@ -93,7 +94,7 @@ export class ResponseEventBuilder {
   constructor(
     private readonly head: ResponseHead,
     /** Item ids; tests pass a counter so that fixtures are stable. */
-    private readonly newId: (prefix: "msg" | "fc" | "call") => string = newItemId,
+    private readonly newId: (prefix: "msg" | "fc" | "call" | "fs") => string = newItemId,
     /** Unix seconds, for `completed_at`. */
     private readonly now: () => number = () => Math.floor(Date.now() / 1000),
   ) {}
@@ -112,11 +113,70 @@ export class ResponseEventBuilder {
     return [];
   }
 
+  /**
+   * A `file_search_call` item, done at once (the search ran before the answer began): its added, in
+   * progress, searching, completed and done events. `results` are listed only when the request asked for
+   * them (`include: ["file_search_call.results"]`); null otherwise, as OpenAI answers.
+   */
+  fileSearchCall(
+    queries: string[],
+    results: ResponseFileSearchToolCall.Result[] | null,
+  ): ResponseStreamEvent[] {
+    const events = this.close("completed");
+    const index = this.output.length;
+    const call: ResponseFileSearchToolCall = {
+      id: this.newId("fs"),
+      type: "file_search_call",
+      status: "in_progress",
+      queries,
+      results: null,
+    };
+    this.output.push(call);
+    const where = { item_id: call.id, output_index: index };
+    events.push(
+      this.event({ type: "response.output_item.added", output_index: index, item: structuredClone(call) }),
+      this.event({ type: "response.file_search_call.in_progress", ...where }),
+      this.event({ type: "response.file_search_call.searching", ...where }),
+      this.event({ type: "response.file_search_call.completed", ...where }),
+    );
+    call.status = "completed";
+    call.results = results;
+    events.push(
+      this.event({ type: "response.output_item.done", output_index: index, item: structuredClone(call) }),
+    );
+    return events;
+  }
+
+  /**
+   * A citation of a file at the current end of the answer's text (a message is opened if none is), as an
+   * annotation of its `output_text` and a `response.output_text.annotation.added` event.
+   */
+  annotate(citation: { file_id: string; filename: string }): ResponseStreamEvent[] {
+    const events: ResponseStreamEvent[] =
+      this.open?.kind === "message" ? [] : [...this.close("completed"), ...this.openMessage()];
+    const index = (this.open as Open).index;
+    const message = this.output[index] as ResponseOutputMessage;
+    const part = message.content[0] as ResponseOutputText;
+    const annotation = { type: "file_citation" as const, ...citation, index: part.text.length };
+    part.annotations.push(annotation);
+    events.push(
+      this.event({
+        type: "response.output_text.annotation.added",
+        item_id: message.id,
+        output_index: index,
+        content_index: 0,
+        annotation_index: part.annotations.length - 1,
+        annotation,
+      }),
+    );
+    return events;
+  }
+
   /** Ends the response; `length` makes it `incomplete` (reason `max_output_tokens`). */
   finish(reason: FinishReason, usage: Usage): ResponseStreamEvent[] {
     const events: ResponseStreamEvent[] = [];
     // Clients look for a message: an answer with no text and no call still has an empty one.
-    if (this.output.length === 0) events.push(...this.openMessage());
+    if (!this.output.some((item) => item.type !== "file_search_call")) events.push(...this.openMessage());
     const cut = reason === "length";
     events.push(...this.close(cut ? "incomplete" : "completed"));
     this.status = cut ? "incomplete" : "completed";

@@ -77,7 +77,7 @@ export const ERROR_CODES = {
     type: BAD,
     param: true,
     meaning:
-      "`/v1/responses`: a built-in tool (`web_search`, `file_search`, `code_interpreter`, ...) edgellm does not have; only `function` tools are supported",
+      "`/v1/responses`: a built-in tool (`web_search`, `code_interpreter`, ...) edgellm does not have; `function` and `file_search` tools are supported",
   },
   previous_response_not_found: {
     status: 400,
@@ -116,6 +116,31 @@ export const ERROR_CODES = {
     meaning: "a `Host` the server does not answer for (DNS rebinding)",
   },
   not_found: { status: 404, type: BAD, meaning: "unknown path" },
+  file_not_found: {
+    status: 404,
+    type: BAD,
+    meaning: "a file id that is unknown, deleted or another API key's (`/v1/files`, `file_ids`)",
+  },
+  vector_store_not_found: {
+    status: 404,
+    type: BAD,
+    meaning:
+      "a vector store, vector store file or file batch that is unknown, deleted, expired or another API key's",
+  },
+  embedding_model_mismatch: {
+    status: 400,
+    type: BAD,
+    param: true,
+    meaning:
+      "a vector store made with one embedding model, searched or added to on a server serving another (or none)",
+  },
+  unsupported_file: {
+    status: 400,
+    type: BAD,
+    param: true,
+    meaning:
+      "`POST /v1/files`: a file name that is not a plain name (path separators, `..`, control characters, over 255 characters)",
+  },
   model_not_found: { status: 404, type: BAD, param: true, meaning: "unknown model" },
   cache_entry_not_found: {
     status: 404,
@@ -140,6 +165,12 @@ export const ERROR_CODES = {
     meaning: "headers and body not received within `--body-timeout`",
   },
   payload_too_large: { status: 413, type: BAD, meaning: "body over the limit (8 MiB)" },
+  file_too_large: { status: 413, type: BAD, meaning: "an uploaded file over `--kb-max-file-size` (50 MiB)" },
+  storage_limit_exceeded: {
+    status: 413,
+    type: BAD,
+    meaning: "an API key's files and chunks would pass `--kb-max-storage`",
+  },
   uri_too_long: { status: 414, type: BAD, meaning: "a path segment over 100 characters (`/v1/models/{id}`)" },
   headers_too_large: { status: 431, type: BAD, meaning: "request line and headers over 16 KiB" },
   queue_full: { status: 429, type: "rate_limit_error", headers: "Retry-After", meaning: "queue full" },

@@ -380,3 +380,50 @@ export class ResponseNotFoundError extends EdgeError {
     );
   }
 }
+
+/** A file asked for by id that is not there for this key (404): unknown, deleted, expired or another key's. */
+export class FileNotFoundError extends EdgeError {
+  constructor(id: string, param: string | null = null) {
+    super(`No file found with id '${clip(id)}'.`, { code: "file_not_found", param });
+  }
+}
+
+/**
+ * A vector store, or a file in one, or a file batch, that is not there for this key (404): another key's
+ * things are answered exactly as unknown ones, so an id says nothing about whether it exists.
+ */
+export class VectorStoreNotFoundError extends EdgeError {
+  constructor(
+    what: "vector store" | "vector store file" | "file batch",
+    id: string,
+    param: string | null = null,
+  ) {
+    super(`No ${what} found with id '${clip(id)}'.`, { code: "vector_store_not_found", param });
+  }
+}
+
+/** A store whose vectors came from another embedding model than the server serves (400). */
+export class EmbeddingModelMismatchError extends EdgeError {
+  constructor(storeId: string, made: string, served: string | undefined, param: string | null = null) {
+    super(
+      `The vector store '${clip(storeId)}' was made with the embedding model '${clip(made)}', and this server ` +
+        (served ? `serves '${clip(served)}'` : "has no embedding model") +
+        `: its vectors cannot be compared. Start the server with --embedding-model ${clip(made)}, or make a new store.`,
+      { code: "embedding_model_mismatch", param },
+    );
+  }
+}
+
+/** An upload the knowledge base cannot take by its name (400). */
+export class UnsupportedFileError extends EdgeError {
+  constructor(message: string, param = "file") {
+    super(message, { code: "unsupported_file", param });
+  }
+}
+
+/** An uploaded file over the per-file limit, or past the key's storage limit (413). */
+export class FileTooLargeError extends EdgeError {
+  constructor(message: string, code: "file_too_large" | "storage_limit_exceeded" = "file_too_large") {
+    super(message, { code });
+  }
+}

@@ -4,9 +4,10 @@ import Database from "better-sqlite3";
 import { ConfigError } from "../config/setting.js";
 import type { StoreBounds } from "./entry-store.js";
 import { SqliteEntryStore } from "./sqlite-entry-store.js";
+import { KB_SCHEMA, SqliteKbStore } from "./sqlite-kb-store.js";
 
 /** Bumped with each change of the tables below; a file from a newer edgellm is refused, never rewritten. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Each step takes the file from version i to i + 1. */
 const MIGRATIONS = [
@@ -22,6 +23,8 @@ const MIGRATIONS = [
      label TEXT NOT NULL, day TEXT NOT NULL, tokens INTEGER NOT NULL, updated INTEGER NOT NULL,
      PRIMARY KEY (label, day)
    );`,
+  // 2: the knowledge base (files, vector stores, chunks and their FTS5 index).
+  KB_SCHEMA,
 ];
 
 /** Days of spend and usage rows kept: enough for any day a clock can be on, few enough to bound the file. */
@@ -99,6 +102,11 @@ export class StateDb {
   /** Entries of one cache (`ns`), held within `bounds`: expired and excess entries go at once. */
   entryStore<T>(ns: string, bounds: StoreBounds): SqliteEntryStore<T> {
     return new SqliteEntryStore<T>(this.db, ns, bounds, this.now());
+  }
+
+  /** The knowledge base's files, stores and chunks in this file. */
+  kbStore(): SqliteKbStore {
+    return new SqliteKbStore(this.db);
   }
 
   /** Cloud spend recorded for `day` (the budget's own day key). */

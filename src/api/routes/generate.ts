@@ -59,6 +59,8 @@ export async function serveGeneration(
   request: FastifyRequest,
   reply: FastifyReply,
   limits: { bodyLimit: number },
+  /** Fields added to the body, or to the first chunk of a stream (a grounded answer's `citations`). */
+  extra?: Record<string, unknown>,
 ): Promise<void> {
   const { model, serving, first, parts } = await beginGeneration(provider, parsed, request, reply);
   const meta = newResponseMeta(kind, serving.model ?? model);
@@ -81,10 +83,12 @@ export async function serveGeneration(
       } else if (part.type === "finish") finish = { reason: part.finishReason, usage: part.usage };
     }
     if (!finish) return; // aborted: nobody is listening
-    const body =
-      kind === "chat"
+    const body = {
+      ...(kind === "chat"
         ? shapes.chat.full(meta, text, finish.reason, finish.usage, { toolCalls, logprobs })
-        : shapes.text.full(meta, text, finish.reason, finish.usage);
+        : shapes.text.full(meta, text, finish.reason, finish.usage)),
+      ...extra,
+    };
     await reply
       .headers(headers)
       .send(Object.keys(serving).length > 0 ? { ...body, edgellm: toServingBody(serving) } : body);
@@ -92,7 +96,7 @@ export async function serveGeneration(
   }
 
   const sse = openStream(reply, headers);
-  if (shape.opening) sse.send(shape.opening(meta));
+  if (shape.opening) sse.send({ ...shape.opening(meta), ...extra });
   try {
     for (let step = first; !step.done; step = await parts.next()) {
       const part: StreamPart = step.value;

@@ -1,10 +1,28 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { ResponseStreamEvent } from "openai/resources/responses/responses";
+import type {
+  FileSearchTool,
+  ResponseFileSearchToolCall,
+  ResponseStreamEvent,
+} from "openai/resources/responses/responses";
+import type { Passage } from "../../kb/grounding.js";
+import { withPassages } from "../../kb/grounding.js";
+import type { KnowledgeBase } from "../../kb/knowledge-base.js";
+import type { ParsedRequest } from "../../openai/from-request.js";
 import { fromResponsesRequest } from "../../openai/from-responses-request.js";
+import type { ResponsesRequestBody } from "../../openai/responses-schema.js";
 import { newItemId, ResponseEventBuilder } from "../../openai/to-responses.js";
-import { ResponseNotFoundError } from "../../provider/errors.js";
-import type { ChatMessage, ModelProvider } from "../../provider/types.js";
+import { InvalidRequestError, ResponseNotFoundError } from "../../provider/errors.js";
+import type { ChatMessage, ModelProvider, StreamPart } from "../../provider/types.js";
 import { toErrorResponse } from "../errors.js";
+import {
+  Citations,
+  type FileSearchSpec,
+  FixedAnswerProvider,
+  type Grounding,
+  ground,
+  parseFileSearch,
+} from "../grounding.js";
+import { ownerOf } from "../owner.js";
 import { parseResponsesBody } from "../parse-request.js";
 import type { ResponseStore, StoredResponse } from "../response-store.js";
 import type { SseWriter } from "../sse.js";
@@ -21,8 +39,9 @@ export async function serveResponse(
   request: FastifyRequest,
   reply: FastifyReply,
   limits: { bodyLimit: number },
+  kb?: KnowledgeBase,
 ): Promise<void> {
-  const req = parseResponsesBody(request.body);
+  const { req, fileSearch } = takeFileSearch(parseResponsesBody(request.body));
   const owner = ownerOf(request);
   let previous: ChatMessage[] | undefined;
   if (req.previous_response_id != null) {
@@ -33,8 +52,28 @@ export async function serveResponse(
     const found = store.item(id);
     return found?.owner === owner ? found.message : undefined;
   };
-  const { parsed, conversation, echo } = fromResponsesRequest(req, { previous, item });
-  const { model, serving, first, parts } = await beginGeneration(provider, parsed, request, reply);
+  const translated = fromResponsesRequest(req, { previous, item });
+  const { parsed, echo } = translated;
+  let { conversation } = translated;
+  let grounding: Grounding | undefined;
+  let answering = provider;
+  if (fileSearch) {
+    if (!kb)
+      throw new InvalidRequestError(
+        "This server has no knowledge base.",
+        `tools[${fileSearch.index}]`,
+        "unsupported_tool",
+      );
+    grounding = await ground(kb, owner, messagesOf(parsed), fileSearch.spec);
+    if (grounding.added) {
+      parsed.prompt = { ...parsed.prompt, messages: grounding.messages } as typeof parsed.prompt;
+      // Kept with the conversation, so the next turn's prompt starts with this one's (its KV cache is reused).
+      conversation = withPassages(conversation, grounding.added);
+    }
+    if (grounding.notFound) answering = new FixedAnswerProvider(grounding.notFound, provider);
+    echo.tools = [...echo.tools, fileSearch.echo];
+  }
+  const { model, serving, first, parts } = await beginGeneration(answering, parsed, request, reply);
   const builder = new ResponseEventBuilder({
     id: newItemId("resp"),
     createdAt: Math.floor(Date.now() / 1000),
@@ -52,10 +91,34 @@ export async function serveResponse(
       });
   };
 
+  // The search's item comes first; the answer's citation markers become annotations of its files.
+  const opening = grounding
+    ? builder.fileSearchCall(
+        [grounding.query],
+        fileSearch?.includeResults ? grounding.passages.map((p) => toFileSearchResult(p)) : null,
+      )
+    : [];
+  const citations = grounding?.passages.length ? new Citations(grounding.passages) : undefined;
+  const feed = (part: StreamPart): ResponseStreamEvent[] => {
+    if (!citations) return builder.push(part);
+    const events: ResponseStreamEvent[] = [];
+    const out = {
+      text: (text: string) => events.push(...builder.push({ type: "text-delta", text })),
+      cite: (p: Passage) =>
+        events.push(...builder.annotate({ file_id: p.hit.chunk.fileId, filename: p.hit.filename ?? "" })),
+    };
+    if (part.type === "text-delta") citations.push(part.text, out);
+    else {
+      if (part.type === "finish") citations.end(out);
+      events.push(...builder.push(part));
+    }
+    return events;
+  };
+
   if (!parsed.stream) {
     let finished = false;
     for (let step = first; !step.done; step = await parts.next()) {
-      builder.push(step.value);
+      feed(step.value);
       if (step.value.type === "finish") finished = true;
     }
     if (!finished) return; // aborted: nobody is listening
@@ -69,9 +132,10 @@ export async function serveResponse(
 
   const sse = openStream(reply, headers);
   send(sse, builder.start());
+  send(sse, opening);
   try {
     for (let step = first; !step.done; step = await parts.next()) {
-      const events = builder.push(step.value);
+      const events = feed(step.value);
       // Kept before the last event goes out: a client may build on the response as soon as it has it.
       if (step.value.type === "finish") keep();
       send(sse, events);
@@ -83,11 +147,6 @@ export async function serveResponse(
     send(sse, builder.fail(response.body.error));
   }
   sse.end();
-}
-
-/** The API key a request came with, by label; null on a server without keys. */
-function ownerOf(request: FastifyRequest): string | null {
-  return request.apiKey?.label ?? null;
 }
 
 /**
@@ -105,4 +164,62 @@ export function storedFor(
 
 function send(sse: SseWriter, events: readonly ResponseStreamEvent[]): void {
   for (const event of events) sse.event(event.type, event);
+}
+
+/**
+ * The `file_search` tool taken out of a Responses body (the rest is translated as usual): its search, whether
+ * `include` asks for its results, and the tool as the Response repeats it. `tool_choice: {type: "file_search"}`
+ * is what happens anyway (the search runs before every answer), so it is taken out too.
+ */
+function takeFileSearch(body: ResponsesRequestBody): {
+  req: ResponsesRequestBody;
+  fileSearch?: { spec: FileSearchSpec; index: number; includeResults: boolean; echo: FileSearchTool };
+} {
+  const tools = body.tools ?? [];
+  const index = tools.findIndex((t) => t.type === "file_search");
+  if (index < 0) return { req: body };
+  if (tools.findIndex((t, i) => i > index && t.type === "file_search") >= 0)
+    throw new InvalidRequestError("Only one file_search tool may be given.", `tools[${index}]`);
+  const spec = parseFileSearch(tools[index], `tools[${index}]`);
+  const choice = body.tool_choice;
+  const forced = typeof choice === "object" && choice !== null && choice.type === "file_search";
+  const req = {
+    ...body,
+    tools: tools.filter((_, i) => i !== index),
+    ...(forced && { tool_choice: undefined }),
+  };
+  const echo: FileSearchTool = {
+    type: "file_search",
+    vector_store_ids: spec.vector_store_ids,
+    ...(spec.max_num_results !== undefined && { max_num_results: spec.max_num_results }),
+    ...(spec.filters && { filters: spec.filters as FileSearchTool["filters"] }),
+    ...(spec.ranking_options && {
+      ranking_options: spec.ranking_options as FileSearchTool["ranking_options"],
+    }),
+  };
+  return {
+    req,
+    fileSearch: {
+      spec,
+      index,
+      includeResults: (body.include ?? []).includes("file_search_call.results"),
+      echo,
+    },
+  };
+}
+
+function messagesOf(parsed: ParsedRequest): ChatMessage[] {
+  return parsed.prompt.kind === "chat"
+    ? parsed.prompt.messages
+    : [{ role: "user", content: String(parsed.prompt.text ?? "") }];
+}
+
+function toFileSearchResult(p: Passage): ResponseFileSearchToolCall.Result {
+  return {
+    file_id: p.hit.chunk.fileId,
+    filename: p.hit.filename ?? "",
+    score: Math.round(p.hit.score * 10_000) / 10_000,
+    text: p.hit.chunk.text,
+    attributes: p.hit.attributes ?? {},
+  };
 }
