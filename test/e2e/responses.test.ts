@@ -208,7 +208,7 @@ test("built-in tools and bad input are 400s that name the parameter", async () =
         client.responses.create({
           model: "local",
           input: "x",
-          tools: [{ type: "file_search", vector_store_ids: ["vs_1"] }],
+          tools: [{ type: "code_interpreter", container: { type: "auto" } }],
         }),
       "tools[0].type",
       "unsupported_tool",
