@@ -1,5 +1,5 @@
 // DOCX -> HTML with mammoth (Word's heading styles become h1-h6, tables and lists kept), then the HTML
-// adapter. The archive is checked by zip-guard first, as mammoth inflates whatever the archive holds.
+// adapter. The archive is checked by zip-guard first, as mammoth would inflate the parts it reads however large.
 import { extractHtml } from "./html.js";
 import { ExtractError, type Section } from "./types.js";
 import { readZipGuarded } from "./zip-guard.js";
@@ -30,7 +30,7 @@ export async function extractDocx(bytes: Uint8Array, maxExpandedBytes: number): 
       "This is an old Word 97-2003 document (.doc) named .docx. Save it as .docx (Word or LibreOffice) and upload that.",
     );
   }
-  // mammoth reads the XML parts; images are never read (no converter asks for them), so only those are inflated here.
+  // mammoth reads the XML parts, never the images (our converter does not ask for them): inflate and count those.
   const zip = await readZipGuarded(bytes, {
     maxExpandedBytes,
     inflate: (name) => /\.(xml|rels)$/i.test(name),
