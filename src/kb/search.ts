@@ -1,5 +1,5 @@
 import type { EmbeddingProvider } from "../provider/types.js";
-import type { ChunkRecord, KbStore } from "../store/kb-store.js";
+import type { ChunkRecord, ChunkTerms, KbStore } from "../store/kb-store.js";
 import { analyzeQuery } from "./analyze.js";
 
 export interface SearchOptions {
@@ -25,6 +25,25 @@ export interface SearchHit {
 const CANDIDATES = 200;
 /** Query terms kept, the most informative first: a pasted page searches by its rarest words. */
 const MAX_QUERY_TERMS = 64;
+/** BM25's term-frequency saturation and length normalization (the usual values). */
+const K1 = 1.2;
+const B = 0.75;
+/** How much a term counts in a document's title (and file name), in a chunk's heading path, in its text. */
+const FIELD_WEIGHTS = { title: 3, heading: 2, body: 1 } as const;
+
+/** A chunk's weighted term frequencies and length (BM25F: a term in a heading counts twice). */
+function weighted(terms: ChunkTerms | undefined): { tf: Map<string, number>; length: number } {
+  const tf = new Map<string, number>();
+  let length = 0;
+  if (!terms) return { tf, length };
+  for (const field of ["title", "heading", "body"] as const) {
+    const weight = FIELD_WEIGHTS[field];
+    for (const t of terms[field]) tf.set(t, (tf.get(t) ?? 0) + weight);
+    length += weight * terms[field].length;
+  }
+  return { tf, length };
+}
+
 /** Reciprocal rank fusion's constant (Cormack et al.; what OpenAI's hybrid search and most engines use). */
 const RRF_K = 60;
 
@@ -94,15 +113,29 @@ export class Searcher {
       )
       .filter((h) => !allowed || allowed(h.storeId, h.fileId));
     const termsOf = this.store.chunkTerms(hits.map((h) => h.chunkId));
-    // Ranked by BM25 as the index returned them (on bench/kb-questions.json, ranking by the 0-1 score instead
-    // took recall@1 from 0.67 to 0.56); each score is held to at most the one above it, so that scores fall
-    // with rank and a threshold cuts the list at one place.
+    // FTS5 finds the candidates; they are scored here by BM25F with Lucene's IDF, which stays positive where
+    // FTS5's goes to zero (a term in half of a small store's chunks: a two-file store would score nothing).
+    const fields = hits.map((h) => weighted(termsOf.get(h.chunkId)));
+    const avg = fields.reduce((sum, f) => sum + f.length, 0) / Math.max(1, fields.length) || 1;
+    const scored = hits.map((h, i) => {
+      const { tf, length } = fields[i] as { tf: Map<string, number>; length: number };
+      let bm25 = 0;
+      let covered = 0;
+      for (const t of terms) {
+        const f = tf.get(t) ?? 0;
+        if (f === 0) continue;
+        const w = idf.get(t) ?? 0;
+        covered += w;
+        bm25 += (w * f * (K1 + 1)) / (f + K1 * (1 - B + (B * length) / avg));
+      }
+      return { id: h.chunkId, bm25, score: lexicalScore(bm25, covered, total) };
+    });
+    scored.sort((a, b) => b.bm25 - a.bm25);
+    // Scores are held to at most the one above, so that they fall with rank and a threshold cuts the list once.
     let ceiling = 1;
-    return hits.map((h) => {
-      const held = new Set(termsOf.get(h.chunkId));
-      const covered = terms.reduce((sum, t) => sum + (held.has(t) ? (idf.get(t) ?? 0) : 0), 0);
-      ceiling = Math.min(ceiling, lexicalScore(h.score, covered, total));
-      return { id: h.chunkId, score: ceiling };
+    return scored.map((r) => {
+      ceiling = Math.min(ceiling, r.score);
+      return { id: r.id, score: ceiling };
     });
   }
 

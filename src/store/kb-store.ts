@@ -98,6 +98,13 @@ export interface ChunkRecord {
   page?: number;
 }
 
+/** A chunk's analyzed terms by field: its document's title, its heading path, its text. */
+export interface ChunkTerms {
+  title: string[];
+  heading: string[];
+  body: string[];
+}
+
 /** A lexical match: the chunk, its BM25 score (higher is better) and the query terms it holds. */
 export interface LexicalHit {
   chunkId: number;
@@ -172,8 +179,8 @@ export interface KbStore {
   lexicalSearch(storeIds: readonly string[], terms: readonly string[], limit: number): LexicalHit[];
   /** How many chunks of the stores hold each term, and how many chunks they have (for IDF). */
   termStats(storeIds: readonly string[], terms: readonly string[]): { docs: number; df: Map<string, number> };
-  /** The analyzed terms of chunks (title, heading and body together), for scoring. */
-  chunkTerms(ids: readonly number[]): Map<number, string[]>;
+  /** The analyzed terms of chunks, by field, for scoring. */
+  chunkTerms(ids: readonly number[]): Map<number, ChunkTerms>;
   /** Every vector of a store, by chunk id (empty for a lexical-only store). */
   vectors(storeId: string): { ids: Int32Array | number[]; vectors: Float32Array[] };
   /** Grows by one with every change to a store's chunks, so caches of them know when to reload. */

@@ -3,6 +3,7 @@ import type {
   BatchRecord,
   ChunkInput,
   ChunkRecord,
+  ChunkTerms,
   FileCounts,
   FileRecord,
   KbStore,
@@ -466,19 +467,15 @@ export class SqliteKbStore implements KbStore {
     return { docs, df };
   }
 
-  chunkTerms(ids: readonly number[]): Map<number, string[]> {
+  chunkTerms(ids: readonly number[]): Map<number, ChunkTerms> {
     const get = this.sql<{ terms: string }>("SELECT terms FROM kb_chunks WHERE id = ?");
-    const out = new Map<number, string[]>();
+    const out = new Map<number, ChunkTerms>();
+    const split = (field: string | undefined) => (field ? field.split(" ").filter(Boolean) : []);
     for (const id of ids) {
       const row = get.get(id);
-      if (row)
-        out.set(
-          id,
-          row.terms
-            .split(FIELD_SEPARATOR)
-            .flatMap((field) => field.split(" "))
-            .filter(Boolean),
-        );
+      if (!row) continue;
+      const [title, heading, body] = row.terms.split(FIELD_SEPARATOR);
+      out.set(id, { title: split(title), heading: split(heading), body: split(body) });
     }
     return out;
   }

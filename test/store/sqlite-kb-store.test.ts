@@ -149,3 +149,28 @@ test("the knowledge base lives in the state file and survives reopening", () => 
   );
   again.close();
 });
+
+test("a store of two one-chunk files still scores its match well (FTS5's own IDF would be zero there)", async () => {
+  const { Searcher } = await import("../../src/kb/search.js");
+  const kb = SqliteKbStore.inMemory();
+  setup(kb, "vs_a");
+  for (const [file, text] of [
+    ["file-1", "年假需要提前两周申请"],
+    ["file-2", "病假需要医院证明"],
+  ] as const) {
+    kb.putStoreFile(storeFile("vs_a", file));
+    kb.completeStoreFile("vs_a", file, [chunk(text)]);
+  }
+  const hits = await new Searcher(kb, undefined).search(
+    ["vs_a"],
+    "病假要什么证明?",
+    { maxResults: 5 },
+    false,
+  );
+  assert.equal(hits[0]?.chunk.fileId, "file-2");
+  assert.ok((hits[0]?.score ?? 0) > 0.3, String(hits[0]?.score));
+  assert.ok(
+    hits.every((h, i) => i === 0 || h.score <= (hits[i - 1]?.score ?? 1)),
+    "scores fall with rank",
+  );
+});
