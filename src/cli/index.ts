@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { benchCommand } from "./bench.js";
 import { chatCommand } from "./chat.js";
 import { engineCommand } from "./engine.js";
+import { kbCommand } from "./kb.js";
 import { modelsCommand } from "./models.js";
 import { pullCommand } from "./pull.js";
 import { serveCommand } from "./serve.js";
@@ -17,7 +18,8 @@ const program = new Command("edgellm")
   .addCommand(modelsCommand())
   .addCommand(synthCommand())
   .addCommand(benchCommand())
-  .addCommand(engineCommand());
+  .addCommand(engineCommand())
+  .addCommand(kbCommand());
 
 // Usage errors (an unknown flag, a missing or bad argument) exit 2, as a bad setting does; help and --version 0.
 for (const command of [program, ...program.commands])
