@@ -112,11 +112,16 @@ export function codeLiterals(text: string): string[] {
   return found;
 }
 
+const INGESTION = [path.join(SRC, "kb/extract/"), path.join(SRC, "kb/ingest-")];
+
 test("every code passed to an error in src/ is registered", () => {
   const unregistered: string[] = [];
   let seen = 0;
   for (const file of sourceFiles(SRC)) {
     if (file === REGISTRY) continue;
+    // Ingestion's codes are why one document failed: they stand in a vector store file's `last_error` (mapped
+    // to OpenAI's three codes in src/openai/to-vector-store.ts), never as an HTTP error's code.
+    if (INGESTION.some((dir) => file.startsWith(dir))) continue;
     for (const code of codeLiterals(readFileSync(file, "utf8"))) {
       seen++;
       if (!isErrorCode(code)) unregistered.push(`${path.relative(SRC, file)}: ${code}`);
