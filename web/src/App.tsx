@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { getApiKey, setApiKey, useApiKey } from "./apiKey.js";
 import { Composer } from "./components/Composer.js";
 import { Icon } from "./components/icons.js";
@@ -9,6 +9,10 @@ import { Sidebar } from "./components/Sidebar.js";
 import { ContextMeter, ModelStatus } from "./components/Status.js";
 import { Transcript } from "./components/Transcript.js";
 import { detectLang, format, I18nContext, STRINGS } from "./i18n.js";
+import { AttachButton, AttachedChips } from "./kb/AttachStores.js";
+import { KnowledgePanel } from "./kb/KnowledgePanel.js";
+import { useChatKnowledge } from "./kb/useChatKnowledge.js";
+import { useStores } from "./kb/useStores.js";
 import {
   exportJson,
   loadPrefs,
@@ -33,6 +37,8 @@ export function App() {
   const [settings, setSettings] = useState<Settings>(loadSettings);
   const [sidebarOpen, setSidebarOpen] = useState(false);
   const [settingsOpen, setSettingsOpen] = useState(false);
+  const [knowledgeOpen, setKnowledgeOpen] = useState(false);
+  const kb = useStores();
   const [notice, setNotice] = useState<string>();
   const [dark, setDark] = useState(false);
   const { model, status, refresh } = useModel();
@@ -90,11 +96,14 @@ export function App() {
     chat.regenerate(retryWithKey.conversationId, retryWithKey.messageId);
   }, [retryWithKey, status, generating, chat.regenerate]);
 
+  const knowledge = useChatKnowledge(active, chat.setConversations, kb);
+  const attached = knowledge.attached;
+
   const select = (activeId: string | undefined) => {
     setPrefs((p) => ({ ...p, activeId }));
     setSidebarOpen(false);
   };
-  const send = (text: string) => select(chat.send(active?.id, text));
+  const send = (text: string) => select(chat.send(active?.id, text, attached));
 
   const onExport = () => {
     const url = URL.createObjectURL(new Blob([exportJson(chat.conversations)], { type: "application/json" }));
@@ -113,6 +122,7 @@ export function App() {
       flash(t.importFailed);
     }
   };
+  const closeKnowledge = useCallback(() => setKnowledgeOpen(false), []);
   const flash = (text: string) => {
     setNotice(text);
     setTimeout(() => setNotice(undefined), 4000);
@@ -176,6 +186,16 @@ export function App() {
               />
             </div>
             <ContextMeter used={used} size={model?.contextSize} label={t.context} />
+            <button
+              type="button"
+              className="icon-button"
+              aria-label={t.knowledge}
+              title={t.knowledge}
+              onClick={() => setKnowledgeOpen(true)}
+              data-testid="knowledge-button"
+            >
+              <Icon name="book" />
+            </button>
             <button
               type="button"
               className="icon-button"
@@ -249,11 +269,20 @@ export function App() {
             )}
           </Transcript>
           <div className="composer-wrap">
+            <AttachedChips attached={attached} onChange={knowledge.setAttached} />
             <Composer
               generating={!!generating}
               onSend={send}
               onStop={chat.stop}
               focusKey={active?.id ?? "new"}
+              leading={
+                <AttachButton
+                  attached={attached}
+                  stores={kb}
+                  onChange={knowledge.setAttached}
+                  onManage={() => setKnowledgeOpen(true)}
+                />
+              }
             />
           </div>
         </main>
@@ -275,6 +304,15 @@ export function App() {
               setApiKey(undefined);
             }}
             onClose={() => setSettingsOpen(false)}
+          />
+        )}
+        {knowledgeOpen && (
+          <KnowledgePanel
+            stores={kb}
+            attached={attached}
+            onToggleAttach={knowledge.toggle}
+            onDeleted={knowledge.forget}
+            onClose={closeKnowledge}
           />
         )}
         {keyPrompt && (

@@ -1,5 +1,5 @@
 import { getApiKey } from "./apiKey.js";
-import type { AnswerError } from "./types.js";
+import type { AnswerError, Citation } from "./types.js";
 
 /**
  * The OpenAI-compatible API of the server that serves this page. Every URL here is relative, so
@@ -23,11 +23,17 @@ export interface ChatRequest {
   response_format?: { type: "json_object" };
   stream: true;
   stream_options: { include_usage: true };
+  /** edgellm: answer from these knowledge bases, citing passages as [1], [2]… */
+  file_search?: { vector_store_ids: string[] };
 }
 
-/** What a streaming request reports, in order: `open` once, `delta`s, then `usage` and `finish`. */
+/**
+ * What a streaming request reports, in order: `open` once, `citations` once when knowledge bases were
+ * searched, `delta`s, then `usage` and `finish`.
+ */
 export type StreamEvent =
   | { type: "open"; route?: string; routeReason?: string; cache?: string }
+  | { type: "citations"; citations: Citation[] }
   | { type: "delta"; text: string; model?: string }
   | { type: "finish"; reason: "stop" | "length" }
   | { type: "usage"; promptTokens: number; completionTokens: number };
@@ -40,7 +46,7 @@ export class ApiError extends Error {
 }
 
 /** `Authorization: Bearer <key>` when the page has a key; nothing when it has none. */
-function authHeaders(key = getApiKey()): Record<string, string> {
+export function authHeaders(key = getApiKey()): Record<string, string> {
   return key === undefined ? {} : { authorization: `Bearer ${key}` };
 }
 
@@ -99,6 +105,8 @@ export async function* streamChat(request: ChatRequest, signal: AbortSignal): As
       continue; // a keep-alive or a line we do not understand
     }
     if (chunk.error) throw new ApiError(classify(500, chunk.error.message, chunk.error.code, false));
+    if (Array.isArray(chunk.citations))
+      yield { type: "citations", citations: chunk.citations.map(toCitation) };
     const choice = chunk.choices?.[0];
     const text = choice?.delta?.content;
     if (text) yield { type: "delta", text, model: chunk.model };
@@ -113,7 +121,31 @@ export async function* streamChat(request: ChatRequest, signal: AbortSignal): As
   }
 }
 
+interface WireCitation {
+  index: number;
+  file_id?: string;
+  filename?: string;
+  heading_path?: string[];
+  text?: string;
+  score?: number;
+  chunk_index?: number;
+}
+
+function toCitation(c: WireCitation): Citation {
+  return {
+    index: Number(c.index),
+    fileId: String(c.file_id ?? ""),
+    filename: String(c.filename ?? c.file_id ?? ""),
+    headingPath: Array.isArray(c.heading_path) ? c.heading_path.map(String) : [],
+    text: String(c.text ?? ""),
+    ...(typeof c.score === "number" ? { score: c.score } : {}),
+    ...(typeof c.chunk_index === "number" ? { chunkIndex: c.chunk_index } : {}),
+  };
+}
+
 interface ChatChunk {
+  /** edgellm, on the first chunk when the request had `file_search`: the numbered passages the answer may cite. */
+  citations?: WireCitation[];
   model?: string;
   choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[];
   usage?: { prompt_tokens: number; completion_tokens: number } | null;
@@ -163,7 +195,7 @@ function blankLine(buffer: string): { index: number; length: number } | undefine
   return match ? { index: match.index, length: match[0].length } : undefined;
 }
 
-async function toApiError(res: Response, keySent: boolean): Promise<ApiError> {
+export async function toApiError(res: Response, keySent: boolean): Promise<ApiError> {
   let message = "";
   let code: string | undefined;
   try {

@@ -1,4 +1,5 @@
 import { createContext, useContext } from "react";
+import { kbEn, kbZh } from "./kb/i18n.js";
 import type { Lang } from "./types.js";
 
 const en = {
@@ -103,6 +104,7 @@ const en = {
     "Write a Python function that checks whether a string is a palindrome",
     "Make a table comparing TCP and UDP",
   ],
+  ...kbEn,
 };
 
 export type Strings = typeof en;
@@ -208,6 +210,7 @@ const zh: Strings = {
     "写一个判断字符串是否为回文的 Python 函数",
     "用表格比较 TCP 和 UDP",
   ],
+  ...kbZh,
 };
 
 export const STRINGS: Record<Lang, Strings> = { en, zh };

@@ -46,6 +46,26 @@ export interface AnswerError {
   retryAfter?: number;
 }
 
+/** A passage an answer cites as `[index]`, from a knowledge base the chat uses; kept with the chat. */
+export interface Citation {
+  index: number;
+  fileId: string;
+  filename: string;
+  /** The headings the passage sits under, outermost first. */
+  headingPath: string[];
+  text: string;
+  /** 0..1, how close the passage was to the question. */
+  score?: number;
+  /** 0-based chunk number in its file. */
+  chunkIndex?: number;
+}
+
+/** A knowledge base (vector store) a chat uses. The name is for the chips; the id is what is sent. */
+export interface AttachedStore {
+  id: string;
+  name: string;
+}
+
 export interface Message {
   id: string;
   role: Role;
@@ -53,6 +73,8 @@ export interface Message {
   createdAt: number;
   stats?: AnswerStats;
   error?: AnswerError;
+  /** The passages the server gave with this answer (`[]`: the knowledge bases had nothing relevant). */
+  citations?: Citation[];
 }
 
 export interface Conversation {
@@ -61,6 +83,8 @@ export interface Conversation {
   createdAt: number;
   updatedAt: number;
   messages: Message[];
+  /** Knowledge bases this chat's questions search (`file_search`). */
+  knowledge?: AttachedStore[];
 }
 
 export interface Settings {

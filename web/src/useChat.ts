@@ -1,10 +1,12 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, type ChatRequest, type ModelInfo, streamChat } from "./api.js";
 import { fitToContext, promptBudget, type WireMessage } from "./context.js";
+import { validKnowledge } from "./kb/stored.js";
 import { loadConversations, saveConversations } from "./storage.js";
 import {
   type AnswerError,
   type AnswerStats,
+  type AttachedStore,
   type Conversation,
   type Message,
   newId,
@@ -76,9 +78,12 @@ export function useChat(
     [update],
   );
 
-  /** Answers the conversation's last user message into a new assistant message appended after it. */
+  /**
+   * Answers the conversation's last user message into a new assistant message appended after it, from the
+   * knowledge bases in `storeIds` when there are any.
+   */
   const answer = useCallback(
-    async (conversationId: string, history: Message[]) => {
+    async (conversationId: string, history: Message[], storeIds: readonly string[] = []) => {
       const messageId = newId();
       const placeholder: Message = { id: messageId, role: "assistant", content: "", createdAt: Date.now() };
       update(conversationId, (c) => ({ ...c, messages: [...history, placeholder], updatedAt: Date.now() }));
@@ -136,6 +141,7 @@ export function useChat(
             ...(settings.jsonMode ? { response_format: { type: "json_object" as const } } : {}),
             stream: true,
             stream_options: { include_usage: true },
+            ...(storeIds.length > 0 ? { file_search: { vector_store_ids: [...storeIds] } } : {}),
           };
           try {
             for await (const event of streamChat(request, abort.signal)) {
@@ -144,6 +150,8 @@ export function useChat(
                 stats.routeReason = event.routeReason;
                 stats.cache = event.cache;
                 patchMessage(conversationId, messageId, { stats: { ...stats } });
+              } else if (event.type === "citations") {
+                patchMessage(conversationId, messageId, { citations: event.citations });
               } else if (event.type === "delta") {
                 if (deltas++ === 0) {
                   firstAt = performance.now();
@@ -196,18 +204,30 @@ export function useChat(
 
   const stop = useCallback(() => controller.current?.abort(), []);
 
+  /** Sends a question; a new chat (no `conversationId`) starts with the knowledge bases in `knowledge`. */
   const send = useCallback(
-    (conversationId: string | undefined, content: string): string => {
+    (
+      conversationId: string | undefined,
+      content: string,
+      knowledge: readonly AttachedStore[] = [],
+    ): string => {
       const message: Message = { id: newId(), role: "user", content, createdAt: Date.now() };
       let conversation = latest.current.find((c) => c.id === conversationId);
       if (!conversation) {
-        conversation = { id: newId(), title: "", createdAt: Date.now(), updatedAt: Date.now(), messages: [] };
+        conversation = {
+          id: newId(),
+          title: "",
+          createdAt: Date.now(),
+          updatedAt: Date.now(),
+          messages: [],
+          ...(knowledge.length > 0 ? { knowledge: [...knowledge] } : {}),
+        };
         const created = conversation;
         setConversations((list) => [created, ...list]);
       }
       const id = conversation.id;
       if (!conversation.title) update(id, (c) => ({ ...c, title: titleFrom(content) }));
-      void answer(id, [...conversation.messages, message]);
+      void answer(id, [...conversation.messages, message], storeIdsOf(conversation));
       return id;
     },
     [answer, update],
@@ -219,7 +239,7 @@ export function useChat(
       const conversation = latest.current.find((c) => c.id === conversationId);
       const index = conversation?.messages.findIndex((m) => m.id === messageId) ?? -1;
       if (!conversation || index < 1) return;
-      void answer(conversationId, conversation.messages.slice(0, index));
+      void answer(conversationId, conversation.messages.slice(0, index), storeIdsOf(conversation));
     },
     [answer],
   );
@@ -231,12 +251,20 @@ export function useChat(
       const index = conversation?.messages.findIndex((m) => m.id === messageId) ?? -1;
       if (!conversation || index < 0) return;
       const edited = { ...conversation.messages[index], content };
-      void answer(conversationId, [...conversation.messages.slice(0, index), edited]);
+      void answer(
+        conversationId,
+        [...conversation.messages.slice(0, index), edited],
+        storeIdsOf(conversation),
+      );
     },
     [answer],
   );
 
   return { conversations, setConversations, generating, send, stop, regenerate, editAndResend };
+}
+
+function storeIdsOf(conversation: Conversation): string[] {
+  return validKnowledge(conversation.knowledge).map((k) => k.id);
 }
 
 export function titleFrom(text: string): string {

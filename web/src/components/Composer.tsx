@@ -1,4 +1,4 @@
-import { type FormEvent, useEffect, useRef, useState } from "react";
+import { type FormEvent, type ReactNode, useEffect, useRef, useState } from "react";
 import { useStrings } from "../i18n.js";
 import { Icon } from "./icons.js";
 
@@ -9,10 +9,12 @@ export interface ComposerProps {
   onStop(): void;
   /** Changes when the conversation changes, to move focus back to the input. */
   focusKey?: string;
+  /** A control before the text box (the knowledge menu). */
+  leading?: ReactNode;
 }
 
 /** The message box: Enter sends, Shift+Enter (or an IME composition) makes a new line; grows to 40% height. */
-export function Composer({ generating, disabled, onSend, onStop, focusKey }: ComposerProps) {
+export function Composer({ generating, disabled, onSend, onStop, focusKey, leading }: ComposerProps) {
   const t = useStrings();
   const [text, setText] = useState("");
   const area = useRef<HTMLTextAreaElement>(null);
@@ -38,7 +40,8 @@ export function Composer({ generating, disabled, onSend, onStop, focusKey }: Com
   };
 
   return (
-    <form className="composer" onSubmit={submit}>
+    <form className={`composer${leading ? " has-leading" : ""}`} onSubmit={submit}>
+      {leading}
       <textarea
         ref={area}
         rows={1}

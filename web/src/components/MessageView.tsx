@@ -1,6 +1,9 @@
-import { memo, useState } from "react";
+import { memo, useMemo, useState } from "react";
 import { copyText } from "../clipboard.js";
 import { format, type Strings, useStrings } from "../i18n.js";
+import { CitationDialog, Sources } from "../kb/Citations.js";
+import { citedIndices } from "../kb/citations.js";
+import { validCitations } from "../kb/stored.js";
 import type { AnswerError, AnswerStats, Message } from "../types.js";
 import { Icon } from "./icons.js";
 import { Markdown } from "./Markdown.js";
@@ -87,6 +90,16 @@ function AssistantMessage(props: MessageViewProps) {
   const t = useStrings();
   const { message, streaming, waiting } = props;
   const stats = message.stats;
+  const [opened, setOpened] = useState<number>();
+  const citations = useMemo(() => validCitations(message.citations), [message.citations]);
+  const cites = useMemo(() => citations.map((c) => c.index), [citations]);
+  // Sources listed: the ones the answer refers to, or all it was given when it refers to none.
+  const cited = useMemo(() => {
+    const used = new Set(citedIndices(message.content));
+    const referred = citations.filter((c) => used.has(c.index));
+    return referred.length > 0 ? referred : citations;
+  }, [citations, message.content]);
+  const openedCitation = citations.find((c) => c.index === opened);
   return (
     <div className="message assistant" data-role="assistant" aria-busy={streaming}>
       {stats?.droppedMessages ? (
@@ -107,10 +120,12 @@ function AssistantMessage(props: MessageViewProps) {
       ) : (
         message.content !== "" && (
           <div className={`answer${streaming ? " streaming" : ""}`}>
-            <Markdown text={message.content} />
+            <Markdown text={message.content} cites={cites} onCite={setOpened} />
           </div>
         )
       )}
+      {!streaming && message.content !== "" && <Sources citations={cited} onOpen={setOpened} />}
+      {openedCitation && <CitationDialog citation={openedCitation} onClose={() => setOpened(undefined)} />}
       {message.error && (
         <ErrorCard error={message.error} onRetry={props.onRegenerate} locked={props.locked} />
       )}
