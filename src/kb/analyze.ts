@@ -14,13 +14,20 @@ const LATIN_WORD = /^[a-z]+$/;
 /** A Han character: a Chinese word of one character says little alone, and is kept but not as a bigram. */
 const HAN = /\p{Script=Han}/u;
 
+/**
+ * A letter or two in brackets inside a word, as command references mark the option a letter stands for
+ * ("Lis[t]", "e[x]tract", "[v]erbosely"): the brackets go, so the word is found as itself.
+ */
+const MNEMONIC = /(\p{L}?)\[(\p{L}{1,2})\](\p{L}?)/gu;
+
 /** Longest term kept, in UTF-16 units: longer runs (base64, hashes) are noise to a lexical index. */
 const MAX_TERM = 40;
 
 /** The terms of `text`, in order, repeats kept (term frequency counts). */
 export function analyze(text: string): string[] {
   const terms: string[] = [];
-  for (const { segment, isWordLike } of segmenter.segment(text.normalize("NFKC").toLowerCase())) {
+  const plain = text.normalize("NFKC").toLowerCase().replace(MNEMONIC, "$1$2$3");
+  for (const { segment, isWordLike } of segmenter.segment(plain)) {
     if (!isWordLike || segment.length > MAX_TERM) continue;
     terms.push(LATIN_WORD.test(segment) && segment.length > 3 ? stemmer(segment) : segment);
   }

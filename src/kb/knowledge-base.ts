@@ -242,7 +242,20 @@ export class KnowledgeBase {
     // The same file added again while it is in the store is the same vector store file, as OpenAI answers.
     if (existing && existing.status !== "failed" && existing.status !== "cancelled" && !input.batchId)
       return existing;
-    const record: StoreFileRecord = {
+    const record = this.pendingRecord(storeId, fileId, input);
+    this.store.putStoreFiles([record]);
+    this.store.touchStore(storeId, this.seconds());
+    this.enqueue(storeId, fileId);
+    return record;
+  }
+
+  /** A file's place in a store as it starts: `in_progress`, no chunks yet. */
+  private pendingRecord(
+    storeId: string,
+    fileId: string,
+    input: { chunking?: Chunking; attributes?: StoreFileRecord["attributes"]; batchId?: string },
+  ): StoreFileRecord {
+    return {
       storeId,
       fileId,
       createdAt: this.seconds(),
@@ -254,10 +267,6 @@ export class KnowledgeBase {
       chunkCount: 0,
       batchId: input.batchId ?? null,
     };
-    this.store.putStoreFile(record);
-    this.store.touchStore(storeId, this.seconds());
-    this.enqueue(storeId, fileId);
-    return record;
   }
 
   storeFile(owner: Owner, storeId: string, fileId: string): StoreFileRecord {
@@ -279,7 +288,8 @@ export class KnowledgeBase {
     storeId: string,
     files: { fileId: string; attributes?: StoreFileRecord["attributes"]; chunking?: Chunking }[],
   ): BatchRecord {
-    this.vectorStore(owner, storeId);
+    const store = this.vectorStore(owner, storeId);
+    this.checkEmbeddingModel(store);
     if (files.length === 0)
       throw new InvalidRequestError("A file batch needs at least one file.", "file_ids");
     if (files.length > MAX_BATCH_FILES)
@@ -290,12 +300,17 @@ export class KnowledgeBase {
     for (const [i, f] of files.entries()) this.file(owner, f.fileId, `file_ids[${i}]`);
     const batch: BatchRecord = { id: newId("vsfb_"), storeId, createdAt: this.seconds(), cancelled: false };
     this.store.putBatch(batch);
-    for (const f of files)
-      this.addFile(owner, storeId, f.fileId, {
+    // One transaction for the whole batch: the corpus's 5,686 files added one by one held the event loop 1.3 s.
+    const records = files.map((f) =>
+      this.pendingRecord(storeId, f.fileId, {
         chunking: f.chunking,
         attributes: f.attributes,
         batchId: batch.id,
-      });
+      }),
+    );
+    this.store.putStoreFiles(records);
+    this.store.touchStore(storeId, this.seconds());
+    for (const r of records) this.enqueue(r.storeId, r.fileId);
     return batch;
   }
 

@@ -143,8 +143,8 @@ export interface KbStore {
   deleteStore(id: string): void;
   storeBytes(storeId: string): number;
 
-  /** Adds (or re-adds, resetting) a file to a store, `in_progress`. */
-  putStoreFile(record: StoreFileRecord): void;
+  /** Adds (or re-adds, resetting) files to a store, `in_progress`, in one transaction. */
+  putStoreFiles(records: readonly StoreFileRecord[]): void;
   getStoreFile(storeId: string, fileId: string): StoreFileRecord | undefined;
   listStoreFiles(
     storeId: string,

@@ -247,26 +247,27 @@ export class SqliteKbStore implements KbStore {
     );
   }
 
-  putStoreFile(record: StoreFileRecord): void {
+  putStoreFiles(records: readonly StoreFileRecord[]): void {
+    const remove = this.sql("DELETE FROM kb_store_files WHERE store_id = ? AND file_id = ?");
+    const insert = this.sql(
+      "INSERT INTO kb_store_files (store_id, file_id, created, status, last_error, chunking, attributes, batch_id) " +
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    );
     this.db.transaction(() => {
-      this.removeChunks(record.storeId, record.fileId);
-      this.sql("DELETE FROM kb_store_files WHERE store_id = ? AND file_id = ?").run(
-        record.storeId,
-        record.fileId,
-      );
-      this.sql(
-        "INSERT INTO kb_store_files (store_id, file_id, created, status, last_error, chunking, attributes, batch_id) " +
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      ).run(
-        record.storeId,
-        record.fileId,
-        record.createdAt,
-        record.status,
-        record.lastError && JSON.stringify(record.lastError),
-        JSON.stringify(record.chunking),
-        JSON.stringify(record.attributes),
-        record.batchId,
-      );
+      for (const record of records) {
+        this.removeChunks(record.storeId, record.fileId);
+        remove.run(record.storeId, record.fileId);
+        insert.run(
+          record.storeId,
+          record.fileId,
+          record.createdAt,
+          record.status,
+          record.lastError && JSON.stringify(record.lastError),
+          JSON.stringify(record.chunking),
+          JSON.stringify(record.attributes),
+          record.batchId,
+        );
+      }
     })();
   }
 

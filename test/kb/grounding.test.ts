@@ -100,3 +100,11 @@ test("lexical score: 0 to 1, more for covering more of the query's information",
   assert.ok(all > half && all < 1 && half > 0);
   assert.ok(lexicalScore(30, 10, 10) > all);
 });
+
+test("analyze: a letter in brackets inside a word is the word (command references' mnemonics)", () => {
+  assert.deepEqual(
+    analyze("Lis[t] the contents of an archive [v]erbosely, e[x]tract"),
+    analyze("List the contents of an archive verbosely, extract"),
+  );
+  assert.deepEqual(analyze("see [12] and [ab]"), ["see", "12", "and", "ab"]);
+});

@@ -65,7 +65,7 @@ test("chunks are searched within their stores only, and go with their file", () 
       },
       new Uint8Array([1]),
     );
-    kb.putStoreFile(storeFile(store, file));
+    kb.putStoreFiles([storeFile(store, file)]);
     assert.ok(kb.completeStoreFile(store, file, [chunk(text, ["指南"])]));
   }
   const hits = kb.lexicalSearch(["vs_a"], analyze("计算属性"), 10);
@@ -97,11 +97,11 @@ test("chunks are searched within their stores only, and go with their file", () 
 test("a file deleted or cancelled while ingesting gets no chunks", () => {
   const kb = SqliteKbStore.inMemory();
   setup(kb, "vs_a");
-  kb.putStoreFile(storeFile("vs_a", "file-1"));
+  kb.putStoreFiles([storeFile("vs_a", "file-1")]);
   assert.ok(kb.finishStoreFile("vs_a", "file-1", "cancelled", null));
   assert.equal(kb.completeStoreFile("vs_a", "file-1", [chunk("late")]), false);
   assert.equal(kb.getStoreFile("vs_a", "file-1")?.status, "cancelled");
-  kb.putStoreFile(storeFile("vs_a", "file-2"));
+  kb.putStoreFiles([storeFile("vs_a", "file-2")]);
   kb.deleteStoreFile("vs_a", "file-2");
   assert.equal(kb.completeStoreFile("vs_a", "file-2", [chunk("late")]), false);
   assert.deepEqual(kb.lexicalSearch(["vs_a"], ["late"], 10), []);
@@ -135,7 +135,7 @@ test("the knowledge base lives in the state file and survives reopening", () => 
   const db = new StateDb(path);
   const kb = db.kbStore();
   setup(kb, "vs_a");
-  kb.putStoreFile(storeFile("vs_a", "file-1"));
+  kb.putStoreFiles([storeFile("vs_a", "file-1")]);
   kb.completeStoreFile("vs_a", "file-1", [chunk("persistent words", ["Title"])]);
   db.close();
   const again = new StateDb(path);
@@ -158,7 +158,7 @@ test("a store of two one-chunk files still scores its match well (FTS5's own IDF
     ["file-1", "年假需要提前两周申请"],
     ["file-2", "病假需要医院证明"],
   ] as const) {
-    kb.putStoreFile(storeFile("vs_a", file));
+    kb.putStoreFiles([storeFile("vs_a", file)]);
     kb.completeStoreFile("vs_a", file, [chunk(text)]);
   }
   const hits = await new Searcher(kb, undefined).search(
