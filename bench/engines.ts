@@ -324,23 +324,13 @@ function documentFor(user: number, salt: string): string {
 export async function startLlamaServer(
   binary: string,
   model: string,
+  /** Arguments in place of the chat defaults (slots and context). */
+  args: string[] = ["-np", String(SLOTS), "-c", String(SLOTS * CTX_PER_SLOT)],
 ): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(
-    binary,
-    [
-      "-m",
-      model,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "-np",
-      String(SLOTS),
-      "-c",
-      String(SLOTS * CTX_PER_SLOT),
-    ],
-    { stdio: ["ignore", "pipe", "pipe"], ...spawnOptions(binary) },
-  );
+  const child = spawn(binary, ["-m", model, "--host", "127.0.0.1", "--port", "0", ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    ...spawnOptions(binary),
+  });
   let log = "";
   let port: number | undefined;
   for (const stream of [child.stdout, child.stderr]) {

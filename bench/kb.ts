@@ -87,6 +87,7 @@ interface Figures {
   ours: KbScores;
   baseline: KbScores;
   answer?: { ours: number; peer: number; followUp: number; followUpCached: number; promptTokens: number };
+  embedding?: { files: number; chunks: number; tokens: number; ours: number; peer: number };
 }
 
 async function main(): Promise<void> {
@@ -200,6 +201,8 @@ async function main(): Promise<void> {
             questions.filter((q) => q.answers.length > 0).map((q) => q.question),
           ),
     };
+    await server.stop();
+    figures.embedding = process.env.KB_BENCH_NO_ANSWER ? undefined : await embeddingThroughput(gguf);
     if (!process.env.KB_BENCH_MODEL) await writeSection(figures);
     process.stdout.write(
       `${JSON.stringify({ ...figures, ours: summary(ours), baseline: summary(baseline) }, null, 2)}\n`,
@@ -329,6 +332,107 @@ async function answerTtft(
   };
 }
 
+/** Embedding context per input and slots: the same for edgellm's embedding child and standalone llama-server. */
+const EMBED_CTX = 512;
+const EMBED_SLOTS = 4;
+
+/**
+ * Embedding throughput while ingesting (the 0.5B-shape file as the embedding model too: its speed is a real
+ * 0.5B model's) against standalone llama-server's own `/v1/embeddings` on the same chunks, 32 a request (as
+ * ingestion sends them), the same slots and context: tokens embedded per second.
+ */
+async function embeddingThroughput(gguf: string): Promise<Figures["embedding"]> {
+  const binary = await findLlamaServer().catch(() => undefined);
+  if (!binary) return undefined;
+  const home = await mkdtemp(path.join(os.tmpdir(), "edgellm-bench-kb-embed-"));
+  const names = corpusFiles()
+    .filter((n) => n.startsWith("tldr-en/"))
+    .slice(0, 300);
+  const server = await startServerProcess(
+    [
+      "--model",
+      gguf,
+      "--embedding-model",
+      gguf,
+      "--parallel",
+      String(EMBED_SLOTS),
+      "--ctx-size",
+      String(EMBED_CTX),
+    ],
+    { EDGELLM_STATE_FILE: path.join(home, "state.sqlite") },
+  );
+  const client = new OpenAI({
+    baseURL: `${server.url}/v1`,
+    apiKey: "unused",
+    maxRetries: 0,
+    timeout: 600_000,
+  });
+  const texts: string[] = [];
+  let ours: number;
+  let tokens: number;
+  try {
+    const ids: string[] = [];
+    for (const name of names)
+      ids.push(
+        (
+          await client.files.create({
+            file: await toFile(readFileSync(path.join(CORPUS, name)), path.basename(name)),
+            purpose: "assistants",
+          })
+        ).id,
+      );
+    const store = await client.vectorStores.create({ name: "embed" });
+    const before = await embeddedTokens(server.url);
+    const start = performance.now();
+    await client.vectorStores.fileBatches.createAndPoll(store.id, { file_ids: ids }, { pollIntervalMs: 100 });
+    const seconds = (performance.now() - start) / 1000;
+    tokens = (await embeddedTokens(server.url)) - before;
+    ours = tokens / seconds;
+    for (const id of ids)
+      for await (const c of client.vectorStores.files.content(id, { vector_store_id: store.id }))
+        texts.push((c as unknown as { text: string; heading_path: string[] }).text);
+  } finally {
+    await server.stop();
+  }
+  const peer = await startLlamaServer(binary.path, gguf, [
+    "--embeddings",
+    "--pooling",
+    "last",
+    "-c",
+    String(EMBED_CTX * EMBED_SLOTS),
+    "-np",
+    String(EMBED_SLOTS),
+    "-b",
+    String(EMBED_CTX),
+    "-ub",
+    String(EMBED_CTX),
+    "--cache-ram",
+    "0",
+  ]);
+  try {
+    let peerTokens = 0;
+    const start = performance.now();
+    for (let i = 0; i < texts.length; i += 32) {
+      const res = await fetch(`${peer.url}/v1/embeddings`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ input: texts.slice(i, i + 32) }),
+      });
+      const body = (await res.json()) as { usage?: { prompt_tokens?: number } };
+      peerTokens += body.usage?.prompt_tokens ?? 0;
+    }
+    const peerRate = peerTokens / ((performance.now() - start) / 1000);
+    return { files: names.length, chunks: texts.length, tokens, ours, peer: peerRate };
+  } finally {
+    peer.child.kill();
+  }
+}
+
+async function embeddedTokens(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^edgellm_embedding_tokens_total (\S+)$/m.exec(text)?.[1] ?? 0);
+}
+
 /** A streamed Responses request's time to its first text, and its usage. */
 async function responseTtft(
   client: OpenAI,
@@ -376,6 +480,11 @@ async function writeSection(f: Figures): Promise<void> {
           `| follow-up question's TTFT p50, share of its prompt from the cache | ${round(f.answer.followUp)} ms, ${Math.round(f.answer.followUpCached * 100)}% | |`,
         ]
       : ["| grounded answer TTFT | not measured (no llama-server binary) | |"]),
+    ...(f.embedding
+      ? [
+          `| embedding while ingesting (${f.embedding.files} tldr pages, ${f.embedding.chunks} chunks, ${f.embedding.tokens} tokens) / standalone llama-server \`/v1/embeddings\` on the same chunks | ${Math.round(f.embedding.ours)} / ${Math.round(f.embedding.peer)} tokens/s (${round(f.embedding.ours / f.embedding.peer, 2)}×) | ≥ 0.9× |`,
+        ]
+      : []),
     "",
     `Retrieval quality on bench/kb-questions.json (${f.ours.questions} answerable questions written for this corpus, judged by the files of the chunks \`vector_stores/{id}/search\` returns; BM25 only, no embedding model):`,
     "",

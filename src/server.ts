@@ -220,6 +220,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     embeddings,
     maxFileBytes: options.knowledge?.maxFileBytes ?? SETTINGS.kbMaxFileSize.default * 1024 * 1024,
     maxStorageBytes: options.knowledge?.maxStorageBytes ?? SETTINGS.kbMaxStorage.default * 1024 * 1024,
+    interactive: () => scheduler.activeSlots + scheduler.queueLength > 0,
   });
   const app = await buildServer({
     knowledge,

@@ -39,9 +39,20 @@ export interface KnowledgeBaseOptions {
   now?: () => number;
   /** Where ingestion failures are reported. */
   log?: { warn(fields: object, message: string): void };
+  /**
+   * Whether the model is answering someone now: ingestion starts no new document meanwhile, so that chat
+   * keeps both cores (a parse on one of them tripled a short answer's TTFT, docs/benchmarks.md). Default: never.
+   */
+  interactive?: () => boolean;
 }
 
 const MAX_BATCH_FILES = 10_000;
+/** How often ingestion looks whether the model is still busy answering, in ms. */
+const INTERACTIVE_WAIT_MS = 25;
+/** The longest ingestion waits for answers before it lets one document through anyway, in ms. */
+const MAX_PAUSE_MS = 2000;
+/** Tokens of an embedding input kept for a chunk's heading path. */
+const HEADING_ROOM = 48;
 /** Most chunks one file may make; a file past it fails rather than crowd out every other. */
 const MAX_CHUNKS_PER_FILE = 20_000;
 
@@ -73,10 +84,14 @@ export class KnowledgeBase {
   private closed = false;
   private idleWaiters: (() => void)[] = [];
   private sweeper: NodeJS.Timeout | undefined;
+  /** The pump's next look while the model is answering. */
+  private waiting: NodeJS.Timeout | undefined;
+  /** Since when ingestion has waited for the model to be idle (performance.now()). */
+  private pausedSince: number | undefined;
   /** Where ingestion failures are reported (the HTTP app's log, once it exists). */
   log: KnowledgeBaseOptions["log"];
 
-  constructor(options: KnowledgeBaseOptions) {
+  constructor(private readonly options: KnowledgeBaseOptions) {
     this.store = options.store;
     this.worker = options.worker;
     this.embeddings = options.embeddings;
@@ -261,7 +276,7 @@ export class KnowledgeBase {
       createdAt: this.seconds(),
       status: "in_progress",
       lastError: null,
-      chunking: input.chunking ?? AUTO_CHUNKING,
+      chunking: this.fitChunking(storeId, input.chunking ?? AUTO_CHUNKING),
       attributes: input.attributes ?? {},
       usageBytes: 0,
       chunkCount: 0,
@@ -399,6 +414,20 @@ export class KnowledgeBase {
 
   /** Keeps two files in flight: the worker parses the next while this thread writes the last. */
   private pump(): void {
+    const now = performance.now();
+    const busy = this.options.interactive?.() === true && this.queue.length > 0 && !this.closed;
+    if (!busy) this.pausedSince = undefined;
+    else this.pausedSince ??= now;
+    // Under steady traffic a document still goes through now and then, so ingestion never starves.
+    if (busy && now - (this.pausedSince as number) < MAX_PAUSE_MS) {
+      // Looked at again shortly; an answer's prefill and decoding take the cores meanwhile.
+      this.waiting ??= setTimeout(() => {
+        this.waiting = undefined;
+        this.pump();
+      }, INTERACTIVE_WAIT_MS);
+      return;
+    }
+    if (busy) this.pausedSince = undefined;
     while (!this.closed && this.running < 2 && this.queue.length > 0) {
       const job = this.queue.shift() as { storeId: string; fileId: string };
       this.running++;
@@ -443,6 +472,19 @@ export class KnowledgeBase {
     this.store.completeStoreFile(storeId, fileId, chunks);
   }
 
+  /**
+   * Chunks no larger than the store's embedding model takes in one input (less room for the heading path),
+   * so that every chunk gets a vector whole: a chunk is never cut to fit. Reported as the file's
+   * `chunking_strategy`.
+   */
+  private fitChunking(storeId: string, chunking: Chunking): Chunking {
+    const info = this.store.getStore(storeId)?.embeddingModel ? this.embeddings?.info() : undefined;
+    if (!info) return chunking;
+    const max = Math.max(16, info.maxInputTokens - HEADING_ROOM);
+    if (chunking.maxTokens <= max) return chunking;
+    return { maxTokens: max, overlapTokens: Math.min(chunking.overlapTokens, Math.floor(max / 2)) };
+  }
+
   /** Each chunk's vector, of its heading path and text (the heading says what the text is about). */
   private async embed(chunks: ChunkInput[]): Promise<ChunkInput[]> {
     const embeddings = this.embeddings as EmbeddingProvider;
@@ -451,7 +493,12 @@ export class KnowledgeBase {
     for (let i = 0; i < chunks.length; i += batch) {
       const part = chunks.slice(i, i + batch);
       const { vectors } = await embeddings.embed(
-        part.map((c) => (c.headingPath.length ? `${c.headingPath.join(" > ")}\n${c.text}` : c.text)),
+        part.map((c) => {
+          const heading = c.headingPath.join(" > ");
+          // The heading path goes with the text while it surely fits (a token is at least a character here).
+          const room = (embeddings.info()?.maxInputTokens ?? 0) - c.tokens;
+          return heading && heading.length + 2 < room ? `${heading}\n${c.text}` : c.text;
+        }),
         { signal: AbortSignal.timeout(300_000) },
       );
       for (const [j, c] of part.entries()) out.push({ ...c, vector: vectors[j] });
@@ -477,6 +524,7 @@ export class KnowledgeBase {
     this.closed = true;
     this.queue.length = 0;
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.waiting) clearTimeout(this.waiting);
     await this.worker.close();
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
