@@ -140,7 +140,7 @@ export interface EdgeServer {
   readonly shutdownSteps: readonly ShutdownStep[];
 }
 
-/** One step of a graceful shutdown: drain, port, load, embeddings, engine, state. */
+/** One step of a graceful shutdown: drain, port, load, knowledge, embeddings, engine, state. */
 export interface ShutdownStep {
   name: string;
   /** How long it took; undefined while it runs. */

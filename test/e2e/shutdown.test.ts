@@ -147,7 +147,7 @@ test(
       // The exit line times each step, so a slow one is named in any run's output.
       assert.match(
         server.output(),
-        /edgellm: stopped \(drain \d+\.\d s, port \d+\.\d s, load \d+\.\d s, engine \d+\.\d s(, state \d+\.\d s)?\)\n/,
+        /edgellm: stopped \(drain \d+\.\d s, port \d+\.\d s, load \d+\.\d s, knowledge \d+\.\d s, engine \d+\.\d s(, state \d+\.\d s)?\)\n/,
       );
     } finally {
       await server.stop();
