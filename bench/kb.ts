@@ -53,6 +53,7 @@ function corpusFiles(): string[] {
   return readdirSync(CORPUS, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile() && SUPPORTED.test(e.name))
     .map((e) => path.relative(CORPUS, path.join(e.parentPath ?? e.path, e.name)))
+    .filter((name) => name !== "README.md") // the corpus's own description, not one of its documents
     .sort();
 }
 

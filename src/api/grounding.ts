@@ -20,13 +20,8 @@ import {
   rankingOptionsSchema,
 } from "../openai/vector-store-schemas.js";
 import { InvalidRequestError } from "../provider/errors.js";
-import type {
-  ChatMessage,
-  GenerateRequest,
-  ModelInfo,
-  ModelProvider,
-  StreamPart,
-} from "../provider/types.js";
+import type { ChatMessage, GenerateRequest, ModelProvider, StreamPart } from "../provider/types.js";
+import { WrappingProvider } from "../provider/wrapping-provider.js";
 import type { Owner } from "../store/kb-store.js";
 import { validate } from "./validation.js";
 
@@ -108,25 +103,15 @@ export async function ground(
  * A provider that answers with a fixed text and no model work (the "nothing found" answer), with the
  * model list and names of the one it stands in for.
  */
-export class FixedAnswerProvider implements ModelProvider {
+export class FixedAnswerProvider extends WrappingProvider {
   constructor(
     private readonly text: string,
-    private readonly inner: ModelProvider,
-  ) {}
-
-  get state() {
-    return this.inner.state;
+    inner: ModelProvider,
+  ) {
+    super(inner);
   }
 
-  listModels(): ModelInfo[] {
-    return this.inner.listModels();
-  }
-
-  resolveModel(name: string | undefined): string {
-    return this.inner.resolveModel(name);
-  }
-
-  async *stream(_request: GenerateRequest): AsyncIterable<StreamPart> {
+  override async *stream(_request: GenerateRequest): AsyncIterable<StreamPart> {
     yield { type: "meta", meta: { route: "knowledge-base", routeReason: "no relevant passage found" } };
     yield { type: "text-delta", text: this.text };
     yield {
