@@ -15,24 +15,13 @@ import type {
 } from "openai/resources/vector-stores/file-batches";
 import type { VectorStoreFile } from "openai/resources/vector-stores/files";
 import type { VectorStore } from "openai/resources/vector-stores/vector-stores";
+import { SUPPORTED_EXTENSIONS } from "../kb/extract/types.js";
 import { formatBytes } from "./models.js";
 import { intOption } from "./options.js";
 import { commandSettings } from "./setting-options.js";
 
 const DEFAULT_URL = "http://127.0.0.1:8080";
 
-/** What the server ingests (docs/knowledge-base.md, "Documents"). */
-export const SUPPORTED_EXTENSIONS = [
-  ".txt",
-  ".md",
-  ".markdown",
-  ".html",
-  ".htm",
-  ".pdf",
-  ".docx",
-  ".csv",
-  ".json",
-] as const;
 const SUPPORTED = new Set<string>(SUPPORTED_EXTENSIONS);
 
 /** The server's default `--kb-max-file-size`: a bigger file is reported as failed without being sent. */

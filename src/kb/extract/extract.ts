@@ -13,22 +13,12 @@ import {
   ExtractError,
   type ExtractedDocument,
   type ExtractOptions,
+  FORMATS,
   type Section,
+  SUPPORTED_EXTENSIONS,
 } from "./types.js";
 
-const FORMATS: Record<string, DocumentFormat> = {
-  ".txt": "text",
-  ".md": "markdown",
-  ".markdown": "markdown",
-  ".html": "html",
-  ".htm": "html",
-  ".pdf": "pdf",
-  ".docx": "docx",
-  ".csv": "csv",
-  ".json": "json",
-};
-
-export const SUPPORTED_EXTENSIONS: readonly string[] = Object.keys(FORMATS);
+export { SUPPORTED_EXTENSIONS };
 
 /** Default of `ExtractOptions.maxExpandedBytes`: 200 MiB. */
 export const DEFAULT_MAX_EXPANDED_BYTES = 200 * 1024 * 1024;

@@ -57,3 +57,18 @@ export interface ExtractOptions {
   /** most bytes an archive (DOCX) may expand to; default 200 MiB */
   maxExpandedBytes?: number;
 }
+
+/** Each file extension the knowledge base reads, and its format (no parser imported: the CLI reads it too). */
+export const FORMATS: Readonly<Record<string, DocumentFormat>> = {
+  ".txt": "text",
+  ".md": "markdown",
+  ".markdown": "markdown",
+  ".html": "html",
+  ".htm": "html",
+  ".pdf": "pdf",
+  ".docx": "docx",
+  ".csv": "csv",
+  ".json": "json",
+};
+
+export const SUPPORTED_EXTENSIONS: readonly string[] = Object.keys(FORMATS);
