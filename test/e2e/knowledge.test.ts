@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import OpenAI, { toFile } from "openai";
 import type { ResponseStreamEvent } from "openai/resources/responses/responses";
+import { refusal } from "../helpers/refusal.js";
 import { startServerProcess, tinyServerFixture } from "../helpers/server-process.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";
 
@@ -42,20 +43,6 @@ async function waitCompleted(client: OpenAI, storeId: string) {
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.fail("the vector store never completed");
-}
-
-async function refusal(
-  request: Promise<unknown>,
-): Promise<{ status: number; param: unknown; code: unknown }> {
-  try {
-    await request;
-  } catch (error) {
-    assert.ok(error instanceof OpenAI.APIError, String(error));
-    const body = error.error as { param?: unknown; code?: unknown; type?: unknown };
-    assert.equal(body.type, "invalid_request_error");
-    return { status: error.status ?? 0, param: body.param, code: body.code };
-  }
-  assert.fail("the request was accepted");
 }
 
 test("files: upload, list, retrieve, content, delete through the SDK", async () => {

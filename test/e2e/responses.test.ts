@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import OpenAI from "openai";
 import type { ResponseStreamEvent } from "openai/resources/responses/responses";
+import { refusal } from "../helpers/refusal.js";
 import { tinyServerFixture } from "../helpers/server-process.js";
 
 // POST /v1/responses on the real `edgellm serve` with the tiny synthetic model, driven by the official
@@ -22,20 +23,6 @@ const weather = {
   },
   strict: true,
 };
-
-async function refusal(
-  request: Promise<unknown>,
-): Promise<{ status: number; param: unknown; code: unknown }> {
-  try {
-    await request;
-  } catch (error) {
-    assert.ok(error instanceof OpenAI.APIError, String(error));
-    const body = error.error as { param?: unknown; code?: unknown; type?: unknown };
-    assert.equal(body.type, "invalid_request_error");
-    return { status: error.status ?? 0, param: body.param, code: body.code };
-  }
-  assert.fail("the request was accepted");
-}
 
 test("README: create, then build on it with previous_response_id", async () => {
   const client = e2e.client;
