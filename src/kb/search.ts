@@ -102,7 +102,7 @@ export class Searcher {
   ): { id: number; score: number }[] {
     const all = [...new Set(analyzeQuery(query))];
     if (all.length === 0) return [];
-    const { docs, df } = this.store.termStats(storeIds, all);
+    const { docs, df } = this.store.termStats(all);
     const idf = new Map(
       all.map((t) => [t, Math.log(1 + (docs - (df.get(t) ?? 0) + 0.5) / ((df.get(t) ?? 0) + 0.5))]),
     );

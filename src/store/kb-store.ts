@@ -105,7 +105,7 @@ export interface ChunkTerms {
   body: string[];
 }
 
-/** A lexical match: the chunk, its BM25 score (higher is better) and the query terms it holds. */
+/** A lexical match: the chunk, its file and store, and its BM25 score (higher is better). */
 export interface LexicalHit {
   chunkId: number;
   fileId: string;
@@ -177,8 +177,8 @@ export interface KbStore {
   chunks(ids: readonly number[]): ChunkRecord[];
   /** The best `limit` chunks of the stores for the query terms, by BM25 over title, headings and text. */
   lexicalSearch(storeIds: readonly string[], terms: readonly string[], limit: number): LexicalHit[];
-  /** How many chunks of the stores hold each term, and how many chunks they have (for IDF). */
-  termStats(storeIds: readonly string[], terms: readonly string[]): { docs: number; df: Map<string, number> };
+  /** How many chunks of the whole index hold each term, and how many chunks it has (for IDF). */
+  termStats(terms: readonly string[]): { docs: number; df: Map<string, number> };
   /** The analyzed terms of chunks, by field, for scoring. */
   chunkTerms(ids: readonly number[]): Map<number, ChunkTerms>;
   /** Every vector of a store, by chunk id (empty for a lexical-only store). */

@@ -454,17 +454,13 @@ export class SqliteKbStore implements KbStore {
     return rows.map((r) => ({ chunkId: r.id, storeId: r.store_id, fileId: r.file_id, score: -r.score }));
   }
 
-  termStats(
-    storeIds: readonly string[],
-    terms: readonly string[],
-  ): { docs: number; df: Map<string, number> } {
+  termStats(terms: readonly string[]): { docs: number; df: Map<string, number> } {
     // Chunk and document frequencies over the whole index: one cheap lookup per term, and with several
     // stores of a size the IDF differs little from the stores' own.
     const docs = this.sql<{ n: number }>("SELECT count(*) AS n FROM kb_chunks").get()?.n ?? 0;
     const get = this.sql<{ doc: number }>("SELECT doc FROM kb_fts_vocab WHERE term = ?");
     const df = new Map<string, number>();
     for (const term of new Set(terms)) df.set(term, get.get(term)?.doc ?? 0);
-    void storeIds;
     return { docs, df };
   }
 

@@ -1,14 +1,18 @@
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
-import { symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import path, { join } from "node:path";
+import path from "node:path";
 import { test } from "node:test";
 import { createOpenAI } from "@ai-sdk/openai";
 import { generateText } from "ai";
 import OpenAI, { toFile } from "openai";
-import { EMBEDDING_CONTEXT, EMBEDDING_MODEL_ID, startServerProcess } from "../helpers/server-process.js";
-import { TEST_MODEL_DIR, tinyModelPath } from "../helpers/tiny-model.js";
+import {
+  EMBEDDING_CONTEXT,
+  EMBEDDING_MODEL_ID,
+  embeddingModelPath,
+  startServerProcess,
+} from "../helpers/server-process.js";
+import { tinyModelPath } from "../helpers/tiny-model.js";
 
 // A knowledge base with an embedding model (the tiny synthetic model as both models: its vectors are noise,
 // so what is asserted is the machinery, never the ranking's quality): chunks fit the embedding input, hybrid
@@ -35,10 +39,7 @@ async function completed(client: OpenAI, name: string, fileIds: string[]) {
 
 async function serve(stateFile: string, embedding: boolean) {
   const model = await tinyModelPath();
-  const link = join(TEST_MODEL_DIR, `${EMBEDDING_MODEL_ID}.gguf`);
-  await symlink(model, link).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== "EEXIST") throw error;
-  });
+  const link = await embeddingModelPath();
   const server = await startServerProcess(
     [
       "--model",

@@ -121,6 +121,15 @@ export const EMBEDDING_MODEL_ID = "tiny-embedding";
 /** Context per input the fixture serves with, in tokens (an input may hold one less). */
 export const EMBEDDING_CONTEXT = 256;
 
+/** The tiny model under the embedding model's file name (a link beside it), so that the two ids differ. */
+export async function embeddingModelPath(): Promise<string> {
+  const link = join(TEST_MODEL_DIR, `${EMBEDDING_MODEL_ID}.gguf`);
+  await symlink(await tinyModelPath(), link).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "EEXIST") throw error;
+  });
+  return link;
+}
+
 /**
  * For an e2e test file: the real server with the tiny synthetic model as both the chat model and (under
  * the id `tiny-embedding`) the embedding model, with the official `openai` client pointed at it.
@@ -129,10 +138,7 @@ export function embeddingServerFixture(): { readonly server: ServerProcess; read
   const state = {} as { server: ServerProcess; client: OpenAI };
   before(async () => {
     const model = await tinyModelPath();
-    const link = join(TEST_MODEL_DIR, `${EMBEDDING_MODEL_ID}.gguf`);
-    await symlink(model, link).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== "EEXIST") throw error;
-    });
+    const link = await embeddingModelPath();
     state.server = await startServerProcess([
       "--model",
       model,
