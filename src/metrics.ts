@@ -216,6 +216,18 @@ export class Metrics {
     help: "Tokens evaluated for embeddings",
     registers: [this.registry],
   });
+
+  readonly rerankDocuments = new Counter({
+    name: "edgellm_rerank_documents_total",
+    help: "Documents scored by the reranker (POST /v1/rerank and knowledge-base search)",
+    registers: [this.registry],
+  });
+
+  readonly rerankTokens = new Counter({
+    name: "edgellm_rerank_tokens_total",
+    help: "Tokens evaluated by the reranker",
+    registers: [this.registry],
+  });
 }
 
 /**

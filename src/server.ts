@@ -10,6 +10,8 @@ import { type EnsureResult, ensureLlamaServer } from "./engine/binary/ensure.js"
 import { EmbeddingService } from "./engine/embeddings/embedding-service.js";
 import { loadEmbeddingModel } from "./engine/embeddings/load-embeddings.js";
 import type { EngineLogger } from "./engine/llama-server/child.js";
+import { loadReranker } from "./engine/rerank/load-reranker.js";
+import { RerankService } from "./engine/rerank/rerank-service.js";
 import { loadEngine } from "./engine/select.js";
 import { IngestWorker } from "./kb/ingest-pool.js";
 import { KnowledgeBase } from "./kb/knowledge-base.js";
@@ -36,6 +38,12 @@ export interface EdgeServerOptions {
    * called once the chat model is loaded. Default: none (the route answers 400 `embeddings_not_configured`).
    */
   embeddingModelPath?: () => Promise<string>;
+  /**
+   * Resolves to the reranker's GGUF path, served at POST /v1/rerank on the chat model's engine and used by
+   * knowledge-base search; called once the chat model is loaded. Default: none (the route answers 400
+   * `rerank_not_configured`).
+   */
+  rerankModelPath?: () => Promise<string>;
   /** Interface to bind. Default: `--host`'s (127.0.0.1). */
   host?: string;
   /** TCP port; 0 picks a free one. Default: `--port`'s (8080). */
@@ -111,6 +119,8 @@ export interface EdgeServerOptions {
     maxFileBytes?: number;
     /** Bytes of files and chunks one API key may hold. Default: `--kb-max-storage`'s (2 GiB). */
     maxStorageBytes?: number;
+    /** Search results the reranker reorders. Default: `--rerank-candidates`'s (10). */
+    rerankCandidates?: number;
   };
 }
 
@@ -140,7 +150,7 @@ export interface EdgeServer {
   readonly shutdownSteps: readonly ShutdownStep[];
 }
 
-/** One step of a graceful shutdown: drain, port, load, knowledge, embeddings, engine, state. */
+/** One step of a graceful shutdown: drain, port, load, knowledge, embeddings, reranker, engine, state. */
 export interface ShutdownStep {
   name: string;
   /** How long it took; undefined while it runs. */
@@ -208,6 +218,12 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
         },
       })
     : undefined;
+  const reranker = options.rerankModelPath
+    ? new RerankService((documents, tokens) => {
+        metrics.rerankDocuments.inc(documents);
+        metrics.rerankTokens.inc(tokens);
+      })
+    : undefined;
   // Resolved once: the engine and the ingest worker (which counts chunk sizes in the model's tokens) share it.
   let modelPathPromise: Promise<string> | undefined;
   const modelPath = () => {
@@ -218,6 +234,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     store: state?.kbStore() ?? SqliteKbStore.inMemory(),
     worker: new IngestWorker({ modelPath }),
     embeddings,
+    reranker,
+    rerankCandidates: options.knowledge?.rerankCandidates ?? SETTINGS.rerankCandidates.default,
     maxFileBytes: options.knowledge?.maxFileBytes ?? SETTINGS.kbMaxFileSize.default * 1024 * 1024,
     maxStorageBytes: options.knowledge?.maxStorageBytes ?? SETTINGS.kbMaxStorage.default * 1024 * 1024,
     interactive: () => scheduler.activeSlots + scheduler.queueLength > 0,
@@ -226,6 +244,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     knowledge,
     provider: new MeteredProvider(draining, metrics),
     embeddings,
+    reranker,
     modelAliases: routing.aliases,
     shuttingDown: () => draining.shuttingDown,
     engine: () => engineKind,
@@ -275,26 +294,36 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     } catch (error) {
       scheduler.fail(error as Error);
       embeddings?.fail(error as Error);
+      reranker?.fail(error as Error);
       throw error;
     }
-    if (!embeddings || !options.embeddingModelPath) return;
-    try {
-      embeddings.attach(
-        await loadEmbeddingModel({
-          kind: engineKind as "llama-server" | "in-process",
-          binary,
-          modelPath: await options.embeddingModelPath(),
-          contextSize: options.contextSize ?? SETTINGS.ctxSize.default,
-          parallel: options.parallel ?? SETTINGS.parallel.default,
-          threads: options.threads,
-          mmap: options.mmap,
-          logger: engineLogger(app, options.logLevel),
-        }),
-      );
-    } catch (error) {
-      embeddings.fail(error as Error);
-      // The chat model is loaded by now: say which of the two failed.
-      throw new Error(`the embedding model: ${(error as Error).message}`, { cause: error });
+    const secondModel = async (modelPath: () => Promise<string>) => ({
+      kind: engineKind as "llama-server" | "in-process",
+      binary,
+      modelPath: await modelPath(),
+      contextSize: options.contextSize ?? SETTINGS.ctxSize.default,
+      parallel: options.parallel ?? SETTINGS.parallel.default,
+      threads: options.threads,
+      mmap: options.mmap,
+      logger: engineLogger(app, options.logLevel),
+    });
+    if (embeddings && options.embeddingModelPath) {
+      try {
+        embeddings.attach(await loadEmbeddingModel(await secondModel(options.embeddingModelPath)));
+      } catch (error) {
+        embeddings.fail(error as Error);
+        reranker?.fail(error as Error);
+        // The chat model is loaded by now: say which of them failed.
+        throw new Error(`the embedding model: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    if (reranker && options.rerankModelPath) {
+      try {
+        reranker.attach(await loadReranker(await secondModel(options.rerankModelPath)));
+      } catch (error) {
+        reranker.fail(error as Error);
+        throw new Error(`the reranker: ${(error as Error).message}`, { cause: error });
+      }
     }
   })();
   ready.catch(() => {}); // observed by the caller; never an unhandled rejection
@@ -315,6 +344,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     draining.begin();
     scheduler.drain();
     embeddings?.drain();
+    reranker?.drain();
     // The port stays open through the drain. Kubernetes takes a terminating pod out of its Service
     // asynchronously, so connections keep arriving for a moment after SIGTERM: a 503 `shutting_down` with
     // Retry-After (and a failing readiness probe) tells clients and balancers to go elsewhere, where a
@@ -330,6 +360,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     // Before the chat engine, which frees the llama.cpp backend both use. Requests still in flight are a
     // few evaluations each, so they are waited for rather than cut short.
     if (embeddings) await step("embeddings", () => embeddings.close());
+    if (reranker) await step("reranker", () => reranker.close());
     await step("engine", () => scheduler.dispose());
     // Last: answers finished during the drain are still written.
     if (state) await step("state", () => state.close());

@@ -86,6 +86,7 @@ export async function ground(
     maxResults: spec.max_num_results ?? DEFAULT_PASSAGES,
     filters: (spec.filters ?? undefined) as Filter | undefined,
     scoreThreshold: spec.ranking_options?.score_threshold ?? DEFAULT_RELEVANCE,
+    rerank: spec.ranking_options?.ranker !== "none",
     hybrid: spec.ranking_options?.hybrid_search && {
       embeddingWeight: spec.ranking_options.hybrid_search.embedding_weight,
       textWeight: spec.ranking_options.hybrid_search.text_weight,

@@ -10,7 +10,7 @@ import {
   ResponseNotFoundError,
   ShuttingDownError,
 } from "../provider/errors.js";
-import type { EmbeddingProvider, ModelInfo, ModelProvider } from "../provider/types.js";
+import type { EmbeddingProvider, ModelInfo, ModelProvider, RerankProvider } from "../provider/types.js";
 import { endpointOf, toErrorResponse } from "./errors.js";
 import { chatFileSearch, FixedAnswerProvider, ground, toCitation } from "./grounding.js";
 import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
@@ -22,6 +22,7 @@ import { adminRoutes, type FaqAdmin } from "./routes/admin.js";
 import { serveEmbeddings } from "./routes/embeddings.js";
 import { serveGeneration } from "./routes/generate.js";
 import { knowledgeRoutes } from "./routes/knowledge.js";
+import { serveRerank } from "./routes/rerank.js";
 import { serveResponse, storedFor } from "./routes/responses.js";
 import { installSecurity, markPublic, type SecurityOptions } from "./security/guard.js";
 import { webPage } from "./static.js";
@@ -30,8 +31,10 @@ export interface ServerOptions {
   provider: ModelProvider;
   /** The embedding model behind POST /v1/embeddings. Default: none (the route answers 400 `embeddings_not_configured`). */
   embeddings?: EmbeddingProvider;
+  /** The reranker behind POST /v1/rerank. Default: none (the route answers 400 `rerank_not_configured`). */
+  reranker?: RerankProvider;
   /**
-   * `--model-alias` names, for the embedding model (chat routes resolve them through the provider).
+   * `--model-alias` names, for the embedding model and the reranker (chat routes resolve them through the provider).
    * Default: none.
    */
   modelAliases?: ModelAliases;
@@ -101,23 +104,27 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     clientErrorHandler: clientErrorHandler(limits),
     frameworkErrors: frameworkErrors(limits),
   });
-  const { provider, embeddings } = options;
-  /** Ready when the chat model is, and the embedding model too when there is one. */
+  const { provider, embeddings, reranker } = options;
+  const second = [embeddings, reranker].filter((s) => s !== undefined);
+  /** Ready when the chat model is, and the embedding model and the reranker too when there are. */
   const state = () =>
-    provider.state === "failed" || embeddings?.state === "failed"
+    provider.state === "failed" || second.some((s) => s.state === "failed")
       ? "failed"
-      : provider.state === "ready" && (embeddings?.state ?? "ready") === "ready"
+      : provider.state === "ready" && second.every((s) => s.state === "ready")
         ? "ready"
         : "loading";
-  // One file may serve both: it is listed once.
+  // One file may serve more than one of them: it is listed once.
   const models = (): (ModelInfo & { dimensions?: number })[] => {
-    const chat = provider.listModels();
-    const embedding = embeddings?.info();
-    if (!embedding || chat.some((m) => m.id === embedding.id)) return chat;
-    const aliases = [...(options.modelAliases ?? [])]
-      .filter(([, to]) => to === embedding.id)
-      .map(([from]) => ({ ...embedding, id: from, aliasOf: embedding.id }));
-    return [...chat, embedding, ...aliases];
+    const all = provider.listModels();
+    for (const service of second) {
+      const info = service.info();
+      if (!info || all.some((m) => m.id === info.id)) continue;
+      const aliases = [...(options.modelAliases ?? [])]
+        .filter(([, to]) => to === info.id)
+        .map(([from]) => ({ ...info, id: from, aliasOf: info.id }));
+      all.push(info, ...aliases);
+    }
+    return all;
   };
   const shuttingDown = options.shuttingDown ?? (() => false);
   // While draining, a keep-alive client is sent elsewhere for its next request instead of back to us.
@@ -260,6 +267,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     app.post(`${prefix}/embeddings`, generation, (request, reply) =>
       serveEmbeddings(
         embeddings && providerFor(request, embeddings),
+        request.body,
+        reply,
+        options.modelAliases ?? new Map(),
+      ),
+    );
+    app.post(`${prefix}/rerank`, generation, (request, reply) =>
+      serveRerank(
+        reranker && providerFor(request, reranker),
         request.body,
         reply,
         options.modelAliases ?? new Map(),

@@ -70,6 +70,15 @@ export function serveCommand(): Command {
       if (!(error instanceof ConfigError)) throw error;
       exitWithUsageError(error);
     }
+    /** A model ref or file, resolved (and downloaded if missing) when the server asks for it. */
+    const ensure = (ref: string) => async () => {
+      const reporter = progressReporter();
+      try {
+        return await ensureModel(ref, { ...hubOptions(flags), onProgress: reporter.update });
+      } finally {
+        reporter.stop();
+      }
+    };
     let server: Awaited<ReturnType<typeof startEdgeServer>>;
     try {
       server = await startEdgeServer({
@@ -100,6 +109,7 @@ export function serveCommand(): Command {
             : (flags.stateFile ?? join(flags.home ?? edgellmHome(), "state.sqlite")),
         knowledge: {
           maxFileBytes: flags.kbMaxFileSize * 1024 * 1024,
+          rerankCandidates: flags.rerankCandidates,
           maxStorageBytes: flags.kbMaxStorage * 1024 * 1024,
         },
         faq: {
@@ -131,28 +141,9 @@ export function serveCommand(): Command {
         promptCacheMiB: flags.promptCacheRam,
         shutdownGraceMs: flags.shutdownGrace * 1000,
         logLevel: flags.logLevel === "silent" ? false : flags.logLevel,
-        embeddingModelPath:
-          flags.embeddingModel === undefined
-            ? undefined
-            : async () => {
-                const reporter = progressReporter();
-                try {
-                  return await ensureModel(flags.embeddingModel as string, {
-                    ...hubOptions(flags),
-                    onProgress: reporter.update,
-                  });
-                } finally {
-                  reporter.stop();
-                }
-              },
-        modelPath: async () => {
-          const reporter = progressReporter();
-          try {
-            return await ensureModel(flags.model, { ...hubOptions(flags), onProgress: reporter.update });
-          } finally {
-            reporter.stop();
-          }
-        },
+        embeddingModelPath: flags.embeddingModel === undefined ? undefined : ensure(flags.embeddingModel),
+        rerankModelPath: flags.rerankModel === undefined ? undefined : ensure(flags.rerankModel),
+        modelPath: ensure(flags.model),
       });
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
@@ -208,7 +199,9 @@ export function serveCommand(): Command {
       await server.ready;
     } catch (error) {
       process.stderr.write(`edgellm: ${error instanceof Error ? error.message : String(error)}\n`);
-      await server.app.close();
+      // What did load (the chat model, when the embedding model or the reranker failed) is freed before the
+      // exit: llama.cpp aborts the process when its backend goes away under a model still loaded.
+      await server.close().catch(() => server.app.close());
       process.exit(1);
     }
     process.stdout.write(

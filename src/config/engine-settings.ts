@@ -32,6 +32,23 @@ export const ENGINE_SETTINGS = {
     doc: "a GGUF path or a model ref (as `--model`, downloaded if missing) served at `POST /v1/embeddings`: an embedding model such as Qwen3-Embedding or bge, or any GGUF. See [Embeddings](#embeddings)",
     parse: text,
   }),
+  rerankModel: setting({
+    flag: "--rerank-model <model>",
+    env: "EDGELLM_RERANK_MODEL",
+    default: undefined,
+    defaultText: "none (`/v1/rerank` answers 400; search ranks by BM25 and vectors)",
+    help: "a reranker GGUF file or model ref (e.g. Qwen3-Reranker, bge-reranker) served at /v1/rerank and used by knowledge-base search; downloaded if missing",
+    doc: "a GGUF path or a model ref (as `--model`, downloaded if missing) of a reranker (llama-server's `--reranking`: Qwen3-Reranker, bge-reranker, jina-reranker), served at `POST /v1/rerank` and used to reorder knowledge-base search results. See [Reranking](docs/knowledge-base.md#reranking)",
+    parse: text,
+  }),
+  rerankCandidates: setting({
+    flag: "--rerank-candidates <n>",
+    env: "EDGELLM_RERANK_CANDIDATES",
+    default: 10,
+    help: "knowledge-base search results the reranker reorders (each costs one evaluation of the chunk)",
+    doc: "how many of a knowledge-base search's best results the reranker (`--rerank-model`) scores and reorders; each is one evaluation of the query and the chunk, so this is the search's cost on a CPU",
+    parse: int(1, 200),
+  }),
   promptCacheRam: setting({
     flag: "--prompt-cache-ram <MiB>",
     env: "EDGELLM_PROMPT_CACHE_RAM",

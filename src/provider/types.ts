@@ -223,6 +223,35 @@ export interface EmbeddingProvider {
   readonly state: "loading" | "ready" | "failed";
 }
 
+export interface RerankResult {
+  /** One relevance from 0 to 1 per document, in the documents' order. */
+  scores: number[];
+  /** Tokens evaluated, all pairs together (the template's included). */
+  promptTokens: number;
+}
+
+/** The reranker (`serve --rerank-model`): scores how well documents answer a query. Both engines implement it. */
+export interface RerankProvider {
+  /**
+   * Throws EdgeError subclasses for inputs it refuses; with `truncate`, a document too long for the context is
+   * shortened instead of refused.
+   */
+  rank(
+    query: string,
+    documents: readonly string[],
+    options: { signal: AbortSignal; truncate?: boolean },
+  ): Promise<RerankResult>;
+  /** The served reranker, once it is loaded. */
+  info(): RerankModelInfo | undefined;
+  /** "loading" until the model is ready. */
+  readonly state: "loading" | "ready" | "failed";
+}
+
+export interface RerankModelInfo extends ModelInfo {
+  /** Tokens the query and one document may hold together. */
+  maxInputTokens: number;
+}
+
 export interface EmbeddingModelInfo extends ModelInfo {
   /** Length of each vector. */
   dimensions: number;

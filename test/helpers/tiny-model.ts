@@ -32,6 +32,22 @@ async function ensureTinyModel(): Promise<string> {
   return path;
 }
 
+let pendingReranker: Promise<string> | undefined;
+
+/** Path of the tiny Qwen3-Reranker-shaped model (Q8_0, seed 42), cached as the tiny model is. */
+export function tinyRerankerPath(): Promise<string> {
+  pendingReranker ??= (async () => {
+    const path = join(TEST_MODEL_DIR, `tiny-reranker-q8_0-seed42-v${SYNTH_FORMAT_VERSION}.gguf`);
+    if (!(await isGguf(path)))
+      await synthesizeModel({ kind: "reranker", shape: "tiny", type: "q8_0", seed: 42, out: path });
+    return path;
+  })().catch((error: unknown) => {
+    pendingReranker = undefined;
+    throw error;
+  });
+  return pendingReranker;
+}
+
 async function isGguf(path: string): Promise<boolean> {
   try {
     if ((await stat(path)).size < 1024) return false;

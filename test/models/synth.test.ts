@@ -13,7 +13,7 @@ import {
   type Token,
 } from "node-llama-cpp";
 import { QWEN25_CHAT_TEMPLATE } from "../../src/models/qwen-template.js";
-import { synthesizeModel } from "../../src/models/synth.js";
+import { QWEN3_RERANK_TEMPLATE, synthesizeModel } from "../../src/models/synth.js";
 import { tinyModelPath } from "../helpers/tiny-model.js";
 
 let dir: string;
@@ -114,7 +114,10 @@ test("same seed gives byte-identical files; another seed gives other weights", a
 
 test("invalid options are rejected", async () => {
   const out = join(dir, "never.gguf");
-  await assert.rejects(synthesizeModel({ shape: "7b" as "tiny", type: "q8_0", out }), /unknown shape "7b"/);
+  await assert.rejects(
+    synthesizeModel({ shape: "7b" as "tiny", type: "q8_0", out }),
+    /unknown chat shape "7b"/,
+  );
   await assert.rejects(
     synthesizeModel({ shape: "tiny", type: "q5_k" as "q8_0", out }),
     /unknown type "q5_k"/,
@@ -275,4 +278,38 @@ test("the 0.5B shape has Qwen2.5-0.5B's dimensions and loads and runs in llama.c
   } finally {
     await rm(out, { force: true });
   }
+});
+
+test("the reranker has Qwen3-Reranker's architecture, head and template, and node-llama-cpp ranks with it", async () => {
+  const out = join(dir, "reranker-tiny.gguf");
+  await synthesizeModel({ kind: "reranker", shape: "tiny", type: "q8_0", out });
+  const info = await readGgufFileInfo(out, { logWarnings: false });
+  const md = info.metadata as unknown as Record<string, Record<string, unknown>>;
+  assert.equal(md.general?.architecture, "qwen3");
+  assert.equal(md.qwen3?.pooling_type, 4, "LLAMA_POOLING_TYPE_RANK");
+  assert.deepEqual((md.qwen3?.classifier as { output_labels?: string[] } | undefined)?.output_labels, [
+    "yes",
+    "no",
+  ]);
+  assert.equal(md.tokenizer?.["chat_template.rerank"], QWEN3_RERANK_TEMPLATE);
+  const tensors = new Map(info.tensorInfo?.map((t) => [t.name, t.dimensions.map(Number)]));
+  assert.deepEqual(tensors.get("cls.output.weight"), [64, 2]);
+  assert.deepEqual(tensors.get("blk.1.attn_q_norm.weight"), [16]);
+  assert.equal(tensors.has("blk.0.attn_q.bias"), false, "Qwen3 has no attention biases");
+  // Qwen3's four added tokens are there (its template's <think>), as single tokens.
+  const model = await llama.loadModel({ modelPath: out });
+  try {
+    assert.deepEqual(model.tokenize("<think>", true), [151667]);
+    const context = await model.createRankingContext({ contextSize: 256, threads: 1 });
+    const scores = await context.rankAll("what is vue", ["Vue is a framework", "tar archives files"]);
+    await context.dispose();
+    for (const s of scores) assert.ok(s > 0 && s < 1, `a probability: ${s}`);
+    assert.notEqual(scores[0], scores[1]);
+  } finally {
+    await model.dispose();
+  }
+  await assert.rejects(
+    synthesizeModel({ kind: "reranker", shape: "0.5b", type: "q8_0", out }),
+    /unknown reranker shape/,
+  );
 });

@@ -114,6 +114,7 @@ export async function knowledgeRoutes(app: FastifyInstance, kb: KnowledgeBase): 
         maxResults: req.max_num_results ?? 10,
         filters: (req.filters ?? undefined) as Filter | undefined,
         scoreThreshold: req.ranking_options?.score_threshold,
+        rerank: req.ranking_options?.ranker !== "none",
         hybrid: req.ranking_options?.hybrid_search && {
           embeddingWeight: req.ranking_options.hybrid_search.embedding_weight,
           textWeight: req.ranking_options.hybrid_search.text_weight,

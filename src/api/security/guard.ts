@@ -7,7 +7,7 @@ import {
   InvalidApiKeyError,
   OriginNotAllowedError,
 } from "../../provider/errors.js";
-import type { EmbeddingProvider, ModelProvider } from "../../provider/types.js";
+import type { EmbeddingProvider, ModelProvider, RerankProvider } from "../../provider/types.js";
 import { type ApiKey, KeyRing, presentedKey } from "./keys.js";
 import {
   type HostPolicy,
@@ -21,6 +21,7 @@ import {
   type KeyLimits,
   KeyUsageEmbeddings,
   KeyUsageProvider,
+  KeyUsageReranker,
   type UsageStore,
 } from "./rate-limits.js";
 
@@ -28,6 +29,7 @@ import {
 export interface ProviderFor {
   (request: FastifyRequest, provider: ModelProvider): ModelProvider;
   (request: FastifyRequest, provider: EmbeddingProvider): EmbeddingProvider;
+  (request: FastifyRequest, provider: RerankProvider): RerankProvider;
 }
 
 declare module "fastify" {
@@ -150,11 +152,11 @@ export async function installSecurity(
       if (request.routeOptions.config?.generation) limiter.admit(key);
     });
   }
-  return ((request: FastifyRequest, provider: ModelProvider | EmbeddingProvider) => {
+  return ((request: FastifyRequest, provider: ModelProvider | EmbeddingProvider | RerankProvider) => {
     if (!request.apiKey) return provider;
-    return "embed" in provider
-      ? new KeyUsageEmbeddings(provider, request.apiKey, limiter, metrics)
-      : new KeyUsageProvider(provider, request.apiKey, limiter, metrics);
+    if ("embed" in provider) return new KeyUsageEmbeddings(provider, request.apiKey, limiter, metrics);
+    if ("rank" in provider) return new KeyUsageReranker(provider, request.apiKey, limiter, metrics);
+    return new KeyUsageProvider(provider, request.apiKey, limiter, metrics);
   }) as ProviderFor;
 }
 

@@ -7,6 +7,9 @@ import type {
   EmbeddingResult,
   GenerateRequest,
   ModelProvider,
+  RerankModelInfo,
+  RerankProvider,
+  RerankResult,
   StreamPart,
 } from "../../provider/types.js";
 import { WrappingProvider } from "../../provider/wrapping-provider.js";
@@ -168,6 +171,36 @@ export class KeyUsageEmbeddings implements EmbeddingProvider {
 
   async embed(inputs: readonly EmbeddingInput[], options: { signal: AbortSignal }): Promise<EmbeddingResult> {
     const result = await this.inner.embed(inputs, options);
+    const prompt = count(result.promptTokens);
+    this.limiter.record(this.key, prompt);
+    this.metrics?.keyTokens.inc({ key: this.key.label, kind: "prompt" }, prompt);
+    return result;
+  }
+}
+
+/** Counts a rerank request's tokens against the key that made it (as for embeddings). */
+export class KeyUsageReranker implements RerankProvider {
+  constructor(
+    private readonly inner: RerankProvider,
+    private readonly key: ApiKey,
+    private readonly limiter: KeyLimiter,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  get state() {
+    return this.inner.state;
+  }
+
+  info(): RerankModelInfo | undefined {
+    return this.inner.info();
+  }
+
+  async rank(
+    query: string,
+    documents: readonly string[],
+    options: { signal: AbortSignal; truncate?: boolean },
+  ): Promise<RerankResult> {
+    const result = await this.inner.rank(query, documents, options);
     const prompt = count(result.promptTokens);
     this.limiter.record(this.key, prompt);
     this.metrics?.keyTokens.inc({ key: this.key.label, kind: "prompt" }, prompt);

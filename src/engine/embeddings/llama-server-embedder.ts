@@ -84,12 +84,21 @@ export class LlamaServerEmbedder implements EmbeddingBackend {
 
 /** llama-server's arguments for the embedding model (host, port and key are the child manager's). */
 export function embeddingChildArgs(options: LlamaServerEmbedderOptions): string[] {
+  return pooledChildArgs(options, ["--embeddings", "--pooling", options.pooling]);
+}
+
+/**
+ * llama-server's arguments for a model that gives one result per input (embeddings, or a reranker's scores
+ * with `--reranking`): each input in one slot, evaluated in one physical batch.
+ */
+export function pooledChildArgs(
+  options: Pick<LlamaServerEmbedderOptions, "modelPath" | "contextSize" | "parallel" | "threads" | "mmap">,
+  mode: string[],
+): string[] {
   return [
     "--model",
     options.modelPath,
-    "--embeddings",
-    "--pooling",
-    options.pooling,
+    ...mode,
     // Each slot gets contextSize tokens; an input is evaluated in one physical batch (a non-causal model
     // needs that), so the batches are as large as a slot.
     "--ctx-size",
@@ -105,7 +114,7 @@ export function embeddingChildArgs(options: LlamaServerEmbedderOptions): string[
     // Vectors are made unit length by edgellm too; llama-server's default (2, Euclidean) is said out loud.
     "--embd-normalize",
     "2",
-    // A prompt cache holds KV states for later turns of a conversation: embeddings have none.
+    // A prompt cache holds KV states for later turns of a conversation: these have none.
     "--cache-ram",
     "0",
     "--load-mode",
