@@ -113,16 +113,32 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       : provider.state === "ready" && second.every((s) => s.state === "ready")
         ? "ready"
         : "loading";
-  // One file may serve more than one of them: it is listed once.
-  const models = (): (ModelInfo & { dimensions?: number })[] => {
-    const all = provider.listModels();
-    for (const service of second) {
-      const info = service.info();
-      if (!info || all.some((m) => m.id === info.id)) continue;
-      const aliases = [...(options.modelAliases ?? [])]
-        .filter(([, to]) => to === info.id)
-        .map(([from]) => ({ ...info, id: from, aliasOf: info.id }));
-      all.push(info, ...aliases);
+  // Each model with what it serves: a file that is both the chat and the embedding model (or the reranker) is
+  // one entry with both roles, and the embedding model's dimensions, so a client finds it either way.
+  const roled = [
+    { service: embeddings, role: "embeddings" },
+    { service: reranker, role: "rerank" },
+  ] as const;
+  type Listed = ModelInfo & { dimensions?: number; roles: string[] };
+  const models = (): Listed[] => {
+    const all: Listed[] = provider.listModels().map((m) => ({ ...m, roles: ["chat"] }));
+    for (const { service, role } of roled) {
+      const info = service?.info();
+      if (!info) continue;
+      const named = [
+        info.id,
+        ...[...(options.modelAliases ?? [])].filter(([, to]) => to === info.id).map(([f]) => f),
+      ];
+      for (const id of named) {
+        const listed = all.find((m) => m.id === id);
+        if (listed)
+          Object.assign(
+            listed,
+            { roles: [...listed.roles, role] },
+            "dimensions" in info && { dimensions: info.dimensions },
+          );
+        else all.push({ ...info, id, ...(id !== info.id && { aliasOf: info.id }), roles: [role] });
+      }
     }
     return all;
   };
@@ -205,6 +221,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
           context_size: m.contextSize,
           ...(m.aliasOf && { alias_of: m.aliasOf }),
           ...(m.dimensions && { embedding_dimensions: m.dimensions }),
+          roles: m.roles,
         },
       })),
     }));

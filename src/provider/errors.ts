@@ -116,11 +116,15 @@ export class RerankNotConfiguredError extends EdgeError {
 
 /** The named model is not served here (404); api/ adds where to find the list. */
 export class ModelNotFoundError extends EdgeError {
-  constructor(model: string) {
-    super(`The model '${clip(model)}' does not exist or is not served here.`, {
-      code: "model_not_found",
-      field: "model",
-    });
+  /** `served`: for a route one model serves (embeddings, rerank), which one, so the message can say it. */
+  constructor(model: string, served?: { role: string; id: string }) {
+    super(
+      served
+        ? `The model '${clip(model)}' does not serve ${served.role} here; '${served.id}' does. Name it, send no ` +
+            `model, or give a name of yours to it with \`--model-alias ${clip(model)}=${served.id}\`.`
+        : `The model '${clip(model)}' does not exist or is not served here.`,
+      { code: "model_not_found", field: "model" },
+    );
   }
 }
 

@@ -160,3 +160,31 @@ test("with API keys: a key is needed, and embedded tokens count against its toke
   assert.equal(over.json().error.code, "rate_limit_exceeded");
   assert.equal(over.json().error.type, "tokens");
 });
+
+test("one file as chat and embedding model is one /v1/models entry with both roles and the dimensions", async () => {
+  const service = new EmbeddingService();
+  const model = new FakeEmbeddingModel();
+  Object.assign(model.info, { id: "fake-model" });
+  service.attach(model);
+  const { app, embed } = await setup(service);
+  const listed = (await app.inject("/v1/models")).json().data;
+  assert.equal(listed.length, 1, JSON.stringify(listed));
+  assert.deepEqual(listed[0].meta.roles, ["chat", "embeddings"]);
+  assert.equal(listed[0].meta.embedding_dimensions, 2);
+  assert.equal((await embed({ input: "hi", model: "fake-model" })).statusCode, 200);
+});
+
+test("naming the chat model for embeddings says which model serves them and how to alias a name to it", async () => {
+  const service = new EmbeddingService();
+  service.attach(new FakeEmbeddingModel());
+  const { app, embed } = await setup(service);
+  const res = await embed({ input: "hi", model: "local" });
+  assert.equal(res.statusCode, 404);
+  const { message } = res.json().error;
+  assert.match(message, /'local' does not serve embeddings here; 'fake-embed' does/);
+  assert.match(message, /--model-alias local=fake-embed/);
+  const roles = (await app.inject("/v1/models"))
+    .json()
+    .data.map((m: { meta: { roles: string[] } }) => m.meta.roles);
+  assert.deepEqual(roles, [["chat"], ["embeddings"]]);
+});

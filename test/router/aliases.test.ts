@@ -99,9 +99,13 @@ test("an alias resolves to its target, is listed with alias_of, and the response
     object: "model",
     created: (byId.get("fake-model") as { created: number }).created,
     owned_by: "edgellm",
-    meta: { context_size: 4096, alias_of: "fake-model" },
+    meta: { context_size: 4096, alias_of: "fake-model", roles: ["chat"] },
   });
-  assert.deepEqual((byId.get("gpt-4") as { meta: object }).meta, { context_size: 8192, alias_of: "cloud" });
+  assert.deepEqual((byId.get("gpt-4") as { meta: object }).meta, {
+    context_size: 8192,
+    alias_of: "cloud",
+    roles: ["chat"],
+  });
   assert.equal(byId.has("gpt-3.5-turbo"), false, "an alias to nothing served is not listed");
   const one = await app.inject({ method: "GET", url: "/v1/models/gpt-4o" });
   assert.equal(one.json().id, "gpt-4o");

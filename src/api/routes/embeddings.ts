@@ -32,7 +32,7 @@ export async function serveEmbeddings(
   if (!info) throw provider.state === "failed" ? new ModelLoadFailedError() : new ModelLoadingError();
   const model = resolveModelAlias(aliases, parsed.model);
   if (model !== undefined && model !== "" && model !== info.id)
-    throw new ModelNotFoundError(parsed.model ?? model);
+    throw new ModelNotFoundError(parsed.model ?? model, { role: "embeddings", id: info.id });
   checkDimensions(parsed.dimensions, info.dimensions);
   // A client that goes away stops the work between inputs (in-process) or the engine's request.
   const controller = new AbortController();

@@ -56,7 +56,7 @@ export async function serveRerank(
   if (!info) throw provider.state === "failed" ? new ModelLoadFailedError() : new ModelLoadingError();
   const model = resolveModelAlias(aliases, req.model);
   if (model !== undefined && model !== "" && model !== info.id)
-    throw new ModelNotFoundError(req.model ?? model);
+    throw new ModelNotFoundError(req.model ?? model, { role: "reranking", id: info.id });
   const documents = req.documents.map((d) => (typeof d === "string" ? d : d.text));
   const controller = new AbortController();
   reply.raw.on("close", () => {
