@@ -249,8 +249,8 @@ test("the presented key: Bearer first, then x-api-key", () => {
   assert.equal(presentedKey({}), undefined);
 });
 
-test("the README's error table lists every code of these refusals", async () => {
-  const readme = await readFile(new URL("../../../README.md", import.meta.url), "utf8");
+test("docs/api.md's error table lists every code of these refusals", async () => {
+  const page = await readFile(new URL("../../../docs/api.md", import.meta.url), "utf8");
   for (const code of ["origin_not_allowed", "host_not_allowed", "invalid_api_key", "rate_limit_exceeded"])
-    assert.ok(readme.includes(`| \`${code}\``), `README lacks ${code}`);
+    assert.ok(page.includes(`| \`${code}\``), `docs/api.md lacks ${code}`);
 });

@@ -8,27 +8,27 @@ import { generateObject, jsonSchema } from "ai";
 import OpenAI from "openai";
 import { tinyServerFixture } from "../helpers/server-process.js";
 
-// The client libraries of issue #14, unmodified, against the real server and the tiny model. The README's
+// The client libraries of issue #14, unmodified, against the real server and the tiny model. docs/api.md's
 // "Using edgellm from ..." snippets are copied from these tests. A client's default model name (gpt-4o)
 // works through --model-alias.
 const e2e = tinyServerFixture(["--ctx-size", "512", "--model-alias", "gpt-4o=local"]);
 const baseURL = () => `${e2e.server.url}/v1`;
 
 test("openai SDK: chat through the gpt-4o alias", async () => {
-  // README: openai
+  // docs/api.md: openai
   const client = new OpenAI({ baseURL: baseURL(), apiKey: "unused" });
   const completion = await client.chat.completions.create({
     model: "gpt-4o", // served by the local model: --model-alias gpt-4o=local
     messages: [{ role: "user", content: "Hello!" }],
     max_tokens: 16,
   });
-  // README: end
+  // docs/api.md: end
   assert.equal(typeof completion.choices[0].message.content, "string");
   assert.match(completion.model, /tiny/, "the response names the model that answered");
 });
 
 test("AI SDK: generateObject with supportsStructuredOutputs sends the schema, and the answer is schema-valid", async () => {
-  // README: ai-sdk
+  // docs/api.md: ai-sdk
   const edgellm = createOpenAICompatible({
     name: "edgellm",
     baseURL: baseURL(),
@@ -46,7 +46,7 @@ test("AI SDK: generateObject with supportsStructuredOutputs sends the schema, an
     prompt: "Weather in Beijing as JSON.",
     maxOutputTokens: 200,
   });
-  // README: end
+  // docs/api.md: end
   assert.deepEqual(Object.keys(object).sort(), ["city", "sunny"]);
   assert.equal(typeof object.city, "string");
   assert.ok([...object.city].length <= 12, "maxLength counts characters (code points)");
@@ -54,7 +54,7 @@ test("AI SDK: generateObject with supportsStructuredOutputs sends the schema, an
 });
 
 test("LangChain: ChatOpenAI chats, and a prompt too long for the context is its ContextOverflowError", async () => {
-  // README: langchain
+  // docs/api.md: langchain
   const model = new ChatOpenAI({
     model: "local",
     apiKey: "unused",
@@ -63,16 +63,16 @@ test("LangChain: ChatOpenAI chats, and a prompt too long for the context is its 
     maxRetries: 0,
   });
   const answer = await model.invoke("Hello!");
-  // README: end
+  // docs/api.md: end
   assert.equal(typeof answer.content, "string");
   const error = await model.invoke("word ".repeat(2000)).catch((e: unknown) => e);
   assert.ok(ContextOverflowError.isInstance(error), String(error));
 });
 
 test("LlamaIndex: OpenAI chat", async () => {
-  // README: llamaindex
+  // docs/api.md: llamaindex
   const llm = new LlamaIndexOpenAI({ model: "local", apiKey: "unused", baseURL: baseURL(), maxTokens: 16 });
   const response = await llm.chat({ messages: [{ role: "user", content: "Hello!" }] });
-  // README: end
+  // docs/api.md: end
   assert.equal(typeof response.message.content, "string");
 });

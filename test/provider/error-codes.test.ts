@@ -10,7 +10,7 @@ import {
   RateLimitExceededError,
   UpstreamError,
 } from "../../src/provider/errors.js";
-import { currentSection, errorTable, README } from "../helpers/error-table.js";
+import { API_DOC, currentSection, errorTable } from "../helpers/error-table.js";
 
 // Runs from dist/test/provider/; the sources are three levels up.
 const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../src");
@@ -24,10 +24,10 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-/** The README table's rows as code -> status cell. */
-function readmeRows(): Map<string, string> {
+/** The rows of docs/api.md's error table as code -> status cell. */
+function tableRows(): Map<string, string> {
   const rows = new Map<string, string>();
-  for (const line of currentSection(readFileSync(README, "utf8")).split("\n")) {
+  for (const line of currentSection(readFileSync(API_DOC, "utf8")).split("\n")) {
     const cells = line.split(" | ");
     const code = /^`([a-z_]+)`$/.exec(cells[2] ?? "")?.[1];
     if (code) rows.set(code, cells[1]);
@@ -152,22 +152,22 @@ test("the scan finds a new code wherever one would be written", () => {
   ]);
 });
 
-test("the README's error table lists every registered code with its status, and no other", () => {
-  const rows = readmeRows();
+test("docs/api.md's error table lists every registered code with its status, and no other", () => {
+  const rows = tableRows();
   for (const [code, info] of Object.entries(ERROR_CODES)) {
-    assert.ok(rows.has(code), `README lacks ${code}`);
+    assert.ok(rows.has(code), `docs/api.md lacks ${code}`);
     assert.ok(
       rows.get(code)?.startsWith(String(info.status)),
-      `README gives ${code} status ${rows.get(code)}`,
+      `docs/api.md gives ${code} status ${rows.get(code)}`,
     );
   }
   const unknown = [...rows.keys()].filter((code) => !isErrorCode(code));
   assert.deepEqual(unknown, []);
 });
 
-test("the README's error table is the one generated from the registry", () => {
+test("docs/api.md's error table is the one generated from the registry", () => {
   assert.equal(
-    currentSection(readFileSync(README, "utf8")),
+    currentSection(readFileSync(API_DOC, "utf8")),
     errorTable(),
     "run `node dist/test/helpers/error-table.js --write` after a build",
   );
