@@ -29,7 +29,7 @@ export const ENGINE_SETTINGS = {
     default: undefined,
     defaultText: "none (`/v1/embeddings` answers 400)",
     help: "a GGUF file or model ref to serve at /v1/embeddings (an embedding model; a chat model gives pooled vectors); downloaded if missing",
-    doc: "a GGUF path or a model ref (as `--model`, downloaded if missing) served at `POST /v1/embeddings`: an embedding model such as Qwen3-Embedding or bge, or any GGUF. See [Embeddings](#embeddings)",
+    doc: "a GGUF path or a model ref (as `--model`, downloaded if missing) served at `POST /v1/embeddings`: an embedding model such as Qwen3-Embedding or bge, or any GGUF. See [Embeddings](api.md#embeddings)",
     parse: text,
   }),
   rerankModel: setting({
@@ -38,7 +38,7 @@ export const ENGINE_SETTINGS = {
     default: undefined,
     defaultText: "none (`/v1/rerank` answers 400; search ranks by BM25 and vectors)",
     help: "a reranker GGUF file or model ref (e.g. Qwen3-Reranker, bge-reranker) served at /v1/rerank and used by knowledge-base search; downloaded if missing",
-    doc: "a GGUF path or a model ref (as `--model`, downloaded if missing) of a reranker (llama-server's `--reranking`: Qwen3-Reranker, bge-reranker, jina-reranker), served at `POST /v1/rerank` and used to reorder knowledge-base search results. See [Reranking](docs/knowledge-base.md#reranking)",
+    doc: "a GGUF path or a model ref (as `--model`, downloaded if missing) of a reranker (llama-server's `--reranking`: Qwen3-Reranker, bge-reranker, jina-reranker), served at `POST /v1/rerank` and used to reorder knowledge-base search results. See [Reranking](knowledge-base.md#reranking)",
     parse: text,
   }),
   rerankCandidates: setting({

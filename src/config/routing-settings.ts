@@ -21,7 +21,7 @@ export const ROUTING_SETTINGS = {
     repeatable: true,
     default: [] as string[],
     help: "an OpenAI-compatible upstream for `model: name` and `auto`; key in EDGELLM_UPSTREAM_<NAME>_API_KEY (repeatable)",
-    doc: "an OpenAI-compatible upstream (repeatable); see [docs/routing.md](docs/routing.md)",
+    doc: "an OpenAI-compatible upstream (repeatable); see [routing.md](routing.md)",
     parse: whole,
   }),
   config: setting({
@@ -104,7 +104,7 @@ export const ROUTING_SETTINGS = {
     // test/router/policy.test.ts); docs/routing.md has the accuracy / cloud-share table for others.
     default: 0.5,
     help: 'difficulty (0 to 1) at or above which "auto" sends a request to the cloud; lower sends more',
-    doc: "difficulty (0 to 1, the policy's probability that the ask is too hard for the local model) at or above which `auto` sends a request to the cloud; see the table in [docs/routing.md](docs/routing.md#the-policy-srcrouterpolicyts)",
+    doc: "difficulty (0 to 1, the policy's probability that the ask is too hard for the local model) at or above which `auto` sends a request to the cloud; see the table in [routing.md](routing.md#the-policy-srcrouterpolicyts)",
     parse: number(0, 1),
   }),
   cascade: setting({

@@ -159,7 +159,7 @@ export const SETTINGS = {
     repeatable: true,
     default: [] as string[],
     help: "an API key clients must send (Authorization: Bearer KEY); repeatable. Visible to `ps`: prefer the file",
-    doc: "keys clients must send (`Authorization: Bearer KEY` or `x-api-key: KEY`), repeatable, comma-separated in the variable; a flag is visible to `ps`, so prefer the variable or the file. See [Security](#security)",
+    doc: "keys clients must send (`Authorization: Bearer KEY` or `x-api-key: KEY`), repeatable, comma-separated in the variable; a flag is visible to `ps`, so prefer the variable or the file. See [Security](security.md)",
     parse: commaList,
   }),
   apiKeyFile: setting({

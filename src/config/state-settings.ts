@@ -54,7 +54,7 @@ export const STATE_SETTINGS = {
     default: 50,
     unit: "MiB",
     help: "largest file POST /v1/files accepts for the knowledge base",
-    doc: "MiB: the largest file `POST /v1/files` accepts (413 `file_too_large` past it). See [Knowledge base](docs/knowledge-base.md)",
+    doc: "MiB: the largest file `POST /v1/files` accepts (413 `file_too_large` past it). See [Knowledge base](knowledge-base.md)",
     parse: int(1),
   }),
   kbMaxStorage: setting({

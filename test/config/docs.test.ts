@@ -5,12 +5,12 @@ import { configTable, DOCS_END, DOCS_START, withConfigTable } from "../../src/co
 import type { Setting } from "../../src/config/setting.js";
 import { SETTINGS } from "../../src/config/settings.js";
 
-// Runs from dist/test/config/; README.md is three levels up.
-const README = new URL("../../../README.md", import.meta.url);
+// Runs from dist/test/config/; the repository is three levels up.
+const CONFIGURATION = new URL("../../../docs/configuration.md", import.meta.url);
 
-test("README's configuration table is the one src/config/ gives (run `npm run docs` after adding a setting)", () => {
-  const readme = readFileSync(README, "utf8");
-  assert.equal(readme, withConfigTable(readme), "README.md is out of date: run `npm run docs`");
+test("docs/configuration.md's table is the one src/config/ gives (run `npm run docs` after adding a setting)", () => {
+  const page = readFileSync(CONFIGURATION, "utf8");
+  assert.equal(page, withConfigTable(page), "docs/configuration.md is out of date: run `npm run docs`");
 });
 
 test("the table has a row per setting, naming its flag, variable and default", () => {
