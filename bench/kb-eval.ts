@@ -104,6 +104,16 @@ export function loadQuestions(file: string): KbQuestion[] {
   });
 }
 
+/**
+ * The question set's two halves, so that ranking is tuned without fooling oneself: a change is tuned on `tune`
+ * (the 2nd, 4th, ... question of the file) and checked on `check` (the 1st, 3rd, ...), and kept when both gain.
+ * Each half is the indexes of its questions.
+ */
+export function halves(count: number): { tune: number[]; check: number[] } {
+  const all = Array.from({ length: count }, (_, i) => i);
+  return { tune: all.filter((i) => i % 2 === 1), check: all.filter((i) => i % 2 === 0) };
+}
+
 /** 1-based rank of the first returned file that answers, null when none does. */
 function firstHit(answers: ReadonlySet<string>, ranked: readonly string[]): number | null {
   const i = ranked.findIndex((file) => answers.has(file));

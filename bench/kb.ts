@@ -21,7 +21,7 @@ import { startServerProcess } from "../test/helpers/server-process.js";
 import { startLlamaServer } from "./engines.js";
 import { percentile, streamOnce } from "./http.js";
 import { baselineRank } from "./kb-baseline.js";
-import { type KbScores, loadQuestions, scoreRanking } from "./kb-eval.js";
+import { halves, type KbScores, loadQuestions, scoreRanking } from "./kb-eval.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -175,7 +175,8 @@ async function main(): Promise<void> {
       }
     }
     const ours = scoreRanking(questions, ranked, topScores);
-    const baseline = scoreRanking(questions, baselineRank(CORPUS, questions));
+    const baselineRanked = baselineRank(CORPUS, questions);
+    const baseline = scoreRanking(questions, baselineRanked);
 
     const figures: Figures = {
       files: names.length,
@@ -207,6 +208,21 @@ async function main(): Promise<void> {
     if (!process.env.KB_BENCH_MODEL) await writeSection(figures);
     process.stdout.write(
       `${JSON.stringify({ ...figures, ours: summary(ours), baseline: summary(baseline) }, null, 2)}\n`,
+    );
+    // The tuning and checking halves of the question set (see `halves`), ours against the baseline's.
+    const half = (rankings: readonly string[][], indexes: number[]) =>
+      summary(
+        scoreRanking(
+          indexes.map((i) => questions[i] as (typeof questions)[number]),
+          indexes.map((i) => rankings[i] as string[]),
+        ),
+      );
+    const { tune, check } = halves(questions.length);
+    process.stdout.write(
+      `halves: ${JSON.stringify({
+        ours: { tune: half(ranked, tune), check: half(ranked, check) },
+        baseline: { tune: half(baselineRanked, tune), check: half(baselineRanked, check) },
+      })}\n`,
     );
     process.stdout.write(
       `misses: ${JSON.stringify(
