@@ -26,6 +26,7 @@ import { upstreamEvents } from "./router/upstream-events.js";
 import { Scheduler } from "./scheduler/scheduler.js";
 import { DrainingProvider } from "./shutdown.js";
 import { MemoryEntryStore } from "./store/entry-store.js";
+import { SqliteConversationStore } from "./store/sqlite-conversation-store.js";
 import { SqliteKbStore } from "./store/sqlite-kb-store.js";
 import { StateDb } from "./store/state-db.js";
 import { ValidatingProvider } from "./structured/validating-provider.js";
@@ -230,6 +231,20 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     modelPathPromise ??= options.modelPath();
     return modelPathPromise;
   };
+  // Conversations and stored responses: in the state file (surviving a restart), else in memory.
+  const conversationBounds = {
+    maxPerOwner: 10_000,
+    maxItems: 10_000,
+    maxBytes: 64 * 1024 * 1024,
+    ttlMs: 30 * 86_400_000,
+  };
+  const responseBounds = { maxEntries: 10_000, maxBytes: 256 * 1024 * 1024, ttlMs: 30 * 86_400_000 };
+  const { conversations, responses: responseStore } = state
+    ? {
+        conversations: state.conversationStore(conversationBounds),
+        responses: state.responseStore(responseBounds),
+      }
+    : SqliteConversationStore.inMemory(conversationBounds, responseBounds);
   const knowledge = new KnowledgeBase({
     store: state?.kbStore() ?? SqliteKbStore.inMemory(),
     worker: new IngestWorker({ modelPath }),
@@ -245,6 +260,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     provider: new MeteredProvider(draining, metrics),
     embeddings,
     reranker,
+    conversations,
+    responseStore,
     modelAliases: routing.aliases,
     shuttingDown: () => draining.shuttingDown,
     engine: () => engineKind,

@@ -11,6 +11,7 @@ import {
   ShuttingDownError,
 } from "../provider/errors.js";
 import type { EmbeddingProvider, ModelInfo, ModelProvider, RerankProvider } from "../provider/types.js";
+import type { SqliteConversationStore } from "../store/sqlite-conversation-store.js";
 import { endpointOf, toErrorResponse } from "./errors.js";
 import { chatFileSearch, FixedAnswerProvider, ground, toCitation } from "./grounding.js";
 import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
@@ -19,6 +20,7 @@ import { ownerOf } from "./owner.js";
 import { parseChatRequest, parseCompletionRequest } from "./parse-request.js";
 import { MemoryResponseStore, type ResponseStore } from "./response-store.js";
 import { adminRoutes, type FaqAdmin } from "./routes/admin.js";
+import { conversationRoutes } from "./routes/conversations.js";
 import { serveEmbeddings } from "./routes/embeddings.js";
 import { serveGeneration } from "./routes/generate.js";
 import { knowledgeRoutes } from "./routes/knowledge.js";
@@ -71,6 +73,8 @@ export interface ServerOptions {
    * 64 MiB, each for 1 h.
    */
   responseStore?: ResponseStore;
+  /** OpenAI's Conversations API and the Responses `conversation` parameter. Default: none (404). */
+  conversations?: SqliteConversationStore;
   /** Files, vector stores and search (`/v1/files`, `/v1/vector_stores`), and `file_search`. Default: none. */
   knowledge?: KnowledgeBase;
 }
@@ -206,6 +210,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   if (options.faq) adminRoutes(app, options.faq);
   if (options.knowledge) await knowledgeRoutes(app, options.knowledge);
+  if (options.conversations) conversationRoutes(app, options.conversations);
 
   // One store behind both prefixes: a response made at /v1/responses is found at /responses too.
   const store = options.responseStore ?? new MemoryResponseStore();

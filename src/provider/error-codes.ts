@@ -132,6 +132,18 @@ export const ERROR_CODES = {
     meaning:
       "a vector store, vector store file or file batch that is unknown, deleted, expired or another API key's",
   },
+  conversation_not_found: {
+    status: 404,
+    type: BAD,
+    meaning:
+      "a conversation (`/v1/conversations`, the Responses `conversation`) or conversation item that is unknown, deleted, expired or another API key's",
+  },
+  conversation_full: {
+    status: 400,
+    type: BAD,
+    param: true,
+    meaning: "items that would take a conversation past its bounds (items or bytes; the message names which)",
+  },
   embedding_model_mismatch: {
     status: 400,
     type: BAD,

@@ -417,6 +417,20 @@ export class VectorStoreNotFoundError extends EdgeError {
   }
 }
 
+/** A conversation or conversation item unknown, deleted, expired or another key's (404, as unknown ones). */
+export class ConversationNotFoundError extends EdgeError {
+  constructor(what: "conversation" | "conversation item", id: string, param: string | null = null) {
+    super(`No ${what} found with id '${clip(id)}'.`, { code: "conversation_not_found", param });
+  }
+}
+
+/** Items that would take a conversation past its bounds (400). */
+export class ConversationFullError extends EdgeError {
+  constructor(why: string, param: string | null = "items") {
+    super(`Cannot add these items: ${why}. Start a new conversation.`, { code: "conversation_full", param });
+  }
+}
+
 /** A store whose vectors came from another embedding model than the server serves (400). */
 export class EmbeddingModelMismatchError extends EdgeError {
   constructor(storeId: string, made: string, served: string | undefined, param: string | null = null) {

@@ -3,11 +3,18 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { ConfigError } from "../config/setting.js";
 import type { StoreBounds } from "./entry-store.js";
+import {
+  CONVERSATION_SCHEMA,
+  type ConversationBounds,
+  type ResponseStoreBounds,
+  SqliteConversationStore,
+  SqliteResponseStore,
+} from "./sqlite-conversation-store.js";
 import { SqliteEntryStore } from "./sqlite-entry-store.js";
 import { KB_SCHEMA, SqliteKbStore } from "./sqlite-kb-store.js";
 
 /** Bumped with each change of the tables below; a file from a newer edgellm is refused, never rewritten. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Each step takes the file from version i to i + 1. */
 const MIGRATIONS = [
@@ -25,6 +32,8 @@ const MIGRATIONS = [
    );`,
   // 2: the knowledge base (files, vector stores, chunks and their FTS5 index).
   KB_SCHEMA,
+  // 3: stored responses and conversations.
+  CONVERSATION_SCHEMA,
 ];
 
 /** Days of spend and usage rows kept: enough for any day a clock can be on, few enough to bound the file. */
@@ -105,6 +114,14 @@ export class StateDb {
   }
 
   /** The knowledge base's files, stores and chunks in this file. */
+  conversationStore(bounds: ConversationBounds): SqliteConversationStore {
+    return new SqliteConversationStore(this.db, bounds, this.now);
+  }
+
+  responseStore(bounds: ResponseStoreBounds): SqliteResponseStore {
+    return new SqliteResponseStore(this.db, bounds, this.now);
+  }
+
   kbStore(): SqliteKbStore {
     return new SqliteKbStore(this.db);
   }
