@@ -55,6 +55,10 @@ export interface EdgeServerOptions {
   threads?: number;
   /** Parallel slots, decoded together in one batch. Default: `--parallel`'s (4). */
   parallel?: number;
+  /** A chat too long for the context: refused or its oldest turns dropped. Default: `--context-overflow`'s (error). */
+  contextOverflow?: "error" | "truncate";
+  /** Most tokens of a chat's earlier turns. Default: `--history-budget`'s (0: no bound). */
+  historyBudget?: number;
   /** Requests allowed to wait for a slot. Default: `--max-queue`'s (64). */
   maxQueue?: number;
   /** Longest wait for a slot, in ms; 0 waits forever. Default: `--queue-timeout`'s (120 s). */
@@ -179,6 +183,8 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
   const scheduler = new Scheduler({
     maxQueue: options.maxQueue,
     queueTimeoutMs: options.queueTimeoutMs,
+    contextOverflow: options.contextOverflow,
+    historyBudget: options.historyBudget,
     metrics,
   });
   const cacheBytes = options.responseCacheBytes;

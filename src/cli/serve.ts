@@ -100,6 +100,8 @@ export function serveCommand(): Command {
         threads: flags.threads,
         parallel: flags.parallel,
         maxQueue: flags.maxQueue,
+        contextOverflow: flags.contextOverflow,
+        historyBudget: flags.historyBudget,
         queueTimeoutMs: flags.queueTimeout * 1000,
         bodyTimeoutMs: flags.bodyTimeout * 1000,
         responseCacheBytes: flags.responseCache ? flags.cacheSize * 1024 * 1024 : 0,

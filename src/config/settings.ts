@@ -66,6 +66,22 @@ export const SETTINGS = {
     doc: "parallel slots: sequences in one llama.cpp context, decoded together in one batch",
     parse: int(1, 64),
   }),
+  contextOverflow: setting({
+    flag: "--context-overflow <policy>",
+    env: "EDGELLM_CONTEXT_OVERFLOW",
+    default: "error" as "error" | "truncate",
+    help: "a chat too long for the context: refuse it (error, 400) or drop its oldest turns (truncate)",
+    doc: "a chat too long for the local model's context: `error` refuses it with 400 `context_length_exceeded`; `truncate` drops its oldest whole turns (never the system messages, the tools or the latest turn) and says so in an `x-edgellm-truncated` header. A request overrides it with the `x-edgellm-context-overflow` header, and the Responses API with `truncation`. See [Long conversations](api.md#long-conversations)",
+    parse: choice(["error", "truncate"] as const),
+  }),
+  historyBudget: setting({
+    flag: "--history-budget <tokens>",
+    env: "EDGELLM_HISTORY_BUDGET",
+    default: 0,
+    help: "most tokens of earlier turns a chat keeps (its oldest whole turns go first); 0: no bound",
+    doc: "most tokens of a chat's earlier turns given to the local model (a small model answers better from a short history): the oldest whole turns go first, as with `--context-overflow truncate`, and the `x-edgellm-truncated` header says so; `0` keeps them all",
+    parse: int(0),
+  }),
   maxQueue: setting({
     flag: "--max-queue <n>",
     env: "EDGELLM_MAX_QUEUE",

@@ -23,7 +23,10 @@ export interface ParsedRequest {
   stream: boolean;
   includeUsage: boolean;
   /** Output constraints and extras, passed through to the provider. */
-  controls: Pick<GenerateRequest, "format" | "toolChoice" | "parallelToolCalls" | "logprobs">;
+  controls: Pick<
+    GenerateRequest,
+    "format" | "toolChoice" | "parallelToolCalls" | "logprobs" | "contextOverflow"
+  >;
 }
 
 export function fromChatRequest(req: ChatRequestBody): ParsedRequest {

@@ -110,6 +110,13 @@ export interface GenerateRequest {
    * has it off; "bypass" neither reads nor writes any answer cache. Default: the server's settings.
    */
   cache?: CacheMode;
+  /**
+   * A chat too long for the context: refused (`"error"`, the default) or shortened by dropping its oldest
+   * turns (`"truncate"`), never the system messages, the tools or the latest turn. Local model only.
+   */
+  contextOverflow?: "error" | "truncate";
+  /** Most tokens of earlier turns kept (the oldest whole turns go first); 0 or absent: no bound. */
+  historyBudget?: number;
 }
 
 export type CacheMode = "prefer" | "bypass";
@@ -152,6 +159,8 @@ export interface ServingMeta {
    * api/ sends them as an `x-edgellm-warning` header. Several meta parts add to the list.
    */
   warnings?: string[];
+  /** Earlier turns of a chat dropped to fit the context or the history budget, and the tokens they held. */
+  truncated?: { turns: number; tokens: number };
 }
 
 /** What every model backend yields, local or upstream. */

@@ -1,6 +1,7 @@
 import { SETTINGS } from "../config/settings.js";
 import type { SlotEngine } from "../engine/engine-types.js";
 import { commonPrefixLength } from "../engine/prefix.js";
+import type { TooLong } from "../engine/prompt-tokenizer.js";
 import type { LoadSource, Metrics } from "../metrics.js";
 import {
   ContextOverflowError,
@@ -11,6 +12,7 @@ import {
   ShuttingDownError,
 } from "../provider/errors.js";
 import type { GenerateRequest, ModelInfo, ModelProvider, StreamPart } from "../provider/types.js";
+import { splitTurns, turnsToDrop, withoutTurns } from "./fit-history.js";
 
 export interface SchedulerOptions {
   /** Requests allowed to wait for a slot; one more is refused with 429 at once. Default: `--max-queue`'s (64). */
@@ -24,6 +26,10 @@ export interface SchedulerOptions {
   aliases?: string[];
   /** Where queue length, active slots and KV cache usage are reported. */
   metrics?: Metrics;
+  /** A chat too long for the context, unless the request says: `--context-overflow`'s (error). */
+  contextOverflow?: "error" | "truncate";
+  /** Most tokens of earlier turns, unless the request says: `--history-budget`'s (0, no bound). */
+  historyBudget?: number;
 }
 
 /**
@@ -141,8 +147,9 @@ export class Scheduler implements ModelProvider, LoadSource {
   async *stream(request: GenerateRequest, { signal }: { signal: AbortSignal }): AsyncGenerator<StreamPart> {
     if (this.draining) throw new ShuttingDownError();
     const engine = this.requireEngine();
-    const tokens = await engine.tokenize(request.prompt, engine.contextSize);
     const { maxTokens } = request.sampling;
+    const { tokens, truncated } = await this.fitted(engine, request);
+    if (truncated) yield { type: "meta", meta: { truncated } };
     if (!Array.isArray(tokens)) throw this.overflow(engine, tokens.atLeast, maxTokens, "at least ");
     if (tokens.length + (maxTokens ?? 1) > engine.contextSize)
       throw this.overflow(engine, tokens.length, maxTokens);
@@ -194,6 +201,49 @@ export class Scheduler implements ModelProvider, LoadSource {
   private requireEngine(): SlotEngine {
     if (!this.engine) throw this.draining ? new ShuttingDownError() : new ModelLoadingError();
     return this.engine;
+  }
+
+  /**
+   * The prompt's tokens, with the oldest turns of a chat dropped when the request allows it and it does not
+   * fit the context (`contextOverflow: "truncate"`), or when its earlier turns pass `historyBudget` tokens
+   * (fit-history.ts says which go). Without either, or when even the latest turn alone does not fit, the
+   * prompt is left whole (and refused by the caller if too long).
+   */
+  private async fitted(
+    engine: SlotEngine,
+    request: GenerateRequest,
+  ): Promise<{ tokens: number[] | TooLong; truncated?: { turns: number; tokens: number } }> {
+    const { prompt } = request;
+    const tokens = await engine.tokenize(prompt, engine.contextSize);
+    const truncate = (request.contextOverflow ?? this.options.contextOverflow) === "truncate";
+    const historyBudget = request.historyBudget ?? this.options.historyBudget ?? 0;
+    if (prompt.kind !== "chat" || (!truncate && historyBudget <= 0)) return { tokens };
+    const split = splitTurns(prompt.messages);
+    if (split.turns.length === 0) return { tokens };
+    const room = engine.contextSize - (request.sampling.maxTokens ?? 1);
+    const bare = await engine.tokenize(
+      { ...prompt, messages: withoutTurns(split, split.turns.length) },
+      room,
+    );
+    if (!Array.isArray(bare)) return { tokens };
+    const fitting = (t: number[] | TooLong): t is number[] =>
+      Array.isArray(t) &&
+      (!truncate || t.length <= room) &&
+      (historyBudget <= 0 || t.length - bare.length <= historyBudget);
+    if (fitting(tokens)) return { tokens };
+    const tried = new Map<number, number[] | TooLong>();
+    const dropped = await turnsToDrop(split, async (messages) => {
+      const t = await engine.tokenize({ ...prompt, messages }, engine.contextSize);
+      tried.set(messages.length, t);
+      return fitting(t);
+    });
+    if (dropped === undefined || dropped === 0) return { tokens };
+    const kept = withoutTurns(split, dropped);
+    const fitted =
+      tried.get(kept.length) ?? (await engine.tokenize({ ...prompt, messages: kept }, engine.contextSize));
+    const before = Array.isArray(tokens) ? tokens.length : tokens.atLeast;
+    const after = Array.isArray(fitted) ? fitted.length : fitted.atLeast;
+    return { tokens: fitted, truncated: { turns: dropped, tokens: before - after } };
   }
 
   /** @param bound "at least " when `promptTokens` is a lower bound. */

@@ -22,7 +22,7 @@ import type {
   ToolCall,
   Usage,
 } from "../../provider/types.js";
-import { cacheModeOf } from "../cache-hint.js";
+import { cacheModeOf, contextOverflowOf } from "../cache-hint.js";
 import { toErrorResponse } from "../errors.js";
 import { routingHintsOf } from "../routing-hints.js";
 import { SseWriter } from "../sse.js";
@@ -139,6 +139,7 @@ export async function beginGeneration(
 ): Promise<BegunGeneration> {
   const model = provider.resolveModel(parsed.model);
   const cache = cacheModeOf(request.headers);
+  const contextOverflow = parsed.controls.contextOverflow ?? contextOverflowOf(request.headers);
   const controller = new AbortController();
   // A closed connection before the response ends means the client went away: stop generating.
   reply.raw.on("close", () => {
@@ -153,6 +154,7 @@ export async function beginGeneration(
         ...parsed.controls,
         routing: routingHintsOf(request.headers, request.body),
         ...(cache && { cache }),
+        ...(contextOverflow && { contextOverflow }),
       },
       { signal: controller.signal },
     )
@@ -186,6 +188,8 @@ export function servingHeaders(serving: ServingMeta): Record<string, string | st
   if (serving.routeReason) headers["x-edgellm-route-reason"] = asciiHeader(serving.routeReason);
   if (serving.cache) headers["x-edgellm-cache"] = serving.cache;
   if (serving.warnings?.length) headers["x-edgellm-warning"] = serving.warnings.map(asciiHeader);
+  if (serving.truncated)
+    headers["x-edgellm-truncated"] = `turns=${serving.truncated.turns}, tokens=${serving.truncated.tokens}`;
   return headers;
 }
 
@@ -196,6 +200,7 @@ export function toServingBody(serving: ServingMeta) {
     route_reason: serving.routeReason,
     cache: serving.cache,
     ...(serving.warnings?.length && { warnings: serving.warnings }),
+    ...(serving.truncated && { truncated: serving.truncated }),
   };
 }
 
