@@ -127,6 +127,26 @@ export interface ConversationRecord {
   bytes: number;
 }
 
+interface ConversationRow {
+  id: string;
+  owner: string | null;
+  metadata: string;
+  created: number;
+  items: number;
+  bytes: number;
+}
+
+function toRecord(row: ConversationRow): ConversationRecord {
+  return {
+    id: row.id,
+    owner: row.owner,
+    metadata: JSON.parse(row.metadata) as Record<string, string>,
+    createdAt: row.created,
+    items: row.items,
+    bytes: row.bytes,
+  };
+}
+
 /** One item of a conversation: its id and its body in the shape OpenAI's Conversations API gives it. */
 export interface ConversationItemRecord {
   id: string;
@@ -157,10 +177,9 @@ export class SqliteConversationStore {
       insert: db.prepare<[string, string | null, string, number, number]>(
         "INSERT INTO conversations (id, owner, metadata, created, updated) VALUES (?, ?, ?, ?, ?)",
       ),
-      get: db.prepare<
-        [string, number],
-        { id: string; owner: string | null; metadata: string; created: number; items: number; bytes: number }
-      >("SELECT id, owner, metadata, created, items, bytes FROM conversations WHERE id = ? AND updated > ?"),
+      get: db.prepare<[string, number], ConversationRow>(
+        "SELECT id, owner, metadata, created, items, bytes FROM conversations WHERE id = ? AND updated > ?",
+      ),
       setMetadata: db.prepare<[string, number, string]>(
         "UPDATE conversations SET metadata = ?, updated = ? WHERE id = ?",
       ),
@@ -196,6 +215,15 @@ export class SqliteConversationStore {
       expired: db.prepare<[number], { id: string }>(
         "SELECT id FROM conversations WHERE updated <= ? LIMIT 100",
       ),
+      list: db.prepare<
+        [string | null, string | null, number, number, number, string, number],
+        ConversationRow & { updated: number }
+      >(
+        `SELECT id, owner, metadata, created, items, bytes, updated FROM conversations
+         WHERE (owner IS ? OR owner = ?) AND updated > ? AND (updated < ? OR (updated = ? AND id < ?))
+         ORDER BY updated DESC, id DESC LIMIT ?`,
+      ),
+      updatedOf: db.prepare<[string], { updated: number }>("SELECT updated FROM conversations WHERE id = ?"),
     };
   }
 
@@ -237,16 +265,40 @@ export class SqliteConversationStore {
 
   get(id: string): ConversationRecord | undefined {
     const row = this.statements.get.get(id, this.now() - this.bounds.ttlMs);
-    return row
-      ? {
-          id: row.id,
-          owner: row.owner,
-          metadata: JSON.parse(row.metadata) as Record<string, string>,
-          createdAt: row.created,
-          items: row.items,
-          bytes: row.bytes,
-        }
-      : undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  /**
+   * An owner's conversations, the most recently used first, `limit` at most after the conversation `after`
+   * (undefined when that is not one of them), and whether more follow.
+   */
+  list(
+    owner: string | null,
+    options: { after?: string; limit: number },
+  ): { conversations: (ConversationRecord & { updatedAt: number })[]; hasMore: boolean } | undefined {
+    let updated = Number.MAX_SAFE_INTEGER;
+    let id = "";
+    if (options.after !== undefined) {
+      const cursor = this.get(options.after);
+      if (!cursor || cursor.owner !== owner) return undefined;
+      updated = this.statements.updatedOf.get(options.after)?.updated ?? 0;
+      id = options.after;
+    }
+    const rows = this.statements.list.all(
+      owner,
+      owner,
+      this.now() - this.bounds.ttlMs,
+      updated,
+      options.after === undefined ? -1 : updated,
+      id,
+      options.limit + 1,
+    );
+    return {
+      conversations: rows
+        .slice(0, options.limit)
+        .map((r) => ({ ...toRecord(r), updatedAt: Math.floor(r.updated / 1000) })),
+      hasMore: rows.length > options.limit,
+    };
   }
 
   setMetadata(id: string, metadata: Record<string, string>): void {

@@ -90,3 +90,31 @@ test("stored responses: kept, found by item id, bounded by count and age, delete
   now = 200;
   assert.equal(store.get("r2"), undefined, "expired");
 });
+
+test("an owner's conversations list the most recently used first, with cursors; 1000 of them list at once", () => {
+  let now = 1_000_000;
+  const store = new SqliteConversationStore(db(), { ...BOUNDS, maxPerOwner: 2000, ttlMs: 1e12 }, () => now);
+  for (let i = 0; i < 1000; i++) {
+    now += 1;
+    store.create(`c${String(i).padStart(4, "0")}`, "k", { title: `chat ${i}` }, []);
+  }
+  store.create("theirs", "j", {}, []);
+  now += 1;
+  store.add("c0005", [item("x")]);
+  const first = store.list("k", { limit: 3 });
+  assert.deepEqual(
+    first?.conversations.map((c) => c.id),
+    ["c0005", "c0999", "c0998"],
+  );
+  assert.equal(first?.hasMore, true);
+  const next = store.list("k", { after: "c0998", limit: 2 });
+  assert.deepEqual(
+    next?.conversations.map((c) => c.id),
+    ["c0997", "c0996"],
+  );
+  assert.equal(store.list("k", { after: "theirs", limit: 2 }), undefined, "another owner's id is no cursor");
+  const all = store.list("k", { limit: 1000 });
+  assert.equal(all?.conversations.length, 1000);
+  assert.equal(all?.hasMore, false);
+  assert.ok(!all?.conversations.some((c) => c.id === "theirs"));
+});

@@ -33,6 +33,11 @@ const listSchema = z.object({
   include: z.union([z.string(), z.array(z.string())]).optional(),
 });
 
+const listConversationsSchema = z.object({
+  after: z.string().max(128).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
 /** `prefix_` and 48 hex digits, as OpenAI's conversation and item ids look. */
 function newId(prefix: string): string {
   return `${prefix}_${randomBytes(24).toString("hex")}`;
@@ -98,6 +103,23 @@ export function conversationRoutes(app: FastifyInstance, conversations: SqliteCo
       return toConversationObject(
         conversations.create(newId("conv"), ownerOf(request), body.metadata ?? {}, items),
       );
+    });
+    // Not in OpenAI's API (which lists no conversations): what a client needs to show a key's history.
+    app.get(base, async (request) => {
+      const query = validate(listConversationsSchema, request.query ?? {});
+      const page = conversations.list(ownerOf(request), { after: query.after, limit: query.limit ?? 100 });
+      if (!page) throw new ConversationNotFoundError("conversation", query.after ?? "", "after");
+      return {
+        object: "list",
+        data: page.conversations.map((c) => ({
+          ...toConversationObject(c),
+          updated_at: c.updatedAt,
+          items: c.items,
+        })),
+        first_id: page.conversations[0]?.id ?? null,
+        last_id: page.conversations.at(-1)?.id ?? null,
+        has_more: page.hasMore,
+      };
     });
     app.get<Params>(`${base}/:id`, async (request) =>
       toConversationObject(owned(request, request.params.id)),
