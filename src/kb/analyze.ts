@@ -34,6 +34,22 @@ export function analyze(text: string): string[] {
   return terms;
 }
 
+/**
+ * The Chinese characters inside a term of two or more (a word ICU's dictionary kept whole, "计算"), each once per
+ * occurrence; none for a term of one character or without Han. The index holds them beside the word, because a
+ * question's words its dictionary lacks come out as single characters ("值|算|出来"): those then still find the
+ * words they are part of. Search counts such a match for less than the character standing alone (see search.ts).
+ */
+export function innerCharacters(term: string): string[] {
+  const characters = [...term];
+  return characters.length < 2 ? [] : characters.filter((ch) => HAN.test(ch));
+}
+
+/** Whether a term is one Chinese character (what `innerCharacters` gives). */
+export function isHanCharacter(term: string): boolean {
+  return [...term].length === 1 && HAN.test(term);
+}
+
 /** Whether `text` is mostly Chinese, by its Han characters against its Latin letters (for answers' language). */
 export function isChinese(text: string): boolean {
   let han = 0;

@@ -1,4 +1,5 @@
 import Database from "better-sqlite3";
+import { innerCharacters } from "../kb/analyze.js";
 import type {
   BatchRecord,
   ChunkInput,
@@ -21,7 +22,9 @@ import type {
  * the file), contentless: it holds the terms our analyzer made (`kb/analyze.ts`, space-separated, so FTS5's
  * own tokenizer only splits them at the spaces), while the text lives in `kb_chunks`. Its first column is the
  * chunk's store as one token, so a search restricted to some stores is one MATCH expression, weighted 0 in
- * the ranking.
+ * the ranking. Each field also holds the characters of its Chinese words (`innerCharacters`), after its terms:
+ * a question's single characters find the words they are part of, and their frequencies count those words.
+ * `kb_chunks.terms` keeps the terms alone (what scoring reads).
  */
 export const KB_SCHEMA = `
   CREATE TABLE kb_files (
@@ -352,7 +355,13 @@ export class SqliteKbStore implements KbStore {
           terms.join(FIELD_SEPARATOR),
           vector,
         );
-        index.run(lastInsertRowid, scope, ...terms);
+        index.run(
+          lastInsertRowid,
+          scope,
+          ...[title, headingTerms, body].map((field) =>
+            [...field, ...field.flatMap(innerCharacters)].join(" "),
+          ),
+        );
         bytes += Buffer.byteLength(chunk.text) + heading.length + (vector?.byteLength ?? 0);
       });
       this.sql(

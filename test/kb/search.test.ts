@@ -109,3 +109,22 @@ test("a word in a section's heading and text outranks a chunk that has it once b
   const files = await rankedFiles(kb, "how to install the cache");
   assert.equal(files[0], "section", files.join(" "));
 });
+
+// ICU splits a question's words its dictionary lacks into characters ("值|算|出来"); documents say "计算".
+test("a question's single Chinese character finds the words it is part of", async () => {
+  const kb = storeOf({
+    ...FILLER,
+    computed: [{ text: "计算属性会缓存结果，依赖变化时重新计算。" }],
+    unrelated: [{ text: "列表渲染会复用元素。" }],
+  });
+  assert.deepEqual(await rankedFiles(kb, "值是怎么算出来的"), ["computed"]);
+});
+
+test("a character inside a word counts for less than the character alone", async () => {
+  const kb = storeOf({
+    ...FILLER,
+    inside: [{ text: "计算一下这里的结果" }],
+    alone: [{ text: "这里的结果要算一下" }],
+  });
+  assert.deepEqual(await rankedFiles(kb, "结果怎么算"), ["alone", "inside"]);
+});

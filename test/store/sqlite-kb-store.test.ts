@@ -94,6 +94,23 @@ test("chunks are searched within their stores only, and go with their file", () 
   assert.equal(kb.getFile("file-2")?.id, "file-2", "deleting a store keeps its files");
 });
 
+test("the index finds a Chinese word by one of its characters, and the chunk's terms stay its words", () => {
+  const kb = SqliteKbStore.inMemory();
+  setup(kb, "vs_a");
+  kb.putStoreFiles([storeFile("vs_a", "file-1")]);
+  // ICU keeps 计算 and 属性 whole.
+  kb.completeStoreFile("vs_a", "file-1", [chunk("计算属性", ["计算"])]);
+  assert.deepEqual(
+    kb.lexicalSearch(["vs_a"], ["算"], 10).map((h) => h.fileId),
+    ["file-1"],
+  );
+  assert.equal(kb.termStats(["算", "性"]).df.get("算"), 1);
+  const [terms] = kb.chunkTerms(kb.chunksOf("vs_a", "file-1").map((c) => c.id)).values();
+  assert.deepEqual(terms, { title: [], heading: ["计算"], body: ["计算", "属性"] });
+  kb.deleteStoreFile("vs_a", "file-1");
+  assert.deepEqual(kb.lexicalSearch(["vs_a"], ["算"], 10), [], "the characters go with the chunk");
+});
+
 test("a file deleted or cancelled while ingesting gets no chunks", () => {
   const kb = SqliteKbStore.inMemory();
   setup(kb, "vs_a");
