@@ -9,6 +9,7 @@ import { SETTINGS } from "./config/settings.js";
 import { type EnsureResult, ensureLlamaServer } from "./engine/binary/ensure.js";
 import { EmbeddingService } from "./engine/embeddings/embedding-service.js";
 import { loadEmbeddingModel } from "./engine/embeddings/load-embeddings.js";
+import type { SlotEngine } from "./engine/engine-types.js";
 import type { EngineLogger } from "./engine/llama-server/child.js";
 import { loadReranker } from "./engine/rerank/load-reranker.js";
 import { RerankService } from "./engine/rerank/rerank-service.js";
@@ -16,7 +17,8 @@ import { loadEngine } from "./engine/select.js";
 import { IngestWorker } from "./kb/ingest-pool.js";
 import { KnowledgeBase } from "./kb/knowledge-base.js";
 import { MeteredProvider, Metrics } from "./metrics.js";
-import type { ModelProvider } from "./provider/types.js";
+import { ModelLoadingError } from "./provider/errors.js";
+import type { ModelProvider, Prompt } from "./provider/types.js";
 import { RouterMetrics } from "./router/accounting.js";
 import { type RoutingConfig, resolveRoutingConfig } from "./router/config.js";
 import { RouterLog, type RouterLogger } from "./router/log.js";
@@ -261,8 +263,16 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
     maxStorageBytes: options.knowledge?.maxStorageBytes ?? SETTINGS.kbMaxStorage.default * 1024 * 1024,
     interactive: () => scheduler.activeSlots + scheduler.queueLength > 0,
   });
+  // The engine once loaded: /v1/messages/count_tokens counts a prompt with its tokenizer and chat template.
+  let loadedEngine: SlotEngine | undefined;
+  const countTokens = async (prompt: Prompt) => {
+    if (!loadedEngine) throw new ModelLoadingError();
+    const tokens = await loadedEngine.tokenize(prompt);
+    return Array.isArray(tokens) ? tokens.length : tokens.atLeast;
+  };
   const app = await buildServer({
     knowledge,
+    countTokens,
     provider: new MeteredProvider(draining, metrics),
     embeddings,
     reranker,
@@ -314,6 +324,7 @@ export async function startEdgeServer(options: EdgeServerOptions): Promise<EdgeS
       });
       engineKind = kind;
       scheduler.attach(engine);
+      loadedEngine = engine;
     } catch (error) {
       scheduler.fail(error as Error);
       embeddings?.fail(error as Error);

@@ -1,3 +1,4 @@
+import { toAnthropicError } from "../anthropic/to-error.js";
 import {
   BadHttpRequestError,
   clip,
@@ -22,12 +23,16 @@ export interface ErrorResponse {
 const MAX_MESSAGE_LENGTH = 1000;
 const MAX_PARAM_LENGTH = 200;
 
-/** Which API a request came to: each names the prompt (and Responses the other fields) differently. */
-export type Endpoint = "chat" | "completions" | "responses";
+/**
+ * Which API a request came to: each names the prompt (and Responses the other fields) differently, and
+ * "messages" (Anthropic's) answers errors in its own shape.
+ */
+export type Endpoint = "chat" | "completions" | "responses" | "messages";
 
-/** The endpoint of a route, by its URL pattern; any route but /v1/completions and /v1/responses counts as chat. */
+/** The endpoint of a route, by its URL pattern; any route but /v1/completions, /v1/responses and /v1/messages counts as chat. */
 export function endpointOf(routeUrl: string | undefined): Endpoint {
   if (routeUrl !== undefined && /^(\/v1)?\/responses(\/|$)/.test(routeUrl)) return "responses";
+  if (routeUrl !== undefined && /^(\/v1)?\/messages(\/|$)/.test(routeUrl)) return "messages";
   return routeUrl !== undefined && /^(\/v1)?\/completions$/.test(routeUrl) ? "completions" : "chat";
 }
 
@@ -39,6 +44,7 @@ const SCHEMA = "format.schema";
  */
 export function paramOf(field: FieldPath, endpoint: Endpoint): string {
   if (endpoint === "responses") return responsesParamOf(field);
+  if (endpoint === "messages") return messagesParamOf(field);
   if (field === "prompt") return endpoint === "chat" ? "messages" : "prompt";
   if (field === "maxTokens") return "max_tokens";
   if (field === "logitBias") return "logit_bias";
@@ -59,6 +65,34 @@ function responsesParamOf(field: FieldPath): string {
   const tool = /^tools\.(\d+)\.parameters(?=$|\.)/.exec(field);
   if (tool) return `tools[${tool[1]}].parameters${field.slice(tool[0].length)}`;
   return field;
+}
+
+/** Anthropic's Messages API names the tools' schemas `tools[i].input_schema`, the answer's `output_config.format.schema`. */
+function messagesParamOf(field: FieldPath): string {
+  if (field === "prompt") return "messages";
+  if (field === "maxTokens") return "max_tokens";
+  if (field === SCHEMA || field.startsWith(`${SCHEMA}.`))
+    return `output_config.format.schema${field.slice(SCHEMA.length)}`;
+  const tool = /^tools\.(\d+)\.parameters(?=$|\.)/.exec(field);
+  if (tool) return `tools[${tool[1]}].input_schema${field.slice(tool[0].length)}`;
+  return field;
+}
+
+/**
+ * The response for any thrown value in the shape of the endpoint's API: Anthropic's
+ * `{"type":"error","error":{type,message}}` and statuses on /v1/messages, OpenAI's everywhere else.
+ */
+export function toWireErrorResponse(
+  error: unknown,
+  limits: { bodyLimit: number },
+  endpoint: Endpoint,
+): { status: number; headers: Record<string, string>; body: unknown } {
+  const response = toErrorResponse(error, limits, endpoint);
+  if (endpoint !== "messages") return response;
+  // Anthropic's errors have no `param`: the field at fault is named in the message, where it is not already.
+  const { message, code, param } = response.body.error;
+  const named = param === null || message.includes(param) ? message : `${param}: ${message}`;
+  return { ...toAnthropicError(response.status, code, named), headers: response.headers };
 }
 
 /** The one place where any thrown value becomes an OpenAI-style error response. */

@@ -12,7 +12,7 @@ import {
 } from "../provider/errors.js";
 import type { EmbeddingProvider, ModelInfo, ModelProvider, RerankProvider } from "../provider/types.js";
 import type { SqliteConversationStore } from "../store/sqlite-conversation-store.js";
-import { endpointOf, toErrorResponse } from "./errors.js";
+import { endpointOf, toErrorResponse, toWireErrorResponse } from "./errors.js";
 import { chatFileSearch, FixedAnswerProvider, ground, toCitation } from "./grounding.js";
 import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler } from "./http-errors.js";
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
@@ -24,6 +24,7 @@ import { conversationRoutes } from "./routes/conversations.js";
 import { serveEmbeddings } from "./routes/embeddings.js";
 import { serveGeneration } from "./routes/generate.js";
 import { knowledgeRoutes } from "./routes/knowledge.js";
+import { serveCountTokens, serveMessages, type TokenCounter } from "./routes/messages.js";
 import { serveRerank } from "./routes/rerank.js";
 import { serveResponse, storedFor } from "./routes/responses.js";
 import { installSecurity, markPublic, type SecurityOptions } from "./security/guard.js";
@@ -77,6 +78,11 @@ export interface ServerOptions {
   conversations?: SqliteConversationStore;
   /** Files, vector stores and search (`/v1/files`, `/v1/vector_stores`), and `file_search`. Default: none. */
   knowledge?: KnowledgeBase;
+  /**
+   * Counts a prompt's tokens with the local model, for `/v1/messages/count_tokens`. Default: none (the route
+   * estimates 4 bytes a token and says so in a header).
+   */
+  countTokens?: TokenCounter;
 }
 
 /** Node's default wait for a request's headers, in ms. */
@@ -153,8 +159,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
   // Set before any plugin adds a route: a route keeps the error handler of the moment it was added.
   app.setErrorHandler((error, request, reply) => {
-    const response = toErrorResponse(error, limits, endpointOf(request.routeOptions.url));
-    if (response.status >= 500 && response.status !== 503)
+    const response = toWireErrorResponse(error, limits, endpointOf(request.routeOptions.url));
+    // 503 (Anthropic's 529 on /v1/messages) is a state, loading or draining, not a fault.
+    if (response.status >= 500 && response.status !== 503 && response.status !== 529)
       request.log.error({ err: error }, "request failed");
     return reply.code(response.status).headers(response.headers).send(response.body);
   });
@@ -275,6 +282,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     );
     app.post(`${prefix}/responses`, generation, (request, reply) =>
       serveResponse(providerFor(request, provider), store, request, reply, limits, options.knowledge),
+    );
+    // Anthropic's Messages API (Claude Code, the Anthropic SDKs): its errors in its own shape (errors.ts).
+    app.post(`${prefix}/messages`, generation, (request, reply) =>
+      serveMessages(providerFor(request, provider), request, reply, limits, options.countTokens),
+    );
+    app.post(`${prefix}/messages/count_tokens`, (request, reply) =>
+      serveCountTokens(provider, options.countTokens, request, reply),
     );
     app.get<{ Params: { id: string } }>(`${prefix}/responses/:id`, async (request) => {
       const stored = storedFor(store, request.params.id, request);

@@ -10,7 +10,14 @@ import type {
 export type EngineEvent =
   | { type: "text"; text: string; logprobs?: TokenLogprob[] }
   | { type: "tool-call-delta"; index: number; id?: string; name?: string; argumentsDelta: string }
-  | { type: "done"; finishReason: FinishReason; completionTokens: number; cachedTokens: number };
+  | {
+      type: "done";
+      finishReason: FinishReason;
+      completionTokens: number;
+      cachedTokens: number;
+      /** The stop string that ended the answer, when one did. */
+      stopSequence?: string;
+    };
 
 /** The parts of a request beyond sampling that shape generation (grammar, tool calls, logprobs). */
 export type GenerationControls = Pick<

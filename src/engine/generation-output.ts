@@ -58,7 +58,14 @@ export class GenerationOutput {
       if (reason === "stop" && this.tools.callCount > 0) reason = "tool_calls";
     }
     if (this.pendingLogprobs.length > 0) events.push(this.text(""));
-    events.push({ type: "done", finishReason: reason, completionTokens, cachedTokens });
+    const stopSequence = this.stops.matched;
+    events.push({
+      type: "done",
+      finishReason: reason,
+      completionTokens,
+      cachedTokens,
+      ...(stopSequence !== undefined && { stopSequence }),
+    });
     return events;
   }
 

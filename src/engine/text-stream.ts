@@ -43,6 +43,8 @@ export class IncrementalDetokenizer {
 export class StopMatcher {
   private held = "";
   private stopped = false;
+  /** The stop string that was hit, once one was. */
+  matched: string | undefined;
 
   constructor(private readonly stops: readonly string[]) {}
 
@@ -57,7 +59,10 @@ export class StopMatcher {
     let cut = -1;
     for (const stop of this.stops) {
       const index = buffer.indexOf(stop);
-      if (index !== -1 && (cut === -1 || index < cut)) cut = index;
+      if (index !== -1 && (cut === -1 || index < cut)) {
+        cut = index;
+        this.matched = stop;
+      }
     }
     if (cut !== -1) {
       this.stopped = true;

@@ -173,7 +173,13 @@ export type StreamPart =
    * fragments of its JSON arguments text.
    */
   | { type: "tool-call-delta"; index: number; id?: string; name?: string; argumentsDelta: string }
-  | { type: "finish"; finishReason: FinishReason; usage: Usage };
+  | {
+      type: "finish";
+      finishReason: FinishReason;
+      usage: Usage;
+      /** The stop string that ended the answer, when one did (the local engines say; an upstream does not). */
+      stopSequence?: string;
+    };
 
 export interface ModelInfo {
   id: string;

@@ -168,7 +168,13 @@ export class Scheduler implements ModelProvider, LoadSource {
             completionTokens: event.completionTokens,
             cachedTokens: event.cachedTokens,
           };
-          yield { type: "finish", finishReason: event.finishReason, usage };
+          const { stopSequence } = event;
+          yield {
+            type: "finish",
+            finishReason: event.finishReason,
+            usage,
+            ...(stopSequence !== undefined && { stopSequence }),
+          };
         }
       }
     } finally {
