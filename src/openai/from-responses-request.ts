@@ -1,7 +1,7 @@
-import type { FunctionTool, Response } from "openai/resources/responses/responses";
 import { clip, InvalidRequestError, ResponseNotFoundError } from "../provider/errors.js";
-import type { ChatMessage, ResponseFormat, ToolChoice, ToolDefinition } from "../provider/types.js";
+import type { ChatMessage, ResponseFormat } from "../provider/types.js";
 import { fromSampling, type ParsedRequest } from "./from-request.js";
+import { flatToolName, fromResponsesTools } from "./from-responses-tools.js";
 import type { ResponsesInputItem, ResponsesRequestBody } from "./responses-schema.js";
 import type { ResponseEcho } from "./to-responses.js";
 
@@ -9,8 +9,9 @@ import type { ResponseEcho } from "./to-responses.js";
  * Server side, inward, for `/v1/responses`: a validated Responses body to the same ParsedRequest chat
  * completions produce. Input items become our messages (a `function_call` an assistant turn's tool call,
  * a `function_call_output` a tool message), `instructions` a leading system message, `text.format` the
- * structured-output format, function tools and `tool_choice` the chat ones. What the body asks for and
- * this server cannot do is refused here, by name.
+ * structured-output format, function tools and `tool_choice` the chat ones (from-responses-tools.ts).
+ * What the body asks for and this server cannot do is refused here, by name; what it only offers or hints
+ * (a built-in tool, `reasoning`, an `include` with nothing to include) is accepted.
  */
 
 /** A Responses request translated, with what its Response repeats and what is kept of it. */
@@ -19,6 +20,10 @@ export interface ParsedResponsesRequest {
   /** The conversation so far without the instructions (OpenAI does not carry them to the next turn). */
   conversation: ChatMessage[];
   echo: ResponseEcho;
+  /** Built-in tool types offered and left out of what the model sees. */
+  ignoredTools: string[];
+  /** A flat tool name the model calls, for each function of a `namespace` tool: its namespace and name. */
+  namespaced: Map<string, { namespace: string; name: string }>;
 }
 
 /** What the translation needs from stored responses; the route looks them up. */
@@ -28,10 +33,6 @@ export interface ResponsesHistory {
   /** An output item of a stored response, for an `item_reference`. */
   item?: (id: string) => ChatMessage | undefined;
 }
-
-/** OpenAI's built-in tools: each named in its refusal. */
-const BUILT_IN_TOOLS =
-  "web_search, web_search_preview, file_search, code_interpreter, computer_use_preview, image_generation, mcp, local_shell, shell, apply_patch, custom";
 
 export function fromResponsesRequest(
   req: ResponsesRequestBody,
@@ -55,9 +56,10 @@ export function fromResponsesRequest(
   const messages: ChatMessage[] = instructions
     ? [{ role: "system", content: instructions }, ...conversation]
     : conversation;
-  const { tools, toolChoice } = fromTools(req);
+  const { tools, toolChoice, echo: echoTools, echoChoice, ignored, namespaced } = fromResponsesTools(req);
   const format = fromTextFormat(req.text?.format);
   const parallel = req.parallel_tool_calls ?? undefined;
+  const logprobs = logprobsOf(req);
   return {
     parsed: {
       model: req.model,
@@ -65,7 +67,7 @@ export function fromResponsesRequest(
       sampling: fromSampling(req, req.max_output_tokens ?? undefined),
       stream: req.stream === true,
       includeUsage: true,
-      controls: { format, toolChoice, parallelToolCalls: parallel },
+      controls: { format, toolChoice, parallelToolCalls: parallel, ...(logprobs && { logprobs }) },
     },
     conversation,
     echo: {
@@ -73,47 +75,40 @@ export function fromResponsesRequest(
       max_output_tokens: req.max_output_tokens ?? null,
       temperature: req.temperature ?? null,
       top_p: req.top_p ?? null,
-      tools: (tools ?? []).map(
-        (t): FunctionTool => ({
-          type: "function",
-          name: t.name,
-          description: t.description ?? null,
-          parameters: typeof t.parameters === "object" ? t.parameters : null,
-          strict: null,
-        }),
-      ),
-      tool_choice: toWireChoice(toolChoice),
+      tools: echoTools,
+      tool_choice: echoChoice,
       parallel_tool_calls: parallel ?? true,
       text: { format: req.text?.format ?? { type: "text" } },
       metadata: req.metadata ?? {},
       previous_response_id: req.previous_response_id ?? null,
       store: req.store !== false,
       ...(req.user !== undefined && { user: req.user }),
+      ...(logprobs && { top_logprobs: logprobs.top }),
     },
+    ignoredTools: ignored,
+    namespaced,
   };
+}
+
+/**
+ * Token logprobs, when `include` asks for them (`message.output_text.logprobs`) or `top_logprobs` asks for
+ * alternatives. The other `include` values name output this server never makes (reasoning items, web search
+ * sources, images, code interpreter outputs), so there is nothing of theirs to add; file_search_call.results
+ * is the route's (the knowledge base).
+ */
+function logprobsOf(req: ResponsesRequestBody): { top: number } | undefined {
+  const top = req.top_logprobs ?? 0;
+  const asked = (req.include ?? []).includes("message.output_text.logprobs");
+  return asked || top > 0 ? { top } : undefined;
 }
 
 function refuseUnimplemented(req: ResponsesRequestBody): void {
   refuse(req.background === true, "background", "background responses are not supported: omit background.");
   refuse(
-    (req.include ?? []).some((value) => value !== "file_search_call.results"),
-    "include",
-    "include supports only 'file_search_call.results': edgellm has no other extra output data (logprobs, sources, encrypted reasoning) to add.",
-  );
-  refuse(
     req.truncation === "auto",
     "truncation",
     "truncation 'auto' is not supported: edgellm never drops input; an input too long for the context is refused.",
   );
-  const reasoning = req.reasoning ?? {};
-  for (const key of Object.keys(reasoning)) {
-    refuse(
-      reasoning[key] != null,
-      `reasoning.${key}`,
-      `reasoning.${clip(key)} is not supported: the model served here does not reason separately.`,
-    );
-  }
-  refuse((req.top_logprobs ?? 0) > 0, "top_logprobs", "top_logprobs is not supported on /v1/responses yet.");
   refuse(
     req.conversation != null,
     "conversation",
@@ -135,7 +130,9 @@ function fromItems(items: readonly ResponsesInputItem[], lookup: (id: string) =>
         return;
       }
       case "function_call": {
-        const call = { id: item.call_id, name: item.name, arguments: item.arguments };
+        // A namespaced call is the flat name the model was offered (from-responses-tools.ts).
+        const name = item.namespace ? flatToolName(item.namespace, item.name) : item.name;
+        const call = { id: item.call_id, name, arguments: item.arguments };
         // Calls that follow an assistant turn are that turn's, as in a chat message's tool_calls.
         if (last?.role === "assistant") last.toolCalls = [...(last.toolCalls ?? []), call];
         else messages.push({ role: "assistant", content: "", toolCalls: [call] });
@@ -183,61 +180,6 @@ function joinText(content: string | readonly { type: string; text?: string }[], 
       return part.text;
     })
     .join("\n");
-}
-
-function fromTools(req: ResponsesRequestBody): { tools?: ToolDefinition[]; toolChoice?: ToolChoice } {
-  const tools: ToolDefinition[] = [];
-  const names = new Set<string>();
-  (req.tools ?? []).forEach((tool, i) => {
-    if (tool.type !== "function" || !("name" in tool) || typeof tool.name !== "string")
-      throw new InvalidRequestError(
-        `The tool type '${clip(tool.type)}' is not supported: edgellm has no built-in tools (${BUILT_IN_TOOLS}); only function tools are supported.`,
-        `tools[${i}].type`,
-        "unsupported_tool",
-      );
-    if (names.has(tool.name))
-      throw new InvalidRequestError(`Duplicate tool name '${clip(tool.name)}'.`, `tools[${i}].name`);
-    names.add(tool.name);
-    const parameters = "parameters" in tool ? tool.parameters : undefined;
-    const description = "description" in tool ? tool.description : undefined;
-    tools.push({
-      name: tool.name,
-      ...(typeof description === "string" && { description }),
-      ...(parameters != null && { parameters: parameters as ToolDefinition["parameters"] }),
-    });
-  });
-  const choice = req.tool_choice ?? undefined;
-  let toolChoice: ToolChoice | undefined;
-  if (choice === undefined || typeof choice === "string") toolChoice = choice;
-  else if (choice.type === "function" && typeof choice.name === "string") toolChoice = { name: choice.name };
-  else {
-    // allowed_tools restricts function tools, which could be supported; any other type is a built-in tool.
-    const allowedTools = choice.type === "allowed_tools";
-    throw new InvalidRequestError(
-      `tool_choice of type '${clip(String(choice.type))}' is not supported: use "auto", "none", "required" or {"type": "function", "name": ...}.`,
-      "tool_choice.type",
-      allowedTools ? "unsupported_parameter" : "unsupported_tool",
-    );
-  }
-  if (tools.length === 0) {
-    if (toolChoice === "required" || typeof toolChoice === "object")
-      throw new InvalidRequestError(
-        "tool_choice asks for a tool call, but no tools were given.",
-        "tool_choice",
-      );
-    return { toolChoice: toolChoice === "none" ? undefined : toolChoice };
-  }
-  if (typeof toolChoice === "object" && !names.has(toolChoice.name))
-    throw new InvalidRequestError(
-      `tool_choice names '${clip(toolChoice.name)}', which is not one of the tools.`,
-      "tool_choice.name",
-    );
-  return { tools, toolChoice };
-}
-
-function toWireChoice(choice: ToolChoice | undefined): Response["tool_choice"] {
-  if (choice === undefined) return "auto";
-  return typeof choice === "string" ? choice : { type: "function", name: choice.name };
 }
 
 function fromTextFormat(

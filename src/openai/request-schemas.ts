@@ -125,6 +125,9 @@ const logitBias = z
   .nullable()
   .optional();
 
+/** OpenAI's ReasoningEffort values, for chat's `reasoning_effort` and Responses' `reasoning.effort`. */
+export const reasoningEffort = z.enum(["none", "minimal", "low", "medium", "high", "xhigh", "max"]);
+
 /** Sampling fields shared by chat and text completions. */
 const sampling = {
   model: z.string().optional(),
@@ -156,6 +159,10 @@ export const chatRequestSchema = z.object({
   parallel_tool_calls: z.boolean().nullable().optional(),
   logprobs: z.boolean().nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
+  // Hints for reasoning models, checked as OpenAI's spec does; the model served here does not reason
+  // separately, so they change nothing (as `reasoning` and `text.verbosity` on /v1/responses).
+  reasoning_effort: reasoningEffort.nullable().optional(),
+  verbosity: z.enum(["low", "medium", "high"]).nullable().optional(),
   // OpenAI's deprecated forerunners of tools and tool_choice: declared only so that they are refused by name.
   functions: z.unknown().optional(),
   function_call: z.unknown().optional(),

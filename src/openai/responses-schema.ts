@@ -8,13 +8,14 @@ import {
   MAX_TOOLS,
   MAX_TOOLS_JSON_BYTES,
 } from "./limits.js";
-import { utf8Text } from "./request-schemas.js";
+import { reasoningEffort, utf8Text } from "./request-schemas.js";
 
 /**
  * The body of `POST /v1/responses` (OpenAI's Responses API), as a zod schema bounded like the chat
- * schema (limits.ts). Item and tool types we do not implement pass the schema as "other" so that the
- * translation (from-responses-request.ts) refuses them by name; fields we do not implement are declared
- * here for the same reason; an item type we do not read is refused by the schema. Unknown extra fields are ignored, as on the other endpoints.
+ * schema (limits.ts). Built-in tool types pass the schema as "other" so that the translation
+ * (from-responses-request.ts) can leave them out by name, or refuse them by name when `tool_choice` forces
+ * one; fields we do not implement are declared here so that using them is refused by name; an item type
+ * we do not read is refused by the schema. Unknown extra fields are ignored, as on the other endpoints.
  */
 
 const functionName = z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1-64 letters, digits, _ or -");
@@ -54,6 +55,8 @@ const functionCallItem = z.object({
   type: z.literal("function_call"),
   call_id: id,
   name: z.string().min(1).max(MAX_NAME_LENGTH),
+  /** Set on a call of a function in a `namespace` tool. */
+  namespace: z.string().min(1).max(MAX_NAME_LENGTH).optional(),
   arguments: text,
   id: id.optional(),
 });
@@ -90,13 +93,35 @@ const functionTool = z.object({
   strict: z.boolean().nullable().optional(),
 });
 
-/** A built-in tool (web_search, file_search, ...): refused by name in the translation. */
+/** A group of function tools under one name (Codex sends its own so); custom tools in it are built-in. */
+const namespaceTool = z.object({
+  type: z.literal("namespace"),
+  name: functionName,
+  description: z.string(),
+  tools: z
+    .array(
+      z.union([
+        functionTool,
+        z
+          .object({ type: z.string().refine((t) => t !== "function", "is not a function tool") })
+          .passthrough(),
+      ]),
+    )
+    .min(1),
+});
+
+/**
+ * A built-in tool (web_search, code_interpreter, custom, ...): offered, it is left out of what the model
+ * sees (the translation says which); file_search is the knowledge base's (the route takes it out first).
+ */
 const otherTool = z
-  .object({ type: z.string().refine((t) => t !== "function", "is not a supported tool type") })
+  .object({
+    type: z.string().refine((t) => t !== "function" && t !== "namespace", "is not a supported tool type"),
+  })
   .passthrough();
 
 const tools = z
-  .array(z.union([functionTool, otherTool]))
+  .array(z.union([functionTool, namespaceTool, otherTool]))
   .max(MAX_TOOLS)
   .refine(
     (list) => jsonFitsIn(list, MAX_TOOLS_JSON_BYTES),
@@ -121,6 +146,27 @@ export const textFormatSchema = z.discriminatedUnion("type", [
     strict: z.boolean().nullable().optional(),
   }),
 ]);
+
+/** OpenAI's `include` values (IncludeEnum): each is accepted; the translation says what each gives. */
+export const INCLUDE_VALUES = [
+  "file_search_call.results",
+  "web_search_call.results",
+  "web_search_call.action.sources",
+  "message.input_image.image_url",
+  "computer_call_output.output.image_url",
+  "code_interpreter_call.outputs",
+  "reasoning.encrypted_content",
+  "message.output_text.logprobs",
+] as const;
+
+/** OpenAI's `reasoning` object, checked as the spec does; nothing in it changes generation here. */
+const reasoning = z
+  .object({
+    effort: reasoningEffort.nullable().optional(),
+    summary: z.enum(["auto", "concise", "detailed"]).nullable().optional(),
+    generate_summary: z.enum(["auto", "concise", "detailed"]).nullable().optional(),
+  })
+  .passthrough();
 
 const positiveInt = z.number().int().min(1);
 
@@ -147,11 +193,12 @@ export const responsesRequestSchema = z.object({
   previous_response_id: id.nullable().optional(),
   metadata: z.record(z.string().max(64), z.string().max(512)).nullable().optional(),
   user: z.string().optional(),
+  include: z.array(z.enum(INCLUDE_VALUES)).nullable().optional(),
+  // A hint for reasoning models; the model served here does not reason separately, so it changes nothing.
+  reasoning: reasoning.nullable().optional(),
   // Declared so that using them is refused by name rather than silently ignored (see the translation).
   background: z.boolean().nullable().optional(),
-  include: z.array(z.string()).nullable().optional(),
   truncation: z.enum(["auto", "disabled"]).nullable().optional(),
-  reasoning: z.record(z.string(), z.unknown()).nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   conversation: z.unknown().optional(),
   prompt: z.unknown().optional(),

@@ -11,7 +11,15 @@ import type {
   ResponseUsage,
   Tool,
 } from "openai/resources/responses/responses";
-import type { ChatMessage, FinishReason, StreamPart, ToolCall, Usage } from "../provider/types.js";
+import type {
+  ChatMessage,
+  FinishReason,
+  StreamPart,
+  TokenLogprob,
+  ToolCall,
+  Usage,
+} from "../provider/types.js";
+import { flatToolName } from "./from-responses-tools.js";
 import { isJson } from "./to-response.js";
 
 /**
@@ -40,6 +48,8 @@ export interface ResponseEcho {
   previous_response_id: string | null;
   store: boolean;
   user?: string;
+  /** Set when the request asked for token logprobs: how many alternatives each token lists. */
+  top_logprobs?: number;
 }
 
 export interface ResponseHead {
@@ -48,6 +58,11 @@ export interface ResponseHead {
   createdAt: number;
   model: string;
   echo: ResponseEcho;
+  /**
+   * The flat tool names the model calls for functions of `namespace` tools: their calls go out with the
+   * namespace and the function's own name (from-responses-tools.ts).
+   */
+  namespaced?: ReadonlyMap<string, { namespace: string; name: string }>;
 }
 
 /** An error as the HTTP edge words it (api/errors.ts's body). */
@@ -107,7 +122,7 @@ export class ResponseEventBuilder {
   }
 
   push(part: StreamPart): ResponseStreamEvent[] {
-    if (part.type === "text-delta") return part.text === "" ? [] : this.text(part.text);
+    if (part.type === "text-delta") return part.text === "" ? [] : this.text(part.text, part.logprobs);
     if (part.type === "tool-call-delta") return this.callDelta(part);
     if (part.type === "finish") return this.finish(part.finishReason, part.usage);
     return [];
@@ -232,8 +247,10 @@ export class ResponseEventBuilder {
       truncation: "disabled",
       metadata: echo.metadata,
       ...(echo.user !== undefined && { user: echo.user }),
-      // OpenAI sends null until the end; the SDK's type only allows leaving it out.
-      ...({ usage: this.usage ?? null } as { usage?: ResponseUsage }),
+      ...(echo.top_logprobs !== undefined && { top_logprobs: echo.top_logprobs }),
+      // Left out until the end: the spec declares an optional object (OpenAI's docs example shows null,
+      // which the spec and the SDK's type both refuse).
+      ...(this.usage && { usage: this.usage }),
     };
   }
 
@@ -246,7 +263,7 @@ export class ResponseEventBuilder {
     const calls: ToolCall[] = [];
     for (const item of this.output) {
       if (item.type === "function_call" && item.status === "completed")
-        calls.push({ id: item.call_id, name: item.name, arguments: item.arguments });
+        calls.push({ id: item.call_id, name: modelName(item), arguments: item.arguments });
     }
     return [
       calls.length > 0
@@ -267,7 +284,7 @@ export class ResponseEventBuilder {
             message: {
               role: "assistant" as const,
               content: "",
-              toolCalls: [{ id: item.call_id, name: item.name, arguments: item.arguments }],
+              toolCalls: [{ id: item.call_id, name: modelName(item), arguments: item.arguments }],
             },
           },
         ];
@@ -275,14 +292,17 @@ export class ResponseEventBuilder {
     });
   }
 
-  private text(delta: string): ResponseStreamEvent[] {
+  private text(delta: string, logprobs?: readonly TokenLogprob[]): ResponseStreamEvent[] {
     const events: ResponseStreamEvent[] = [];
     if (this.open?.kind !== "message") {
       events.push(...this.close("completed"), ...this.openMessage());
     }
     const index = (this.open as Open).index;
     const message = this.output[index] as ResponseOutputMessage;
-    (message.content[0] as ResponseOutputText).text += delta;
+    const part = message.content[0] as ResponseOutputText;
+    part.text += delta;
+    const tokens = (logprobs ?? []).map(toContentLogprob);
+    part.logprobs?.push(...tokens);
     events.push(
       this.event({
         type: "response.output_text.delta",
@@ -290,7 +310,7 @@ export class ResponseEventBuilder {
         output_index: index,
         content_index: 0,
         delta,
-        logprobs: [],
+        logprobs: tokens.map(toEventLogprob),
       }),
     );
     return events;
@@ -302,12 +322,15 @@ export class ResponseEventBuilder {
     if (index === undefined) {
       events.push(...this.close("completed"));
       index = this.output.length;
+      const namespaced = part.name === undefined ? undefined : this.head.namespaced?.get(part.name);
       const call: ResponseFunctionToolCall = {
         id: this.newId("fc"),
         type: "function_call",
         status: "in_progress",
         call_id: part.id || this.newId("call"),
-        name: part.name ?? "",
+        ...(namespaced
+          ? { namespace: namespaced.namespace, name: namespaced.name }
+          : { name: part.name ?? "" }),
         arguments: "",
       };
       this.output.push(call);
@@ -346,7 +369,9 @@ export class ResponseEventBuilder {
     const events: ResponseStreamEvent[] = [
       this.event({ type: "response.output_item.added", output_index: index, item: structuredClone(message) }),
     ];
-    const part: ResponseOutputText = { type: "output_text", text: "", annotations: [] };
+    // OpenAI's spec requires `logprobs` on every output_text (an empty list unless asked for), and
+    // Stainless-generated SDKs (Java, Kotlin) throw when it is missing.
+    const part: ResponseOutputText = { type: "output_text", text: "", annotations: [], logprobs: [] };
     message.content.push(part);
     events.push(
       this.event({
@@ -371,7 +396,12 @@ export class ResponseEventBuilder {
       const part = item.content[0] as ResponseOutputText;
       const where = { item_id: item.id, output_index: open.index, content_index: 0 };
       events.push(
-        this.event({ type: "response.output_text.done", ...where, text: part.text, logprobs: [] }),
+        this.event({
+          type: "response.output_text.done",
+          ...where,
+          text: part.text,
+          logprobs: (part.logprobs ?? []).map(toEventLogprob),
+        }),
         this.event({ type: "response.content_part.done", ...where, part: structuredClone(part) }),
       );
       item.status = status;
@@ -406,6 +436,29 @@ export class ResponseEventBuilder {
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** A call's name as the model called it: a namespaced function's flat name. */
+function modelName(call: ResponseFunctionToolCall): string {
+  return call.namespace ? flatToolName(call.namespace, call.name) : call.name;
+}
+
+function toContentLogprob(p: TokenLogprob): NonNullable<ResponseOutputText["logprobs"]>[number] {
+  return {
+    token: p.token,
+    bytes: p.bytes,
+    logprob: p.logprob,
+    top_logprobs: p.top.map((t) => ({ token: t.token, bytes: t.bytes, logprob: t.logprob })),
+  };
+}
+
+/** A token's logprob as the text events carry it (OpenAI's ResponseLogProb: no bytes). */
+function toEventLogprob(p: NonNullable<ResponseOutputText["logprobs"]>[number]) {
+  return {
+    token: p.token,
+    logprob: p.logprob,
+    top_logprobs: p.top_logprobs.map((t) => ({ token: t.token, logprob: t.logprob })),
+  };
+}
 
 function messageText(message: ResponseOutputMessage): string {
   return message.content.map((part) => (part.type === "output_text" ? part.text : "")).join("");

@@ -77,7 +77,7 @@ export const ERROR_CODES = {
     type: BAD,
     param: true,
     meaning:
-      "`/v1/responses`: a built-in tool (`web_search`, `code_interpreter`, ...) edgellm does not have; `function` and `file_search` tools are supported",
+      "`/v1/responses`: a `tool_choice` that forces a built-in tool (`web_search`, `code_interpreter`, ...) edgellm does not have (offered and not forced, such a tool is left out and named in `x-edgellm-tools-ignored`)",
   },
   previous_response_not_found: {
     status: 400,

@@ -214,3 +214,69 @@ test("a streamed response is stored before its last event goes out", async () =>
     await app.close();
   }
 });
+
+test("built-in tools offered are left out of what the model sees and named in x-edgellm-tools-ignored", async () => {
+  const provider = new ScriptedProvider(() => answer("a"));
+  const app = await buildServer({ provider });
+  const tools = [
+    { type: "web_search", external_web_access: false },
+    {
+      type: "namespace",
+      name: "crm",
+      description: "Customer records.",
+      tools: [{ type: "function", name: "find", parameters: { type: "object" } }],
+    },
+    { type: "image_generation" },
+  ];
+  for (const stream of [false, true]) {
+    const res = await app.inject(post({ input: "hi", tools, stream }));
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.headers["x-edgellm-tools-ignored"], "web_search, image_generation");
+    const request = provider.requests.at(-1);
+    assert.ok(request?.prompt.kind === "chat");
+    assert.deepEqual(
+      request.prompt.tools?.map((t) => t.name),
+      ["crm__find"],
+    );
+  }
+  // Nothing left out, no header.
+  const plain = await app.inject(post({ input: "hi", tools: [{ type: "function", name: "f" }] }));
+  assert.equal(plain.headers["x-edgellm-tools-ignored"], undefined);
+  // Forced, a built-in tool is a 400 that names it.
+  const forced = await app.inject(post({ input: "hi", tools, tool_choice: { type: "image_generation" } }));
+  assert.equal(forced.statusCode, 400);
+  assert.equal(forced.json().error.code, "unsupported_tool");
+  assert.match(forced.json().error.message, /'image_generation'/);
+});
+
+test("a namespaced function's call goes out under its namespace, and comes back in by it", async () => {
+  const provider = new ScriptedProvider(async function* () {
+    yield { type: "tool-call-delta", index: 0, id: "call_1", name: "crm__find", argumentsDelta: "{}" };
+    yield { type: "finish", finishReason: "tool_calls", usage };
+  });
+  const app = await buildServer({ provider });
+  const crm = {
+    type: "namespace",
+    name: "crm",
+    description: "Customer records.",
+    tools: [{ type: "function", name: "find", parameters: { type: "object" } }],
+  };
+  const first = (await app.inject(post({ input: "find Ann", tools: [crm] }))).json();
+  const call = first.output.find((item: { type: string }) => item.type === "function_call");
+  assert.deepEqual(
+    { namespace: call.namespace, name: call.name, call_id: call.call_id },
+    { namespace: "crm", name: "find", call_id: "call_1" },
+  );
+  // Built on by previous_response_id: the stored turn holds the name the model called.
+  await app.inject(
+    post({
+      input: [{ type: "function_call_output", call_id: "call_1", output: "found" }],
+      previous_response_id: first.id,
+      tools: [crm],
+    }),
+  );
+  const messages =
+    provider.requests.at(-1)?.prompt.kind === "chat" ? provider.requests.at(-1)?.prompt : undefined;
+  assert.ok(messages?.kind === "chat");
+  assert.deepEqual(messages.messages.at(-2)?.toolCalls?.[0].name, "crm__find");
+});

@@ -348,9 +348,23 @@ test("bad input: a clear OpenAI-style error and nothing stored", async () => {
   });
   assert.equal(res.status, 400);
   assert.equal(((await res.json()) as { error: { type: string } }).error.type, "invalid_request_error");
-  // A built-in tool other than file_search is still refused by name.
+  // A built-in tool other than file_search is left out and named; forced, it is refused by name.
+  const { response: offered } = await client.responses
+    .create({
+      model: "local",
+      input: "x",
+      tools: [{ type: "file_search", vector_store_ids: [store.id] }, { type: "web_search" }],
+      max_output_tokens: 4,
+    })
+    .withResponse();
+  assert.equal(offered.headers.get("x-edgellm-tools-ignored"), "web_search");
   const tool = await refusal(
-    client.responses.create({ model: "local", input: "x", tools: [{ type: "web_search" }] }),
+    client.responses.create({
+      model: "local",
+      input: "x",
+      tools: [{ type: "web_search" }],
+      tool_choice: { type: "web_search_preview" },
+    }),
   );
   assert.equal(tool.code, "unsupported_tool");
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import OpenAI from "openai";
 import type { ResponseStreamEvent } from "openai/resources/responses/responses";
+import { eventErrors, specErrors } from "../helpers/openai-spec.js";
 import { refusal } from "../helpers/refusal.js";
 import { tinyServerFixture } from "../helpers/server-process.js";
 
@@ -182,12 +183,28 @@ test("text.format json_schema: the answer is JSON valid under the schema", async
   assert.ok(Number.isInteger(value.population));
 });
 
-test("built-in tools and bad input are 400s that name the parameter", async () => {
+test("built-in tools offered are left out and named in a header; forced, they are 400s like bad input", async () => {
   const client = e2e.client;
+  const { data: offered, response } = await client.responses
+    .create({
+      model: "local",
+      input: "news?",
+      tools: [{ type: "web_search" }, { type: "code_interpreter", container: { type: "auto" } }],
+      max_output_tokens: 4,
+    })
+    .withResponse();
+  assert.equal(response.headers.get("x-edgellm-tools-ignored"), "web_search, code_interpreter");
+  assert.deepEqual(offered.tools, []);
   const cases: [() => Promise<unknown>, unknown, string][] = [
     [
-      () => client.responses.create({ model: "local", input: "news?", tools: [{ type: "web_search" }] }),
-      "tools[0].type",
+      () =>
+        client.responses.create({
+          model: "local",
+          input: "news?",
+          tools: [{ type: "web_search" }],
+          tool_choice: "required",
+        }),
+      "tool_choice",
       "unsupported_tool",
     ],
     [
@@ -196,8 +213,9 @@ test("built-in tools and bad input are 400s that name the parameter", async () =
           model: "local",
           input: "x",
           tools: [{ type: "code_interpreter", container: { type: "auto" } }],
+          tool_choice: { type: "code_interpreter" },
         }),
-      "tools[0].type",
+      "tool_choice.type",
       "unsupported_tool",
     ],
     [
@@ -234,4 +252,34 @@ test("built-in tools and bad input are 400s that name the parameter", async () =
     assert.deepEqual(await refusal(request()), { status: 400, param, code }, `${param} ${code}`);
   const missing = await e2e.client.responses.retrieve("resp_nope").catch((error: unknown) => error);
   assert.ok(missing instanceof OpenAI.NotFoundError);
+});
+
+test("include logprobs, reasoning and encrypted reasoning: accepted; token logprobs come back; every event is the spec's", async () => {
+  const stream = await e2e.client.responses.create({
+    model: "local",
+    input: "hi",
+    max_output_tokens: 6,
+    stream: true,
+    store: false,
+    include: ["message.output_text.logprobs", "reasoning.encrypted_content"],
+    top_logprobs: 2,
+    reasoning: { effort: "low", summary: "auto" },
+  });
+  const events: ResponseStreamEvent[] = [];
+  for await (const event of stream) events.push(event);
+  assert.deepEqual(
+    events.flatMap((event, i) => eventErrors(event).map((e) => `event ${i}: ${e}`)),
+    [],
+  );
+  const last = events.at(-1);
+  assert.ok(last && "response" in last);
+  assert.deepEqual(specErrors("Response", last.response), []);
+  const message = last.response.output[0];
+  assert.ok(message.type === "message" && message.content[0].type === "output_text");
+  const logprobs = message.content[0].logprobs ?? [];
+  // Byte by byte: a token may hold part of a character.
+  assert.equal(Buffer.from(logprobs.flatMap((p) => p.bytes)).toString(), message.content[0].text);
+  assert.ok(logprobs.every((p) => p.top_logprobs.length === 2 && p.logprob <= 0));
+  const deltas = events.flatMap((e) => (e.type === "response.output_text.delta" ? e.logprobs : []));
+  assert.equal(deltas.length, logprobs.length);
 });

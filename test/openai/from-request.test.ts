@@ -219,3 +219,13 @@ test("the legacy functions and function_call are refused by name, never silently
   );
   assert.equal(fromChatRequest({ ...user("hi"), functions: null }).prompt.kind, "chat");
 });
+
+test("reasoning_effort and verbosity are hints that change nothing; values OpenAI does not have are refused", () => {
+  const body = { model: "local", ...user("hi") };
+  const plain = fromChatRequest(body);
+  for (const effort of ["none", "minimal", "low", "medium", "high", "xhigh", "max"])
+    assert.deepEqual(fromChatRequest({ ...body, reasoning_effort: effort, verbosity: "low" }), plain);
+  const refused = chatRequestSchema.safeParse({ ...body, reasoning_effort: "extreme" });
+  assert.ok(!refused.success);
+  assert.deepEqual(refused.error.issues[0].path, ["reasoning_effort"]);
+});

@@ -136,19 +136,23 @@ test("function tools and tool_choice become the chat ones; text.format json_sche
 
 test("refusals name the parameter", () => {
   const cases: [unknown, string | null, string][] = [
-    [{ input: "x", tools: [{ type: "web_search" }] }, "tools[0].type", "unsupported_tool"],
+    [{ input: "x", tool_choice: { type: "web_search_preview" } }, "tool_choice.type", "unsupported_tool"],
+    [
+      { input: "x", tools: [{ type: "web_search" }], tool_choice: "required" },
+      "tool_choice",
+      "unsupported_tool",
+    ],
     [
       {
         input: "x",
-        tools: [
-          { type: "function", name: "f" },
-          { type: "file_search", vector_store_ids: [] },
-        ],
+        tools: [{ type: "function", name: "f" }, { type: "image_generation" }],
+        tool_choice: { type: "allowed_tools", mode: "required", tools: [{ type: "image_generation" }] },
       },
-      "tools[1].type",
+      "tool_choice.tools",
       "unsupported_tool",
     ],
-    [{ input: "x", tool_choice: { type: "web_search_preview" } }, "tool_choice.type", "unsupported_tool"],
+    [{ input: "x", include: ["reasoning.everything"] }, "include[0]", "invalid_value"],
+    [{ input: "x", reasoning: { effort: "extreme" } }, "reasoning.effort", "invalid_value"],
     [{ input: "x", tool_choice: "required" }, "tool_choice", "invalid_value"],
     [
       { input: "x", tools: [{ type: "function", name: "f" }], tool_choice: { type: "function", name: "g" } },
@@ -156,9 +160,7 @@ test("refusals name the parameter", () => {
       "invalid_value",
     ],
     [{ input: "x", background: true }, "background", "unsupported_parameter"],
-    [{ input: "x", include: ["message.output_text.logprobs"] }, "include", "unsupported_parameter"],
     [{ input: "x", truncation: "auto" }, "truncation", "unsupported_parameter"],
-    [{ input: "x", reasoning: { effort: "high" } }, "reasoning.effort", "unsupported_parameter"],
     [{ input: "x", conversation: "conv_1" }, "conversation", "unsupported_parameter"],
     [{ input: [{ type: "reasoning", id: "r", summary: [] }] }, "input[0].type", "invalid_value"],
     [
@@ -196,4 +198,133 @@ test("harmless hints are accepted: reasoning all null, text.verbosity, store fal
   });
   assert.equal(echo.store, false);
   assert.deepEqual(echo.metadata, { k: "v" });
+});
+
+test("Codex's request: include, reasoning, prompt_cache_key and the rest are accepted and change nothing", () => {
+  const codex = {
+    model: "local",
+    instructions: "You are a coding agent.",
+    input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "say hi" }] }],
+    tools: [{ type: "function", name: "exec_command", parameters: { type: "object" }, strict: false }],
+    tool_choice: "auto",
+    parallel_tool_calls: true,
+    reasoning: { summary: "auto", effort: "medium" },
+    store: false,
+    stream: true,
+    include: ["reasoning.encrypted_content"],
+    prompt_cache_key: "01a2539c",
+    service_tier: "auto",
+    text: { verbosity: "low" },
+    client_metadata: { thread_id: "01a2539c" },
+  };
+  const plain = translate({ ...codex, reasoning: undefined, include: undefined });
+  const { parsed, echo } = translate(codex);
+  assert.deepEqual(parsed, plain.parsed);
+  assert.equal(echo.store, false);
+  assert.equal(parsed.controls.logprobs, undefined, "nothing to include: no logprobs either");
+  // Every value OpenAI documents is accepted.
+  translate({
+    input: "x",
+    include: [
+      "file_search_call.results",
+      "web_search_call.results",
+      "web_search_call.action.sources",
+      "message.input_image.image_url",
+      "computer_call_output.output.image_url",
+      "code_interpreter_call.outputs",
+      "reasoning.encrypted_content",
+      "message.output_text.logprobs",
+    ],
+    reasoning: { effort: "xhigh", summary: "detailed", generate_summary: "concise" },
+  });
+});
+
+test("include message.output_text.logprobs and top_logprobs ask for token logprobs", () => {
+  const asked = translate({ input: "x", include: ["message.output_text.logprobs"], top_logprobs: 3 });
+  assert.deepEqual(asked.parsed.controls.logprobs, { top: 3 });
+  assert.equal(asked.echo.top_logprobs, 3);
+  assert.deepEqual(
+    translate({ input: "x", include: ["message.output_text.logprobs"] }).parsed.controls.logprobs,
+    { top: 0 },
+  );
+  assert.deepEqual(translate({ input: "x", top_logprobs: 2 }).parsed.controls.logprobs, { top: 2 });
+});
+
+test("built-in tools offered are left out and named; function tools go on; forced ones are refused", () => {
+  const { parsed, echo, ignoredTools } = translate({
+    input: "x",
+    tools: [
+      { type: "web_search", external_web_access: false },
+      { type: "function", name: "f", parameters: { type: "object" } },
+      { type: "code_interpreter", container: { type: "auto" } },
+      { type: "web_search" },
+    ],
+  });
+  assert.deepEqual(ignoredTools, ["web_search", "code_interpreter"]);
+  assert.ok(parsed.prompt.kind === "chat");
+  assert.deepEqual(
+    parsed.prompt.tools?.map((t) => t.name),
+    ["f"],
+  );
+  assert.deepEqual(
+    echo.tools.map((t) => t.type),
+    ["function"],
+  );
+  // Only built-in tools: the model is offered none, and answers.
+  const only = translate({ input: "x", tools: [{ type: "web_search" }] });
+  assert.ok(only.parsed.prompt.kind === "chat" && only.parsed.prompt.tools === undefined);
+  assert.deepEqual(only.ignoredTools, ["web_search"]);
+});
+
+test("a namespace tool's functions are offered flat and its calls map back; namespaced input calls too", () => {
+  const crm = {
+    type: "namespace",
+    name: "crm",
+    description: "Customer records.",
+    tools: [
+      { type: "function", name: "find", description: "Find a customer.", parameters: { type: "object" } },
+      { type: "function", name: "update", parameters: { type: "object" } },
+      { type: "custom", name: "free" },
+    ],
+  };
+  const { parsed, echo, namespaced, ignoredTools } = translate({
+    input: [
+      { role: "user", content: "find Ann" },
+      { type: "function_call", call_id: "c1", namespace: "crm", name: "find", arguments: "{}" },
+      { type: "function_call_output", call_id: "c1", output: "found" },
+    ],
+    tools: [crm, { type: "function", name: "find" }],
+  });
+  assert.ok(parsed.prompt.kind === "chat");
+  assert.deepEqual(
+    parsed.prompt.tools?.map((t) => [t.name, t.description]),
+    [
+      ["crm__find", "Find a customer."],
+      ["crm__update", "Customer records."],
+      ["find", undefined],
+    ],
+  );
+  assert.deepEqual(namespaced.get("crm__update"), { namespace: "crm", name: "update" });
+  assert.deepEqual(ignoredTools, ["custom"]);
+  assert.deepEqual(parsed.prompt.messages[1].toolCalls, [{ id: "c1", name: "crm__find", arguments: "{}" }]);
+  assert.deepEqual(
+    echo.tools.map((t) => [t.type, "name" in t ? t.name : undefined]),
+    [
+      ["namespace", "crm"],
+      ["function", "find"],
+    ],
+  );
+  // allowed_tools may name a whole namespace or one of its functions.
+  const allowed = translate({
+    input: "x",
+    tools: [crm, { type: "function", name: "other" }],
+    tool_choice: { type: "allowed_tools", mode: "required", tools: [{ type: "namespace", name: "crm" }] },
+  });
+  assert.ok(allowed.parsed.prompt.kind === "chat");
+  assert.deepEqual(
+    allowed.parsed.prompt.tools?.map((t) => t.name),
+    ["crm__find", "crm__update"],
+  );
+  assert.equal(allowed.parsed.controls.toolChoice, "required");
+  assert.equal((allowed.echo.tool_choice as { type: string }).type, "allowed_tools");
 });

@@ -28,6 +28,9 @@ import type { ResponseStore, StoredResponse } from "../response-store.js";
 import type { SseWriter } from "../sse.js";
 import { beginGeneration, openStream, servingHeaders, toServingBody } from "./generate.js";
 
+/** Names the built-in tools a request offered that were left out (this server does not have them). */
+export const TOOLS_IGNORED_HEADER = "x-edgellm-tools-ignored";
+
 /**
  * `POST /v1/responses`: the same generation as chat completions (same provider chain, local or upstream),
  * written as a Response object or its event stream. With `store` (OpenAI's default) the answer is kept
@@ -53,7 +56,15 @@ export async function serveResponse(
     return found?.owner === owner ? found.message : undefined;
   };
   const translated = fromResponsesRequest(req, { previous, item });
-  const { parsed, echo } = translated;
+  const { parsed, echo, ignoredTools, namespaced } = translated;
+  if (ignoredTools.length > 0) {
+    // Offered, not forced: the answer goes on without them, and says so.
+    reply.header(TOOLS_IGNORED_HEADER, ignoredTools.join(", "));
+    request.log.info(
+      { tools: ignoredTools },
+      "built-in tools offered that this server does not have were left out",
+    );
+  }
   let { conversation } = translated;
   let grounding: Grounding | undefined;
   let answering = provider;
@@ -79,6 +90,7 @@ export async function serveResponse(
     createdAt: Math.floor(Date.now() / 1000),
     model: serving.model ?? model,
     echo,
+    namespaced,
   });
   const headers = servingHeaders(serving);
   const keep = () => {
@@ -100,6 +112,8 @@ export async function serveResponse(
     : [];
   const citations = grounding?.passages.length ? new Citations(grounding.passages) : undefined;
   const feed = (part: StreamPart): ResponseStreamEvent[] => {
+    // With citations the text is rewritten (markers become annotations), so token logprobs, which would
+    // no longer line up with it, are left out.
     if (!citations) return builder.push(part);
     const events: ResponseStreamEvent[] = [];
     const out = {

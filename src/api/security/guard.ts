@@ -130,7 +130,13 @@ export async function installSecurity(
     origin: true,
     strictPreflight: false,
     maxAge: PREFLIGHT_MAX_AGE_S,
-    exposedHeaders: ["x-edgellm-route", "x-edgellm-route-reason", "x-edgellm-cache", "retry-after"],
+    exposedHeaders: [
+      "x-edgellm-route",
+      "x-edgellm-route-reason",
+      "x-edgellm-cache",
+      "x-edgellm-tools-ignored",
+      "retry-after",
+    ],
   });
 
   const ring = new KeyRing(options.keys ?? []);
