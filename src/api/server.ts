@@ -18,7 +18,7 @@ import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler }
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
 import { ownerOf } from "./owner.js";
 import { parseChatRequest, parseCompletionRequest } from "./parse-request.js";
-import { MemoryResponseStore, type ResponseStore } from "./response-store.js";
+import { MemoryResponseStore, type ResponseStore } from "../store/response-store.js";
 import { adminRoutes, type FaqAdmin } from "./routes/admin.js";
 import { conversationRoutes } from "./routes/conversations.js";
 import { serveEmbeddings } from "./routes/embeddings.js";

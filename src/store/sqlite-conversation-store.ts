@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
-import type { ResponseStore, StoredResponse } from "../api/response-store.js";
 import { ConversationFullError } from "../provider/errors.js";
+import type { ResponseStore, StoredResponse } from "./response-store.js";
 
 /**
  * Stored Responses (`previous_response_id`, `item_reference`, `GET /v1/responses/{id}`) and OpenAI's

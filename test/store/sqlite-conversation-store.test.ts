@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import Database from "better-sqlite3";
-import type { StoredResponse } from "../../src/api/response-store.js";
 import { ConversationFullError } from "../../src/provider/errors.js";
+import type { StoredResponse } from "../../src/store/response-store.js";
 import {
   CONVERSATION_SCHEMA,
   SqliteConversationStore,

@@ -24,7 +24,7 @@ import {
 } from "../grounding.js";
 import { ownerOf } from "../owner.js";
 import { parseResponsesBody } from "../parse-request.js";
-import type { ResponseStore, StoredResponse } from "../response-store.js";
+import type { ResponseStore, StoredResponse } from "../../store/response-store.js";
 import type { SseWriter } from "../sse.js";
 import { beginGeneration, openStream, servingHeaders, toServingBody } from "./generate.js";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MemoryResponseStore, type StoredResponse } from "../../src/api/response-store.js";
+import { MemoryResponseStore, type StoredResponse } from "../../src/store/response-store.js";
 
 function stored(id: string, text = "a"): StoredResponse {
   return {
