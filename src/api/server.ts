@@ -11,6 +11,7 @@ import {
   ShuttingDownError,
 } from "../provider/errors.js";
 import type { EmbeddingProvider, ModelInfo, ModelProvider, RerankProvider } from "../provider/types.js";
+import { MemoryResponseStore, type ResponseStore } from "../store/response-store.js";
 import type { SqliteConversationStore } from "../store/sqlite-conversation-store.js";
 import { endpointOf, toErrorResponse, toWireErrorResponse } from "./errors.js";
 import { chatFileSearch, FixedAnswerProvider, ground, toCitation } from "./grounding.js";
@@ -18,7 +19,6 @@ import { clientErrorHandler, type EdgeLimits, frameworkErrors, notFoundHandler }
 import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
 import { ownerOf } from "./owner.js";
 import { parseChatRequest, parseCompletionRequest } from "./parse-request.js";
-import { MemoryResponseStore, type ResponseStore } from "../store/response-store.js";
 import { adminRoutes, type FaqAdmin } from "./routes/admin.js";
 import { conversationRoutes } from "./routes/conversations.js";
 import { serveEmbeddings } from "./routes/embeddings.js";
