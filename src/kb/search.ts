@@ -1,6 +1,6 @@
 import type { EmbeddingProvider } from "../provider/types.js";
 import type { ChunkRecord, ChunkTerms, KbStore } from "../store/kb-store.js";
-import { analyzeQuery, innerCharacters, isHanCharacter } from "./analyze.js";
+import { analyzeQuery, isHanCharacter } from "./analyze.js";
 
 export interface SearchOptions {
   /** Results wanted, 1 to 50. */
@@ -75,9 +75,11 @@ function weighted(
     const weight = FIELD_WEIGHTS[field];
     for (const t of terms[field]) {
       tf.set(t, (tf.get(t) ?? 0) + weight);
-      if (characters.size === 0) continue;
-      for (const ch of innerCharacters(t)) {
-        if (characters.has(ch)) tf.set(ch, (tf.get(ch) ?? 0) + weight * INNER_CHARACTER_WEIGHT);
+      if (characters.size === 0 || t.length < 2) continue;
+      // innerCharacters(t) without its array (this runs for every term of every candidate): `characters` holds
+      // Han characters only, and a term of one character outside the BMP (length 2) is not inside itself.
+      for (const ch of t) {
+        if (ch !== t && characters.has(ch)) tf.set(ch, (tf.get(ch) ?? 0) + weight * INNER_CHARACTER_WEIGHT);
       }
     }
     length += weight * terms[field].length;
