@@ -281,7 +281,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       ),
     );
     app.post(`${prefix}/responses`, generation, (request, reply) =>
-      serveResponse(providerFor(request, provider), store, request, reply, limits, options.knowledge),
+      serveResponse(
+        providerFor(request, provider),
+        store,
+        request,
+        reply,
+        limits,
+        options.knowledge,
+        options.conversations,
+      ),
     );
     // Anthropic's Messages API (Claude Code, the Anthropic SDKs): its errors in its own shape (errors.ts).
     app.post(`${prefix}/messages`, generation, (request, reply) =>

@@ -2,7 +2,11 @@ import { clip, InvalidRequestError, ResponseNotFoundError } from "../provider/er
 import type { ChatMessage, ResponseFormat } from "../provider/types.js";
 import { fromSampling, type ParsedRequest } from "./from-request.js";
 import { flatToolName, fromResponsesTools } from "./from-responses-tools.js";
-import type { ResponsesInputItem, ResponsesRequestBody } from "./responses-schema.js";
+import {
+  type ResponsesInputItem,
+  type ResponsesRequestBody,
+  responsesInputItemSchema,
+} from "./responses-schema.js";
 import type { ResponseEcho } from "./to-responses.js";
 
 /**
@@ -32,6 +36,8 @@ export interface ResponsesHistory {
   previous?: readonly ChatMessage[];
   /** An output item of a stored response, for an `item_reference`. */
   item?: (id: string) => ChatMessage | undefined;
+  /** The items of the request's `conversation` so far, oldest first. */
+  conversationItems?: readonly unknown[];
 }
 
 export function fromResponsesRequest(
@@ -49,7 +55,13 @@ export function fromResponsesRequest(
     typeof req.input === "string"
       ? [{ role: "user", content: req.input }]
       : fromItems(req.input, history.item ?? (() => undefined));
-  const conversation = [...(history.previous ?? []), ...input];
+  const earlier = history.conversationItems
+    ? fromItems(
+        history.conversationItems.map((item, i) => parseStoredItem(item, i)),
+        history.item ?? (() => undefined),
+      )
+    : [];
+  const conversation = [...(history.previous ?? []), ...earlier, ...input];
   if (conversation.length === 0)
     throw new InvalidRequestError("Invalid value for 'input': must not be an empty list.", "input");
   const instructions = req.instructions ?? null;
@@ -67,7 +79,15 @@ export function fromResponsesRequest(
       sampling: fromSampling(req, req.max_output_tokens ?? undefined),
       stream: req.stream === true,
       includeUsage: true,
-      controls: { format, toolChoice, parallelToolCalls: parallel, ...(logprobs && { logprobs }) },
+      controls: {
+        format,
+        toolChoice,
+        parallelToolCalls: parallel,
+        ...(logprobs && { logprobs }),
+        // `auto` drops the oldest turns of a chat too long for the context; `disabled` refuses it; neither
+        // leaves it to the server's --context-overflow.
+        ...(req.truncation && { contextOverflow: req.truncation === "auto" ? "truncate" : "error" }),
+      },
     },
     conversation,
     echo: {
@@ -82,6 +102,10 @@ export function fromResponsesRequest(
       metadata: req.metadata ?? {},
       previous_response_id: req.previous_response_id ?? null,
       store: req.store !== false,
+      truncation: req.truncation ?? "disabled",
+      ...(req.conversation != null && {
+        conversation: { id: typeof req.conversation === "string" ? req.conversation : req.conversation.id },
+      }),
       ...(req.user !== undefined && { user: req.user }),
       ...(logprobs && { top_logprobs: logprobs.top }),
     },
@@ -105,17 +129,23 @@ function logprobsOf(req: ResponsesRequestBody): { top: number } | undefined {
 function refuseUnimplemented(req: ResponsesRequestBody): void {
   refuse(req.background === true, "background", "background responses are not supported: omit background.");
   refuse(
-    req.truncation === "auto",
-    "truncation",
-    "truncation 'auto' is not supported: edgellm never drops input; an input too long for the context is refused.",
-  );
-  refuse(
-    req.conversation != null,
+    req.conversation != null && req.previous_response_id != null,
     "conversation",
-    "conversation objects are not supported: use previous_response_id.",
+    "conversation and previous_response_id cannot both be given: a conversation holds its own history.",
   );
   refuse(req.prompt != null, "prompt", "prompt templates are not supported: send input and instructions.");
   refuse(req.max_tool_calls != null, "max_tool_calls", "max_tool_calls is not supported.");
+}
+
+/** A conversation's stored item as an input item (its `status` and other output fields are not read). */
+function parseStoredItem(item: unknown, i: number): ResponsesInputItem {
+  const parsed = responsesInputItemSchema.safeParse(item);
+  if (!parsed.success)
+    throw new InvalidRequestError(
+      `The conversation's item ${i} cannot be read back as input.`,
+      "conversation",
+    );
+  return parsed.data;
 }
 
 function fromItems(items: readonly ResponsesInputItem[], lookup: (id: string) => ChatMessage | undefined) {

@@ -200,7 +200,10 @@ export const responsesRequestSchema = z.object({
   background: z.boolean().nullable().optional(),
   truncation: z.enum(["auto", "disabled"]).nullable().optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
-  conversation: z.unknown().optional(),
+  conversation: z
+    .union([id, z.object({ id })])
+    .nullable()
+    .optional(),
   prompt: z.unknown().optional(),
   max_tool_calls: z.number().int().nullable().optional(),
   // edgellm's sampling extras, as on chat completions.

@@ -47,6 +47,10 @@ export interface ResponseEcho {
   metadata: Record<string, string>;
   previous_response_id: string | null;
   store: boolean;
+  /** Default "disabled". */
+  truncation?: "auto" | "disabled";
+  /** The conversation the response belongs to, when the request named one. */
+  conversation?: { id: string };
   user?: string;
   /** Set when the request asked for token logprobs: how many alternatives each token lists. */
   top_logprobs?: number;
@@ -244,7 +248,8 @@ export class ResponseEventBuilder {
       tool_choice: echo.tool_choice,
       tools: echo.tools,
       top_p: echo.top_p,
-      truncation: "disabled",
+      truncation: echo.truncation ?? "disabled",
+      ...(echo.conversation && { conversation: echo.conversation }),
       metadata: echo.metadata,
       ...(echo.user !== undefined && { user: echo.user }),
       ...(echo.top_logprobs !== undefined && { top_logprobs: echo.top_logprobs }),

@@ -119,3 +119,89 @@ test("conversations: create, read, update, items in order with cursors, delete; 
     await server.stop();
   }
 });
+
+test("responses in a conversation: its items are the history, input and answer join it; truncation auto keeps 100 turns going", async () => {
+  const server = await startServerProcess([
+    "--model",
+    await tinyModelPath(),
+    "--threads",
+    "1",
+    "--parallel",
+    "1",
+    "--ctx-size",
+    "512",
+  ]);
+  try {
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
+    const conversation = await client.conversations.create({
+      items: [{ type: "message", role: "system", content: "You are brief." }],
+    });
+    const first = await client.responses.create({
+      model: "local",
+      input: "hello",
+      conversation: conversation.id,
+      max_output_tokens: 4,
+    });
+    assert.deepEqual(first.conversation, { id: conversation.id });
+    const second = await client.responses.create({
+      model: "local",
+      input: [{ role: "user", content: "and again" }],
+      conversation: { id: conversation.id },
+      max_output_tokens: 4,
+    });
+    assert.ok(
+      (second.usage?.input_tokens ?? 0) > (first.usage?.input_tokens ?? 0),
+      "the first turn is history",
+    );
+    const items = (await client.conversations.items.list(conversation.id, { order: "asc", limit: 100 })).data;
+    assert.deepEqual(
+      items.map((i) => (i.type === "message" ? i.role : i.type)),
+      ["system", "user", "assistant", "user", "assistant"],
+    );
+    assert.equal(items[2]?.id, first.output[0]?.id, "the answer's item is kept under its own id");
+
+    const both = await refusal(
+      client.responses.create({
+        model: "local",
+        input: "x",
+        conversation: conversation.id,
+        previous_response_id: first.id,
+      }),
+    );
+    assert.equal(both.status, 400);
+    assert.equal(
+      (await refusal(client.responses.create({ model: "local", input: "x", conversation: "conv_nope" })))
+        .status,
+      404,
+    );
+
+    // 100 turns in one conversation on a 512-token context: truncation auto drops the oldest turns, never a 400.
+    let truncated = 0;
+    for (let turn = 0; turn < 100; turn++) {
+      const { data, response } = await client.responses
+        .create({
+          model: "local",
+          input: `Question ${turn}: what is ${turn} times two?`,
+          conversation: conversation.id,
+          truncation: "auto",
+          max_output_tokens: 8,
+        })
+        .withResponse();
+      assert.equal(data.truncation, "auto");
+      if (response.headers.get("x-edgellm-truncated")) truncated++;
+    }
+    assert.ok(truncated > 50, `${truncated} truncated turns`);
+    // Without truncation the same conversation is now too long: a clear 400.
+    const refused = await refusal(
+      client.responses.create({
+        model: "local",
+        input: "one more",
+        conversation: conversation.id,
+        max_output_tokens: 8,
+      }),
+    );
+    assert.equal(refused.code, "context_length_exceeded");
+  } finally {
+    await server.stop();
+  }
+});

@@ -85,6 +85,39 @@ test("items: messages (developer as system), function calls joined to the assist
   ]);
 });
 
+test("truncation auto asks for the oldest turns to be dropped, disabled for a refusal; a conversation's items lead", () => {
+  assert.equal(translate({ input: "x", truncation: "auto" }).parsed.controls.contextOverflow, "truncate");
+  assert.equal(translate({ input: "x", truncation: "disabled" }).parsed.controls.contextOverflow, "error");
+  assert.equal(translate({ input: "x" }).parsed.controls.contextOverflow, undefined);
+  const { conversation, echo } = translate(
+    { input: "next", conversation: { id: "conv_1" }, truncation: "auto" },
+    {
+      conversationItems: [
+        {
+          type: "message",
+          id: "msg_1",
+          status: "completed",
+          role: "user",
+          content: [{ type: "input_text", text: "hi" }],
+        },
+        {
+          type: "message",
+          id: "msg_2",
+          role: "assistant",
+          content: [{ type: "output_text", text: "yo", annotations: [] }],
+        },
+      ],
+    },
+  );
+  assert.deepEqual(conversation, [
+    { role: "user", content: "hi" },
+    { role: "assistant", content: "yo" },
+    { role: "user", content: "next" },
+  ]);
+  assert.deepEqual(echo.conversation, { id: "conv_1" });
+  assert.equal(echo.truncation, "auto");
+});
+
 test("previous_response_id's conversation comes first; an item_reference is looked up", () => {
   const previous: ChatMessage[] = [
     { role: "user", content: "q" },
@@ -160,8 +193,11 @@ test("refusals name the parameter", () => {
       "invalid_value",
     ],
     [{ input: "x", background: true }, "background", "unsupported_parameter"],
-    [{ input: "x", truncation: "auto" }, "truncation", "unsupported_parameter"],
-    [{ input: "x", conversation: "conv_1" }, "conversation", "unsupported_parameter"],
+    [
+      { input: "x", conversation: "conv_1", previous_response_id: "resp_1" },
+      "conversation",
+      "unsupported_parameter",
+    ],
     [{ input: [{ type: "reasoning", id: "r", summary: [] }] }, "input[0].type", "invalid_value"],
     [
       { input: [{ role: "user", content: [{ type: "input_image", image_url: "https://x/y.png" }] }] },

@@ -11,8 +11,17 @@ import type { ParsedRequest } from "../../openai/from-request.js";
 import { fromResponsesRequest } from "../../openai/from-responses-request.js";
 import type { ResponsesRequestBody } from "../../openai/responses-schema.js";
 import { newItemId, ResponseEventBuilder } from "../../openai/to-responses.js";
-import { InvalidRequestError, ResponseNotFoundError } from "../../provider/errors.js";
+import {
+  ConversationNotFoundError,
+  InvalidRequestError,
+  ResponseNotFoundError,
+} from "../../provider/errors.js";
 import type { ChatMessage, ModelProvider, StreamPart } from "../../provider/types.js";
+import type { ResponseStore, StoredResponse } from "../../store/response-store.js";
+import type {
+  ConversationItemRecord,
+  SqliteConversationStore,
+} from "../../store/sqlite-conversation-store.js";
 import { toErrorResponse } from "../errors.js";
 import {
   Citations,
@@ -24,8 +33,8 @@ import {
 } from "../grounding.js";
 import { ownerOf } from "../owner.js";
 import { parseResponsesBody } from "../parse-request.js";
-import type { ResponseStore, StoredResponse } from "../../store/response-store.js";
 import type { SseWriter } from "../sse.js";
+import { toConversationItem } from "./conversations.js";
 import { beginGeneration, openStream, servingHeaders, toServingBody } from "./generate.js";
 
 /** Names the built-in tools a request offered that were left out (this server does not have them). */
@@ -43,9 +52,11 @@ export async function serveResponse(
   reply: FastifyReply,
   limits: { bodyLimit: number },
   kb?: KnowledgeBase,
+  conversations?: SqliteConversationStore,
 ): Promise<void> {
   const { req, fileSearch } = takeFileSearch(parseResponsesBody(request.body));
   const owner = ownerOf(request);
+  const thread = req.conversation != null ? openConversation(conversations, req, owner) : undefined;
   let previous: ChatMessage[] | undefined;
   if (req.previous_response_id != null) {
     previous = storedFor(store, req.previous_response_id, request)?.conversation;
@@ -55,7 +66,7 @@ export async function serveResponse(
     const found = store.item(id);
     return found?.owner === owner ? found.message : undefined;
   };
-  const translated = fromResponsesRequest(req, { previous, item });
+  const translated = fromResponsesRequest(req, { previous, item, conversationItems: thread?.items });
   const { parsed, echo, ignoredTools, namespaced } = translated;
   if (ignoredTools.length > 0) {
     // Offered, not forced: the answer goes on without them, and says so.
@@ -94,6 +105,9 @@ export async function serveResponse(
   });
   const headers = servingHeaders(serving);
   const keep = () => {
+    // The input and the answer join the conversation first: past its bounds, that is the request's error.
+    if (thread && conversations)
+      conversations.add(thread.id, [...thread.input, ...conversationOutput(builder)]);
     if (echo.store)
       store.put({
         response: builder.response(),
@@ -161,6 +175,39 @@ export async function serveResponse(
     send(sse, builder.fail(response.body.error));
   }
   sse.end();
+}
+
+/**
+ * The request's `conversation`: its items so far (read before the input), and the input as the items to add
+ * after the answer. Unknown, deleted and other keys' conversations are a 404.
+ */
+function openConversation(
+  conversations: SqliteConversationStore | undefined,
+  req: ResponsesRequestBody,
+  owner: string | null,
+): { id: string; items: unknown[]; input: ConversationItemRecord[] } {
+  const asked = req.conversation as string | { id: string };
+  const id = typeof asked === "string" ? asked : asked.id;
+  const record = conversations?.get(id);
+  if (!conversations || !record || record.owner !== owner)
+    throw new ConversationNotFoundError("conversation", id, "conversation");
+  const items = conversations.items(id, { order: "asc", limit: record.items + 1 })?.items ?? [];
+  const input =
+    typeof req.input === "string"
+      ? [toConversationItem({ type: "message", role: "user", content: req.input })]
+      : (req.input ?? []).filter((i) => i.type !== "item_reference").map(toConversationItem);
+  return { id, items: items.map((i) => i.body), input };
+}
+
+/** The answer's message and function-call items, as a conversation keeps them. */
+function conversationOutput(builder: ResponseEventBuilder): ConversationItemRecord[] {
+  return builder
+    .response()
+    .output.filter((item) => item.type === "message" || item.type === "function_call")
+    .map((item) => {
+      const body = item as unknown as ConversationItemRecord["body"];
+      return { id: body.id, body };
+    });
 }
 
 /**
