@@ -45,6 +45,16 @@ export function innerCharacters(term: string): string[] {
   return characters.length < 2 ? [] : characters.filter((ch) => HAN.test(ch));
 }
 
+/** What the lexical index holds for a chunk's fields: their terms, then the characters of their Chinese words. */
+export function indexedTerms(terms: { title: string[]; heading: string[]; body: string[] }) {
+  const withCharacters = (field: string[]) => [...field, ...field.flatMap(innerCharacters)];
+  return {
+    title: withCharacters(terms.title),
+    heading: withCharacters(terms.heading),
+    body: withCharacters(terms.body),
+  };
+}
+
 /** Whether a term is one Chinese character (what `innerCharacters` gives). */
 export function isHanCharacter(term: string): boolean {
   return [...term].length === 1 && HAN.test(term);

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
-import { analyze } from "./analyze.js";
+import { analyze, indexedTerms } from "./analyze.js";
 import { chunkSections } from "./chunk.js";
 import { extractDocument } from "./extract/extract.js";
 import { ExtractError } from "./extract/types.js";
@@ -27,13 +27,17 @@ async function ingest(job: IngestJob): Promise<IngestAnswer> {
     const title = analyze(doc.title && doc.title !== stem ? `${stem} ${doc.title}` : stem);
     return {
       id: job.id,
-      chunks: drafts.map((d) => ({
-        text: d.text,
-        headingPath: d.headingPath,
-        tokens: d.tokens,
-        ...(d.page !== undefined && { page: d.page }),
-        terms: { title, heading: analyze(d.headingPath.join(" ")), body: analyze(d.text) },
-      })),
+      chunks: drafts.map((d) => {
+        const terms = { title, heading: analyze(d.headingPath.join(" ")), body: analyze(d.text) };
+        return {
+          text: d.text,
+          headingPath: d.headingPath,
+          tokens: d.tokens,
+          ...(d.page !== undefined && { page: d.page }),
+          terms,
+          indexed: indexedTerms(terms),
+        };
+      }),
       title: doc.title,
     };
   } catch (error) {

@@ -81,6 +81,11 @@ export interface ChunkInput {
   page?: number;
   /** The analyzed terms of the document title, of the heading path and of the text (`kb/analyze.ts`). */
   terms: { title: string[]; heading: string[]; body: string[] };
+  /**
+   * What the lexical index holds for each field, when more than `terms` (ingestion adds the characters of
+   * Chinese words after them). Default: `terms`.
+   */
+  indexed?: { title: string[]; heading: string[]; body: string[] };
   /** Unit-length embedding, when the store has an embedding model. */
   vector?: Float32Array;
 }

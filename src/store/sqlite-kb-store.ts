@@ -1,5 +1,4 @@
 import Database from "better-sqlite3";
-import { innerCharacters } from "../kb/analyze.js";
 import type {
   BatchRecord,
   ChunkInput,
@@ -22,7 +21,7 @@ import type {
  * the file), contentless: it holds the terms our analyzer made (`kb/analyze.ts`, space-separated, so FTS5's
  * own tokenizer only splits them at the spaces), while the text lives in `kb_chunks`. Its first column is the
  * chunk's store as one token, so a search restricted to some stores is one MATCH expression, weighted 0 in
- * the ranking. Each field also holds the characters of its Chinese words (`innerCharacters`), after its terms:
+ * the ranking. Each field also holds the characters of its Chinese words (ingestion's `indexed` terms), after its terms:
  * a question's single characters find the words they are part of, and their frequencies count those words.
  * `kb_chunks.terms` keeps the terms alone (what scoring reads).
  */
@@ -355,12 +354,11 @@ export class SqliteKbStore implements KbStore {
           terms.join(FIELD_SEPARATOR),
           vector,
         );
+        const indexed = chunk.indexed ?? chunk.terms;
         index.run(
           lastInsertRowid,
           scope,
-          ...[title, headingTerms, body].map((field) =>
-            [...field, ...field.flatMap(innerCharacters)].join(" "),
-          ),
+          ...[indexed.title, indexed.heading, indexed.body].map((field) => field.join(" ")),
         );
         bytes += Buffer.byteLength(chunk.text) + heading.length + (vector?.byteLength ?? 0);
       });

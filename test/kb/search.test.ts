@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { analyze } from "../../src/kb/analyze.js";
+import { analyze, indexedTerms } from "../../src/kb/analyze.js";
 import { Searcher, withFileEvidence } from "../../src/kb/search.js";
 import { SqliteKbStore } from "../../src/store/sqlite-kb-store.js";
 
@@ -35,12 +35,16 @@ function storeOf(files: Record<string, { heading?: string; text: string }[]>): S
     kb.completeStoreFile(
       "vs_a",
       fileId,
-      sections.map(({ heading, text }) => ({
-        text,
-        headingPath: heading ? [heading] : [],
-        tokens: text.length,
-        terms: { title: [], heading: analyze(heading ?? ""), body: analyze(text) },
-      })),
+      sections.map(({ heading, text }) => {
+        const terms = { title: [], heading: analyze(heading ?? ""), body: analyze(text) };
+        return {
+          text,
+          headingPath: heading ? [heading] : [],
+          tokens: text.length,
+          terms,
+          indexed: indexedTerms(terms),
+        };
+      }),
     );
   }
   return kb;

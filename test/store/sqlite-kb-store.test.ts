@@ -3,18 +3,14 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { analyze } from "../../src/kb/analyze.js";
+import { analyze, indexedTerms } from "../../src/kb/analyze.js";
 import type { ChunkInput, StoreFileRecord } from "../../src/store/kb-store.js";
 import { SqliteKbStore } from "../../src/store/sqlite-kb-store.js";
 import { StateDb } from "../../src/store/state-db.js";
 
 function chunk(text: string, heading: string[] = []): ChunkInput {
-  return {
-    text,
-    headingPath: heading,
-    tokens: text.length,
-    terms: { title: [], heading: analyze(heading.join(" ")), body: analyze(text) },
-  };
+  const terms = { title: [], heading: analyze(heading.join(" ")), body: analyze(text) };
+  return { text, headingPath: heading, tokens: text.length, terms, indexed: indexedTerms(terms) };
 }
 
 function storeFile(storeId: string, fileId: string): StoreFileRecord {
