@@ -20,6 +20,7 @@ import { DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT_MS } from "./limits.js";
 import { ownerOf } from "./owner.js";
 import { parseChatRequest, parseCompletionRequest } from "./parse-request.js";
 import { adminRoutes, type FaqAdmin } from "./routes/admin.js";
+import { serveCompact } from "./routes/compact.js";
 import { conversationRoutes } from "./routes/conversations.js";
 import { serveEmbeddings } from "./routes/embeddings.js";
 import { serveGeneration } from "./routes/generate.js";
@@ -289,6 +290,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
         limits,
         options.knowledge,
         options.conversations,
+        options.countTokens,
       ),
     );
     // Anthropic's Messages API (Claude Code, the Anthropic SDKs): its errors in its own shape (errors.ts).
@@ -297,6 +299,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     );
     app.post(`${prefix}/messages/count_tokens`, (request, reply) =>
       serveCountTokens(provider, options.countTokens, request, reply),
+    );
+    app.post(`${prefix}/responses/compact`, generation, (request, reply) =>
+      serveCompact(providerFor(request, provider), store, request, reply),
     );
     app.get<{ Params: { id: string } }>(`${prefix}/responses/:id`, async (request) => {
       const stored = storedFor(store, request.params.id, request);

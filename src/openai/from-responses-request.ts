@@ -1,5 +1,6 @@
 import { clip, InvalidRequestError, ResponseNotFoundError } from "../provider/errors.js";
 import type { ChatMessage, ResponseFormat } from "../provider/types.js";
+import { decodeCompaction, summaryMessage } from "./compaction.js";
 import { fromSampling, type ParsedRequest } from "./from-request.js";
 import { flatToolName, fromResponsesTools } from "./from-responses-tools.js";
 import {
@@ -175,6 +176,15 @@ function fromItems(items: readonly ResponsesInputItem[], lookup: (id: string) =>
           content: joinText(o.output, `${param}.output`),
           toolCallId: o.call_id,
         });
+        return;
+      }
+      case "compaction": {
+        const summary = decodeCompaction(item.encrypted_content, `${param}.encrypted_content`);
+        // The summary stands for the conversation before it: of that, only the user's messages stay (as in
+        // the list /v1/responses/compact returns), the answers and tool calls go.
+        const kept = messages.filter((m) => m.role === "user" || m.role === "system");
+        messages.length = 0;
+        messages.push(...kept, { role: "user", content: summaryMessage(summary) });
         return;
       }
       case "item_reference": {

@@ -70,6 +70,13 @@ const functionCallOutputItem = z.object({
 
 const itemReference = z.object({ type: z.literal("item_reference"), id });
 
+/** A compaction item from `POST /v1/responses/compact`: the earlier conversation, summarized (compaction.ts). */
+const compactionItem = z.object({
+  type: z.literal("compaction"),
+  encrypted_content: z.string().max(MAX_CONTENT_BYTES * 2),
+  id: id.nullable().optional(),
+});
+
 /**
  * The item kinds edgellm reads; any other (reasoning, web_search_call, ...) is refused as not one of
  * them. A message may leave `type` out (OpenAI's "easy input message"), so it is filled in first.
@@ -82,7 +89,13 @@ export const responsesInputItemSchema = z.preprocess(
     (item as { type?: unknown }).type === undefined
       ? { ...item, type: "message" }
       : item,
-  z.discriminatedUnion("type", [messageItem, functionCallItem, functionCallOutputItem, itemReference]),
+  z.discriminatedUnion("type", [
+    messageItem,
+    functionCallItem,
+    functionCallOutputItem,
+    itemReference,
+    compactionItem,
+  ]),
 );
 
 const functionTool = z.object({
@@ -199,6 +212,17 @@ export const responsesRequestSchema = z.object({
   // Declared so that using them is refused by name rather than silently ignored (see the translation).
   background: z.boolean().nullable().optional(),
   truncation: z.enum(["auto", "disabled"]).nullable().optional(),
+  /** Compaction: past `compact_threshold` prompt tokens the earlier turns are summarized into one item. */
+  context_management: z
+    .array(
+      z.object({
+        type: z.literal("compaction"),
+        compact_threshold: z.number().int().min(1000).nullable().optional(),
+      }),
+    )
+    .max(4)
+    .nullable()
+    .optional(),
   top_logprobs: z.number().int().min(0).max(20).nullable().optional(),
   conversation: z
     .union([id, z.object({ id })])

@@ -78,7 +78,7 @@ export interface WireError {
 }
 
 /** A new id with OpenAI's prefix for its kind: `resp_`, `msg_`, `fc_`, `call_`. */
-export function newItemId(prefix: "resp" | "msg" | "fc" | "call" | "fs"): string {
+export function newItemId(prefix: "resp" | "msg" | "fc" | "call" | "fs" | "cmp"): string {
   return `${prefix}_${randomBytes(16).toString("hex")}`;
 }
 
@@ -162,6 +162,30 @@ export class ResponseEventBuilder {
     call.results = results;
     events.push(
       this.event({ type: "response.output_item.done", output_index: index, item: structuredClone(call) }),
+    );
+    return events;
+  }
+
+  /**
+   * A `compaction` item, done at once (the earlier conversation was summarized before the answer began,
+   * `context_management`): its added and done events.
+   */
+  compaction(encryptedContent: string): ResponseStreamEvent[] {
+    const events = this.close("completed");
+    const index = this.output.length;
+    const item = { type: "compaction" as const, id: newItemId("cmp"), encrypted_content: encryptedContent };
+    this.output.push(item as unknown as ResponseOutputItem);
+    events.push(
+      this.event({
+        type: "response.output_item.added",
+        output_index: index,
+        item: structuredClone(item),
+      } as never),
+      this.event({
+        type: "response.output_item.done",
+        output_index: index,
+        item: structuredClone(item),
+      } as never),
     );
     return events;
   }

@@ -70,6 +70,10 @@ export function toConversationItem(item: InputItem): ConversationItemRecord {
       const { type: _type, id: _id, ...rest } = item;
       return { id, body: { type: "function_call_output", id, status: "completed", ...rest } };
     }
+    case "compaction": {
+      const id = item.id ?? newId("cmp");
+      return { id, body: { type: "compaction", id, encrypted_content: item.encrypted_content } };
+    }
     default:
       throw new InvalidRequestError(
         `A conversation item of type '${item.type}' cannot be added: add the item it refers to instead.`,

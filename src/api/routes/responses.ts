@@ -7,6 +7,7 @@ import type {
 import type { Passage } from "../../kb/grounding.js";
 import { withPassages } from "../../kb/grounding.js";
 import type { KnowledgeBase } from "../../kb/knowledge-base.js";
+import { encodeCompaction, summaryMessage } from "../../openai/compaction.js";
 import type { ParsedRequest } from "../../openai/from-request.js";
 import { fromResponsesRequest } from "../../openai/from-responses-request.js";
 import type { ResponsesRequestBody } from "../../openai/responses-schema.js";
@@ -17,6 +18,7 @@ import {
   ResponseNotFoundError,
 } from "../../provider/errors.js";
 import type { ChatMessage, ModelProvider, StreamPart } from "../../provider/types.js";
+import { splitTurns } from "../../scheduler/fit-history.js";
 import type { ResponseStore, StoredResponse } from "../../store/response-store.js";
 import type {
   ConversationItemRecord,
@@ -34,8 +36,10 @@ import {
 import { ownerOf } from "../owner.js";
 import { parseResponsesBody } from "../parse-request.js";
 import type { SseWriter } from "../sse.js";
+import { summarize } from "./compact.js";
 import { toConversationItem } from "./conversations.js";
 import { beginGeneration, openStream, servingHeaders, toServingBody } from "./generate.js";
+import type { TokenCounter } from "./messages.js";
 
 /** Names the built-in tools a request offered that were left out (this server does not have them). */
 export const TOOLS_IGNORED_HEADER = "x-edgellm-tools-ignored";
@@ -53,6 +57,7 @@ export async function serveResponse(
   limits: { bodyLimit: number },
   kb?: KnowledgeBase,
   conversations?: SqliteConversationStore,
+  countTokens?: TokenCounter,
 ): Promise<void> {
   const { req, fileSearch } = takeFileSearch(parseResponsesBody(request.body));
   const owner = ownerOf(request);
@@ -95,6 +100,11 @@ export async function serveResponse(
     if (grounding.notFound) answering = new FixedAnswerProvider(grounding.notFound, provider);
     echo.tools = [...echo.tools, fileSearch.echo];
   }
+  const compacted = await compactIfOver(provider, req, parsed, countTokens, reply);
+  if (compacted) {
+    conversation = compacted.conversation;
+    reply.header("x-edgellm-compacted", `turns=${compacted.turns}, tokens=${compacted.tokens}`);
+  }
   const { model, serving, first, parts } = await beginGeneration(answering, parsed, request, reply);
   const builder = new ResponseEventBuilder({
     id: newItemId("resp"),
@@ -117,7 +127,8 @@ export async function serveResponse(
       });
   };
 
-  // The search's item comes first; the answer's citation markers become annotations of its files.
+  // A compaction's item comes first, then the search's; the answer's citation markers become annotations.
+  const compaction = compacted ? builder.compaction(compacted.encrypted) : [];
   const opening = grounding
     ? builder.fileSearchCall(
         [grounding.query],
@@ -160,6 +171,7 @@ export async function serveResponse(
 
   const sse = openStream(reply, headers);
   send(sse, builder.start());
+  send(sse, compaction);
   send(sse, opening);
   try {
     for (let step = first; !step.done; step = await parts.next()) {
@@ -175,6 +187,46 @@ export async function serveResponse(
     send(sse, builder.fail(response.body.error));
   }
   sse.end();
+}
+
+/**
+ * `context_management` compaction: when the prompt passes the threshold (default: three quarters of the
+ * context), every turn but the latest is summarized by the model into one compaction item, which stands for
+ * them in the prompt and in what is stored.
+ */
+async function compactIfOver(
+  provider: ModelProvider,
+  req: ResponsesRequestBody,
+  parsed: ParsedRequest,
+  countTokens: TokenCounter | undefined,
+  reply: FastifyReply,
+): Promise<{ conversation: ChatMessage[]; encrypted: string; turns: number; tokens: number } | undefined> {
+  const entry = req.context_management?.find((c) => c.type === "compaction");
+  if (!entry || !countTokens || parsed.prompt.kind !== "chat") return undefined;
+  const model = provider.resolveModel(parsed.model);
+  const context = provider.listModels().find((m) => m.id === model)?.contextSize ?? 4096;
+  const threshold = entry.compact_threshold ?? Math.floor(context * 0.75);
+  const before = await countTokens(parsed.prompt);
+  if (before <= threshold) return undefined;
+  const split = splitTurns(parsed.prompt.messages);
+  if (split.turns.length === 0) return undefined;
+  const controller = new AbortController();
+  reply.raw.on("close", () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error("client disconnected"));
+  });
+  const { summary } = await summarize(provider, model, split.turns.flat(), controller.signal);
+  const summaryTurn: ChatMessage = { role: "user", content: summaryMessage(summary) };
+  const messages = [...split.head, summaryTurn, ...split.tail];
+  parsed.prompt = { ...parsed.prompt, messages };
+  const after = await countTokens(parsed.prompt);
+  // What is stored for the next turn leaves the instructions out, as ever (OpenAI does not carry them).
+  const head = req.instructions ? split.head.slice(1) : split.head;
+  return {
+    conversation: [...head, summaryTurn, ...split.tail],
+    encrypted: encodeCompaction(summary),
+    turns: split.turns.length,
+    tokens: before - after,
+  };
 }
 
 /**
@@ -203,7 +255,7 @@ function openConversation(
 function conversationOutput(builder: ResponseEventBuilder): ConversationItemRecord[] {
   return builder
     .response()
-    .output.filter((item) => item.type === "message" || item.type === "function_call")
+    .output.filter((item) => ["message", "function_call", "compaction"].includes(item.type))
     .map((item) => {
       const body = item as unknown as ConversationItemRecord["body"];
       return { id: body.id, body };
