@@ -20,7 +20,7 @@ export const CONVERSATION_SCHEMA = `
     id TEXT PRIMARY KEY, owner TEXT, metadata TEXT NOT NULL, created INTEGER NOT NULL,
     updated INTEGER NOT NULL, bytes INTEGER NOT NULL DEFAULT 0, items INTEGER NOT NULL DEFAULT 0
   );
-  CREATE INDEX conversations_owner ON conversations (owner, updated);
+  CREATE INDEX conversations_owner ON conversations (owner, updated, id);
   CREATE TABLE conversation_items (
     conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL,
     bytes INTEGER NOT NULL, created INTEGER NOT NULL,
@@ -206,21 +206,21 @@ export class SqliteConversationStore {
       itemsDesc: db.prepare<[string, number, number], { body: string; seq: number }>(
         "SELECT body, seq FROM conversation_items WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
       ),
-      ownerCount: db.prepare<[string | null, string | null], { n: number }>(
-        "SELECT count(*) AS n FROM conversations WHERE owner IS ? OR owner = ?",
+      ownerCount: db.prepare<[string | null], { n: number }>(
+        "SELECT count(*) AS n FROM conversations WHERE owner IS ?",
       ),
-      ownerOldest: db.prepare<[string | null, string | null, number], { id: string }>(
-        "SELECT id FROM conversations WHERE owner IS ? OR owner = ? ORDER BY updated LIMIT ?",
+      ownerOldest: db.prepare<[string | null, number], { id: string }>(
+        "SELECT id FROM conversations WHERE owner IS ? ORDER BY updated LIMIT ?",
       ),
       expired: db.prepare<[number], { id: string }>(
         "SELECT id FROM conversations WHERE updated <= ? LIMIT 100",
       ),
       list: db.prepare<
-        [string | null, string | null, number, number, number, string, number],
+        [string | null, number, number, number, string, number],
         ConversationRow & { updated: number }
       >(
         `SELECT id, owner, metadata, created, items, bytes, updated FROM conversations
-         WHERE (owner IS ? OR owner = ?) AND updated > ? AND (updated < ? OR (updated = ? AND id < ?))
+         WHERE owner IS ? AND updated > ? AND (updated < ? OR (updated = ? AND id < ?))
          ORDER BY updated DESC, id DESC LIMIT ?`,
       ),
       updatedOf: db.prepare<[string], { updated: number }>("SELECT updated FROM conversations WHERE id = ?"),
@@ -249,13 +249,9 @@ export class SqliteConversationStore {
     const now = this.now();
     this.db.transaction(() => {
       for (const { id: old } of this.statements.expired.all(now - this.bounds.ttlMs)) this.removeOne(old);
-      const { n } = this.statements.ownerCount.get(owner, owner) as { n: number };
+      const { n } = this.statements.ownerCount.get(owner) as { n: number };
       if (n >= this.bounds.maxPerOwner)
-        for (const { id: old } of this.statements.ownerOldest.all(
-          owner,
-          owner,
-          n - this.bounds.maxPerOwner + 1,
-        ))
+        for (const { id: old } of this.statements.ownerOldest.all(owner, n - this.bounds.maxPerOwner + 1))
           this.removeOne(old);
       this.statements.insert.run(id, owner, JSON.stringify(metadata), Math.floor(now / 1000), now);
       this.append(id, items, now);
@@ -285,7 +281,6 @@ export class SqliteConversationStore {
       id = options.after;
     }
     const rows = this.statements.list.all(
-      owner,
       owner,
       this.now() - this.bounds.ttlMs,
       updated,
