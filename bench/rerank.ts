@@ -199,7 +199,7 @@ async function writeSection(f: Figures): Promise<void> {
       "`npm run bench:rerank`, the 0.6B-shape synthetic Qwen3-Reranker (Q8_0; speed equals the real model's, " +
       `scores are noise), llama-server engine, ${SLOTS} slots of ${CTX} tokens. Each request: a question and ${DOCUMENTS} ` +
       `passages of ${DOC_CHARS} characters from the shared corpus (5 Vue docs in Chinese, 5 tldr pages in English), ` +
-      `${ROUNDS} rounds of ${QUERIES.length} questions.`,
+      `${QUERIES.length} questions, ${ROUNDS} time(s) each.`,
     "",
     "| measure | edgellm | standalone llama-server | ratio |",
     "|---|---|---|---|",
