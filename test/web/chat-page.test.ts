@@ -7,6 +7,7 @@ import { type ServerProcess, startServerProcess } from "../helpers/server-proces
 import { tinyModelPath } from "../helpers/tiny-model.js";
 import { launchChromium } from "./browser.js";
 import { SCREENSHOT_CONVERSATION, SCREENSHOT_CONVERSATION_ZH, sseBody } from "./fixtures.js";
+import { clearServerChats, type SeedChat, seedServerChats } from "./server-chats.js";
 
 // The chat page in headless Chromium against the real `edgellm serve` with the tiny synthetic model.
 // Answers whose content matters (markup, errors) are faked with page.route; the rest is the real model.
@@ -40,11 +41,18 @@ interface Options {
   size?: { width: number; height: number };
   /** localStorage entries written before the page's first load (not on reloads). */
   storage?: Record<string, unknown>;
+  /** Chats on the server (which keeps the history; each test starts with none). */
+  serverChats?: SeedChat[];
+  /** Answer /v1/conversations with 404, as a server without history does: chats are kept in the browser. */
+  browserHistory?: boolean;
 }
 
 async function open(
   options: Options = {},
 ): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+  // The server has no keys, so every test's page is the same owner: each starts with no chats.
+  await clearServerChats(server.url);
+  if (options.serverChats) await seedServerChats(server.url, undefined, options.serverChats);
   const context = await browser.newContext({
     baseURL: server.url,
     locale: options.locale ?? "en-US",
@@ -64,6 +72,10 @@ async function open(
         sessionStorage.setItem("seeded", "1");
         for (const [k, v] of Object.entries(${JSON.stringify(options.storage)})) localStorage.setItem(k, JSON.stringify(v));
       }`,
+    );
+  if (options.browserHistory)
+    await context.route("**/v1/conversations**", (route) =>
+      route.fulfill({ status: 404, json: { error: { message: "Not found", code: "not_found" } } }),
     );
   const page = await context.newPage();
   const errors: string[] = [];
@@ -228,7 +240,8 @@ test("conversations: a second chat, switching back, edit and resend, and both su
   await context.close();
 });
 
-test("the sidebar searches, renames, deletes, exports and imports chats", async () => {
+// test/web/history.test.ts does the same on the server's chats.
+test("in the browser's storage, the sidebar searches, renames, deletes, exports and imports chats", async () => {
   const chat = (id: string, title: string, content: string) => ({
     id,
     title,
@@ -237,6 +250,7 @@ test("the sidebar searches, renames, deletes, exports and imports chats", async 
     messages: [{ id: `${id}1`, role: "user", content, createdAt: 1 }],
   });
   const { context, page } = await open({
+    browserHistory: true,
     storage: {
       "edgellm.conversations.v1": [
         chat("a", "Cooking", "How long to boil an egg?"),
@@ -401,6 +415,7 @@ test("when the chat outgrows the context, the oldest turns are dropped with a no
     { id: `a${i}`, role: "assistant", content: `answer ${i} ${long}`, createdAt: i },
   ]);
   const { context, page } = await open({
+    browserHistory: true,
     storage: {
       "edgellm.conversations.v1": [{ id: "c1", title: "Long chat", createdAt: 1, updatedAt: 1, messages }],
       "edgellm.prefs.v1": { theme: "light", activeId: "c1" },
@@ -441,6 +456,7 @@ test("the language follows the browser and can be switched", async () => {
 test("a 390-px phone screen has no horizontal scroll, even with wide code and tables", async () => {
   const { context, page } = await open({
     phone: true,
+    browserHistory: true,
     storage: {
       "edgellm.conversations.v1": [SCREENSHOT_CONVERSATION],
       "edgellm.prefs.v1": { theme: "light", activeId: SCREENSHOT_CONVERSATION.id },
@@ -477,15 +493,14 @@ test("screenshots for the docs", { skip: !SCREENSHOTS }, async () => {
     const { context, page } = await open({
       ...shot,
       size: { width: 1280, height: 860 },
-      storage: {
-        "edgellm.conversations.v1": [
-          SCREENSHOT_CONVERSATION,
-          SCREENSHOT_CONVERSATION_ZH,
-          { id: "c2", title: "Plan a weekend in Kyoto", createdAt: 1, updatedAt: 2, messages: [] },
-          { id: "c3", title: "Explain transformers simply", createdAt: 1, updatedAt: 1, messages: [] },
-        ],
-        "edgellm.prefs.v1": { theme: "system", activeId: active.id },
-      },
+      // On the server, as the page keeps them there; in the order the sidebar shows them.
+      serverChats: [
+        SCREENSHOT_CONVERSATION_ZH,
+        SCREENSHOT_CONVERSATION,
+        { id: "c2", title: "Plan a weekend in Kyoto", createdAt: 1, messages: [] },
+        { id: "c3", title: "Explain transformers simply", createdAt: 1, messages: [] },
+      ],
+      storage: { "edgellm.prefs.v1": { theme: "system", activeId: active.id } },
     });
     await page.locator(".code-block").first().waitFor();
     await page.screenshot({ path: path.join(dir, `${shot.name}.png`) });

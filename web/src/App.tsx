@@ -96,6 +96,13 @@ export function App() {
     chat.regenerate(retryWithKey.conversationId, retryWithKey.messageId);
   }, [retryWithKey, status, generating, chat.regenerate]);
 
+  // A server chat's messages are fetched when it is opened.
+  const unloaded = active?.unloaded === true;
+  const load = chat.history.load;
+  useEffect(() => {
+    if (active?.id && unloaded) void load(active.id);
+  }, [active?.id, unloaded, load]);
+
   const knowledge = useChatKnowledge(active, chat.setConversations, kb);
   const attached = knowledge.attached;
 
@@ -105,8 +112,10 @@ export function App() {
   };
   const send = (text: string) => select(chat.send(active?.id, text, attached));
 
-  const onExport = () => {
-    const url = URL.createObjectURL(new Blob([exportJson(chat.conversations)], { type: "application/json" }));
+  const onExport = async () => {
+    // Server chats not opened yet are fetched first, so the file holds every message.
+    const all = await chat.history.loadAll();
+    const url = URL.createObjectURL(new Blob([exportJson(all)], { type: "application/json" }));
     const link = document.createElement("a");
     link.href = url;
     link.download = `edgellm-chats-${new Date().toISOString().slice(0, 10)}.json`;
@@ -150,10 +159,15 @@ export function App() {
           }
           onDelete={(id) => {
             if (generating?.conversationId === id) chat.stop();
-            chat.setConversations((list) => list.filter((c) => c.id !== id));
+            chat.remove(id);
             if (id === active?.id) select(undefined);
           }}
-          onExport={onExport}
+          onExport={() => void onExport()}
+          onSearch={() => void chat.history.loadAll()}
+          history={chat.history.mode}
+          browserOnly={chat.history.browserOnly}
+          moving={chat.history.moving}
+          onMove={chat.history.moveToServer}
           onImport={(file) => void onImport(file)}
           onClose={() => setSidebarOpen(false)}
         />
@@ -226,7 +240,9 @@ export function App() {
             </button>
           </header>
           <Transcript key={active?.id ?? "new"} follow={messages} label={t.scrollDown}>
-            {messages.length === 0 ? (
+            {unloaded ? (
+              <p className="muted loading-chat">{t.loadingChat}</p>
+            ) : messages.length === 0 ? (
               <div className="empty">
                 <div className="logo big" aria-hidden="true" />
                 <h1>{t.emptyTitle}</h1>
@@ -272,6 +288,7 @@ export function App() {
             <AttachedChips attached={attached} onChange={knowledge.setAttached} />
             <Composer
               generating={!!generating}
+              disabled={unloaded}
               onSend={send}
               onStop={chat.stop}
               focusKey={active?.id ?? "new"}

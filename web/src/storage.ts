@@ -8,6 +8,7 @@ const KEYS = {
   conversations: "edgellm.conversations.v1",
   settings: "edgellm.settings.v1",
   prefs: "edgellm.prefs.v1",
+  outbox: "edgellm.outbox.v1",
 };
 
 export interface Prefs {
@@ -41,6 +42,36 @@ export function loadConversations(): Conversation[] {
 
 export function saveConversations(list: readonly Conversation[]): void {
   write(KEYS.conversations, list);
+}
+
+/**
+ * History on the server: what the page had not written there yet when it was closed or hidden, to write at the
+ * next start. `owner` tells the API keys apart (a hash, not the key), so one key's chats never go to another's.
+ */
+export interface Outbox {
+  owner: string;
+  chats: Conversation[];
+  /** Server conversations of chats deleted here. */
+  deleted: string[];
+}
+
+export function saveOutbox(outbox: Outbox | undefined): void {
+  if (!outbox || (outbox.chats.length === 0 && outbox.deleted.length === 0)) {
+    try {
+      localStorage.removeItem(KEYS.outbox);
+    } catch {
+      // storage disabled: nothing was saved either
+    }
+  } else write(KEYS.outbox, outbox);
+}
+
+/** The outbox left for `owner`, removed from storage (another owner's is dropped). */
+export function takeOutbox(owner: string): Outbox | undefined {
+  const outbox = read<Outbox | undefined>(KEYS.outbox, undefined);
+  saveOutbox(undefined);
+  if (outbox?.owner !== owner || !Array.isArray(outbox.chats) || !Array.isArray(outbox.deleted))
+    return undefined;
+  return { owner, chats: outbox.chats.filter(isConversation), deleted: outbox.deleted.map(String) };
 }
 
 export function loadSettings(): Settings {

@@ -85,6 +85,8 @@ export interface Conversation {
   messages: Message[];
   /** Knowledge bases this chat's questions search (`file_search`). */
   knowledge?: AttachedStore[];
+  /** Listed by the server, its messages not fetched yet (they are when the chat is opened or searched). */
+  unloaded?: boolean;
 }
 
 export interface Settings {

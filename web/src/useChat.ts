@@ -1,8 +1,8 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useRef, useState } from "react";
 import { ApiError, type ChatRequest, type ModelInfo, streamChat } from "./api.js";
 import { fitToContext, promptBudget, type WireMessage } from "./context.js";
+import { useHistory } from "./history/useHistory.js";
 import { validKnowledge } from "./kb/stored.js";
-import { loadConversations, saveConversations } from "./storage.js";
 import {
   type AnswerError,
   type AnswerStats,
@@ -24,7 +24,8 @@ export interface Generating {
 }
 
 /**
- * Conversations and the one generation that may be running. Each answer streams into its message in
+ * Conversations (kept on the server or in the browser, see useHistory) and the one generation that may be
+ * running. Each answer streams into its message in
  * place; tokens are applied at most every 33 ms so a fast model does not re-render per token (a timer,
  * not requestAnimationFrame, which stops in a background tab).
  */
@@ -34,36 +35,14 @@ export function useChat(
   /** Called when an answer failed for want of a (right) API key, so the page can ask for one. */
   onUnauthorized?: (failed: { conversationId: string; messageId: string; keySent: boolean }) => void,
 ) {
-  const [conversations, setConversations] = useState<Conversation[]>(loadConversations);
+  const [conversations, setConversations] = useState<Conversation[]>([]);
   const [generating, setGenerating] = useState<Generating | null>(null);
   const controller = useRef<AbortController | null>(null);
   const latest = useRef(conversations);
   latest.current = conversations;
   const unauthorized = useRef(onUnauthorized);
   unauthorized.current = onUnauthorized;
-
-  // Saving is debounced: a streaming answer changes the state every frame.
-  useEffect(() => {
-    const timer = setTimeout(() => saveConversations(conversations), generating ? 1000 : 0);
-    return () => clearTimeout(timer);
-  }, [conversations, generating]);
-
-  useEffect(() => {
-    // Closing the tab mid-answer: keep what has streamed so far.
-    const onHide = () => saveConversations(latest.current);
-    window.addEventListener("pagehide", onHide);
-    return () => window.removeEventListener("pagehide", onHide);
-  }, []);
-
-  useEffect(() => {
-    // Another tab changed the chats: take its version unless we are mid-answer here.
-    const onStorage = (event: StorageEvent) => {
-      if (event.key === "edgellm.conversations.v1" && !controller.current)
-        setConversations(loadConversations());
-    };
-    window.addEventListener("storage", onStorage);
-    return () => window.removeEventListener("storage", onStorage);
-  }, []);
+  const history = useHistory(conversations, setConversations, generating?.conversationId);
 
   const update = useCallback((id: string, change: (c: Conversation) => Conversation) => {
     setConversations((list) => list.map((c) => (c.id === id ? change(c) : c)));
@@ -213,6 +192,7 @@ export function useChat(
     ): string => {
       const message: Message = { id: newId(), role: "user", content, createdAt: Date.now() };
       let conversation = latest.current.find((c) => c.id === conversationId);
+      if (conversation?.unloaded) return conversation.id; // its messages are still on their way
       if (!conversation) {
         conversation = {
           id: newId(),
@@ -260,7 +240,26 @@ export function useChat(
     [answer],
   );
 
-  return { conversations, setConversations, generating, send, stop, regenerate, editAndResend };
+  /** Deletes a chat, wherever it is kept. */
+  const remove = useCallback(
+    (id: string) => {
+      setConversations((list) => list.filter((c) => c.id !== id));
+      history.forget(id);
+    },
+    [history.forget],
+  );
+
+  return {
+    conversations,
+    setConversations,
+    generating,
+    send,
+    stop,
+    regenerate,
+    editAndResend,
+    remove,
+    history,
+  };
 }
 
 function storeIdsOf(conversation: Conversation): string[] {

@@ -1,5 +1,6 @@
 import { type ChangeEvent, useMemo, useRef, useState } from "react";
-import { useStrings } from "../i18n.js";
+import type { HistoryMode } from "../history/useHistory.js";
+import { format, useStrings } from "../i18n.js";
 import type { Conversation } from "../types.js";
 import { Icon } from "./icons.js";
 
@@ -16,6 +17,14 @@ export interface SidebarProps {
   onImport(file: File): void;
   onClose(): void;
   notice?: string;
+  /** Called when a search starts, so that chats whose messages are not fetched yet can be. */
+  onSearch?(): void;
+  /** Where the chats are kept. */
+  history: HistoryMode;
+  /** Chats kept in this browser only, while the history is on the server: the offer to move them. */
+  browserOnly: number;
+  moving: boolean;
+  onMove(): void;
 }
 
 /** The chat list: newest first, searchable by title and content. */
@@ -67,9 +76,20 @@ export function Sidebar(props: SidebarProps) {
           value={query}
           placeholder={t.search}
           aria-label={t.search}
-          onChange={(e) => setQuery(e.target.value)}
+          onChange={(e) => {
+            if (query === "" && e.target.value !== "") props.onSearch?.();
+            setQuery(e.target.value);
+          }}
         />
       </label>
+      {props.history === "server" && props.browserOnly > 0 && (
+        <div className="move-offer" data-testid="move-offer">
+          <p className="small">{format(t.browserOnlyN, { n: props.browserOnly })}</p>
+          <button type="button" className="ghost" onClick={props.onMove} disabled={props.moving}>
+            <Icon name="upload" size={16} /> {props.moving ? t.movingChats : t.moveToServer}
+          </button>
+        </div>
+      )}
       <nav className="chat-list">
         {visible.length === 0 && <p className="muted small empty-list">{query ? t.noMatches : t.noChats}</p>}
         {visible.map((c) => (
@@ -86,6 +106,11 @@ export function Sidebar(props: SidebarProps) {
       </nav>
       <div className="sidebar-foot">
         {props.notice && <p className="small notice-line">{props.notice}</p>}
+        {props.history !== "pending" && (
+          <p className="small muted notice-line" data-testid="history-mode">
+            {props.history === "server" ? t.historyOnServer : t.historyInBrowser}
+          </p>
+        )}
         <div className="row">
           <button type="button" className="ghost" onClick={props.onExport}>
             <Icon name="download" size={16} /> {t.exportChats}
