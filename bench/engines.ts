@@ -39,6 +39,8 @@ export interface MultiUserFigures {
   /** TTFT of turns 2 and 3, p50 and p95, in ms. */
   ttftP50: number;
   ttftP95: number;
+  /** TTFT of first turns (the whole document evaluated), p50, in ms. */
+  firstTtftP50: number;
   wallSeconds: number;
   /** Prompt tokens of turns 2 and 3 served from a cache (slot or RAM), as the server reported them. */
   cachedShare: number;
@@ -247,6 +249,7 @@ export async function multiUser(contender: Contender, salt: string): Promise<Mul
     for (let user = 0; user < USERS; user++) queue.push({ user, turn });
   const done = Array.from({ length: USERS }, () => -1);
   const ttfts: number[] = [];
+  const firstTtfts: number[] = [];
   let cached = 0;
   let prompt = 0;
   const start = performance.now();
@@ -273,6 +276,7 @@ export async function multiUser(contender: Contender, salt: string): Promise<Mul
         seed: user,
       });
       messages.push({ role: "assistant", content: r.text });
+      if (turn === 0) firstTtfts.push(r.ttftMs);
       if (turn > 0) {
         ttfts.push(r.ttftMs);
         cached += r.cachedTokens;
@@ -287,6 +291,7 @@ export async function multiUser(contender: Contender, salt: string): Promise<Mul
   return {
     ttftP50: percentile(ttfts, 50),
     ttftP95: percentile(ttfts, 95),
+    firstTtftP50: percentile(firstTtfts, 50),
     wallSeconds: (performance.now() - start) / 1000,
     cachedShare: prompt > 0 ? cached / prompt : 0,
   };

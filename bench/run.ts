@@ -504,6 +504,7 @@ async function peerSection(): Promise<string[]> {
     target("4-stream aggregate, median", (r) => r.aggregate4Median, 0.97, true),
     target("TTFT, short chat prompt", (r) => r.ttftP50, 1.1, false),
     target("multi-user TTFT p50", (r) => r.multi.ttftP50, 1, false),
+    target("multi-user TTFT p95", (r) => r.multi.ttftP95, 1, false),
     target("multi-user wall time", (r) => r.multi.wallSeconds, 1, false),
   ];
   const row = (label: string, pick: (r: EngineRow) => number, unit: string, digits = 1) =>
@@ -530,6 +531,7 @@ async function peerSection(): Promise<string[]> {
     row("RSS under 4-stream load, with children (lower is better)", (r) => r.rssLoad / 1024 / 1024, "MiB", 0),
     row("multi-user: TTFT p50, turns 2-3 (lower is better)", (r) => r.multi.ttftP50, "ms", 0),
     row("multi-user: TTFT p95, turns 2-3 (lower is better)", (r) => r.multi.ttftP95, "ms", 0),
+    row("multi-user: TTFT p50, first turns (lower is better)", (r) => r.multi.firstTtftP50, "ms", 0),
     row("multi-user: wall time (lower is better)", (r) => r.multi.wallSeconds, "s"),
     row(
       "multi-user: prompt tokens of turns 2-3 served from a cache",
