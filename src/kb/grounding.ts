@@ -12,9 +12,10 @@ export const DEFAULT_PASSAGES = 3;
 /**
  * Below this relevance (search.ts's 0-1 score) a passage is not evidence: with none above it, the answer says
  * nothing was found instead of letting the model invent one. Measured on bench/kb-questions.json over the
- * whole shared corpus (2026-12-08): the 5 questions with no answer had top scores 0.049-0.178, the answerable
- * ones a median of 0.21 and a 10th percentile of 0.079; 0.08 turns away the clearly unrelated and few real
- * questions. Lexical scores separate the two poorly; a request's `score_threshold` overrides it.
+ * whole shared corpus (2026-12-08, after the ranking's K1, file-evidence and Chinese-character changes): the 5
+ * questions with no answer had top scores 0.049-0.186, the answerable ones a minimum of 0.056, a 10th
+ * percentile of 0.111 and a median of 0.235; 0.08 turns away the clearly unrelated and few real questions.
+ * Lexical scores separate the two poorly; a request's `score_threshold` overrides it.
  */
 export const DEFAULT_RELEVANCE = 0.08;
 
