@@ -8,7 +8,7 @@ import {
   NotFoundError,
   RequestTimeoutError,
 } from "../provider/errors.js";
-import { type ErrorResponse, toErrorResponse } from "./errors.js";
+import { endpointOf, toErrorResponse, toWireErrorResponse } from "./errors.js";
 
 /**
  * Errors raised before a request reaches a route: a request that never arrived whole, headers over
@@ -34,17 +34,20 @@ export function notFoundHandler(app: FastifyInstance, limits: EdgeLimits) {
       allowed.length > 0
         ? new MethodNotAllowedError(request.method, path, [...allowed, "OPTIONS"])
         : new NotFoundError(request.method, request.url);
-    return send(reply, toErrorResponse(error, limits));
+    return send(reply, toWireErrorResponse(error, limits, endpointOf(path)));
   };
 }
 
 /** Fastify's `frameworkErrors`: a URL it cannot decode, or a path parameter over its length limit. */
 export function frameworkErrors(limits: EdgeLimits) {
-  return (error: Error, _request: FastifyRequest, reply: FastifyReply) =>
-    send(reply, toErrorResponse(error, limits));
+  return (error: Error, request: FastifyRequest, reply: FastifyReply) =>
+    send(reply, toWireErrorResponse(error, limits, endpointOf(request.url.split("?")[0])));
 }
 
-function send(reply: FastifyReply, response: ErrorResponse) {
+function send(
+  reply: FastifyReply,
+  response: { status: number; headers: Record<string, string>; body: unknown },
+) {
   return reply.code(response.status).headers(response.headers).send(response.body);
 }
 

@@ -433,3 +433,27 @@ test("an error after the stream began is an `error` event", async (t) => {
   assert.deepEqual(events, ["message_start", "ping", "content_block_start", "content_block_delta", "error"]);
   assert.match(res.body, /"type":"overloaded_error"/);
 });
+
+test("an unknown path under /v1/messages and a body over the limit are answered in Anthropic's shape too", async (t) => {
+  const provider = new ScriptedProvider(async function* (request) {
+    yield* toolAnswer(request);
+  });
+  const app = await buildServer({ provider, bodyLimit: 1024 });
+  t.after(() => app.close());
+  const unknown = await app.inject({ method: "POST", url: "/v1/messages/batches", payload: {} });
+  assert.equal(unknown.statusCode, 404);
+  assert.equal(unknown.json().type, "error");
+  assert.equal(unknown.json().error.type, "not_found_error");
+  const large = await app.inject({
+    method: "POST",
+    url: "/v1/messages",
+    payload: { model: "m", max_tokens: 5, messages: [{ role: "user", content: "x".repeat(4096) }] },
+  });
+  assert.equal(large.statusCode, 413);
+  assert.equal(large.json().error.type, "request_too_large");
+  // Elsewhere errors keep OpenAI's shape.
+  assert.equal(
+    (await app.inject({ method: "POST", url: "/v1/nothing", payload: {} })).json().error.code,
+    "not_found",
+  );
+});
