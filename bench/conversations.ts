@@ -3,16 +3,14 @@
  * work is timed): listing a key's 1,000 conversations and opening one with 200 items, p50 and p99 over 50
  * requests each, through HTTP. Writes its section of docs/benchmarks.md.
  */
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { startServerProcess } from "../test/helpers/server-process.js";
 import { tinyModelPath } from "../test/helpers/tiny-model.js";
 import { percentile } from "./http.js";
+import { runLine, writeSection } from "./section.js";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../..");
 const CONVERSATIONS = 1000;
 const ITEMS = 200;
 const RUNS = 50;
@@ -66,36 +64,25 @@ async function main(): Promise<void> {
     const list = await time(`/v1/conversations?limit=${CONVERSATIONS}`);
     const open = await time(`/v1/conversations/${big}/items?order=asc&limit=${ITEMS}`);
     process.stdout.write(`${JSON.stringify({ list, open })}\n`);
-    await writeSection(list, open);
+    await report(list, open);
   } finally {
     await server.stop();
   }
 }
 
-async function writeSection(list: { p50: number; p99: number }, open: { p50: number; p99: number }) {
-  const file = path.join(root, "docs/benchmarks.md");
-  const doc = await readFile(file, "utf8");
-  const cpu = os.cpus()[0]?.model ?? "unknown CPU";
+async function report(list: { p50: number; p99: number }, open: { p50: number; p99: number }) {
   const r = (n: number) => n.toFixed(1);
-  const section = [
-    "<!-- conversations:start -->",
+  await writeSection("conversations", [
     "## Conversations",
     "",
-    `Run of ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${os.cpus().length} cores (${cpu}), ` +
-      "`npm run bench:conversations`: the real server with its state file, through HTTP, no model work. " +
-      `${RUNS} requests each.`,
+    `${runLine()}, \`npm run bench:conversations\`: the real server with its state file, through HTTP, no model ` +
+      `work. ${RUNS} requests each.`,
     "",
     "| measure | p50 | p99 | target |",
     "|---|---|---|---|",
     `| \`GET /v1/conversations\`, a key's ${CONVERSATIONS} conversations in one page | ${r(list.p50)} ms | ${r(list.p99)} ms | p50 < 20 ms |`,
     `| \`GET /v1/conversations/{id}/items\`, one conversation's ${ITEMS} items | ${r(open.p50)} ms | ${r(open.p99)} ms | < 50 ms |`,
-    "<!-- conversations:end -->",
-  ].join("\n");
-  const pattern = /<!-- conversations:start -->[\s\S]*<!-- conversations:end -->/;
-  await writeFile(
-    file,
-    pattern.test(doc) ? doc.replace(pattern, section) : `${doc.trimEnd()}\n\n${section}\n`,
-  );
+  ]);
 }
 
 await main();

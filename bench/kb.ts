@@ -7,7 +7,7 @@
  * quality is not measured here). Writes its section of docs/benchmarks.md between the kb markers.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +22,7 @@ import { startLlamaServer } from "./engines.js";
 import { percentile, streamOnce } from "./http.js";
 import { baselineRank } from "./kb-baseline.js";
 import { halves, type KbScores, loadQuestions, scoreRanking } from "./kb-eval.js";
+import { runLine, writeSection } from "./section.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -205,7 +206,7 @@ async function main(): Promise<void> {
     };
     await server.stop();
     figures.embedding = process.env.KB_BENCH_NO_ANSWER ? undefined : await embeddingThroughput(gguf);
-    if (!process.env.KB_BENCH_MODEL) await writeSection(figures);
+    if (!process.env.KB_BENCH_MODEL) await report(figures);
     process.stdout.write(
       `${JSON.stringify({ ...figures, ours: summary(ours), baseline: summary(baseline) }, null, 2)}\n`,
     );
@@ -472,15 +473,11 @@ async function responseTtft(
   return { id, ttftMs, promptTokens, cachedTokens };
 }
 
-async function writeSection(f: Figures): Promise<void> {
-  const file = path.join(root, "docs/benchmarks.md");
-  const doc = await readFile(file, "utf8");
-  const cpu = os.cpus()[0]?.model ?? "unknown CPU";
+async function report(f: Figures): Promise<void> {
   const lines = [
-    "<!-- kb:start -->",
     "## Knowledge base",
     "",
-    `Run of ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${os.cpus().length} cores (${cpu}), ` +
+    `${runLine()}, ` +
       "`npm run bench:kb`, the 0.5B-shape synthetic model (Q4_0; speed equals the real model's, answers are noise), " +
       `the whole shared corpus: ${f.files} documents, ${round(f.bytes / 1e6, 2)} MB.`,
     "",
@@ -524,13 +521,8 @@ async function writeSection(f: Figures): Promise<void> {
     "",
     "Vector and hybrid search figures need a real embedding model, which cannot be downloaded here: not measured " +
       "(random-weight embeddings say nothing about quality).",
-    "<!-- kb:end -->",
   ];
-  const section = lines.join("\n");
-  const next = /<!-- kb:start -->[\s\S]*<!-- kb:end -->/.test(doc)
-    ? doc.replace(/<!-- kb:start -->[\s\S]*<!-- kb:end -->/, section)
-    : `${doc.trimEnd()}\n\n${section}\n`;
-  await writeFile(file, next);
+  await writeSection("kb", lines);
 }
 
 await main();

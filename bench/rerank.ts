@@ -5,7 +5,7 @@
  * a knowledge-base search over real documents. Writes its section of docs/benchmarks.md.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +17,7 @@ import { startServerProcess } from "../test/helpers/server-process.js";
 import { tinyModelPath } from "../test/helpers/tiny-model.js";
 import { startLlamaServer } from "./engines.js";
 import { percentile } from "./http.js";
+import { runLine, writeSection } from "./section.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -146,7 +147,7 @@ async function main(): Promise<void> {
     search,
   };
   process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
-  await writeSection(figures);
+  await report(figures);
 }
 
 /** A store of real documents; the same questions searched with and without the reranker. */
@@ -187,15 +188,11 @@ function round(n: number, digits = 0): string {
   return n.toFixed(digits);
 }
 
-async function writeSection(f: Figures): Promise<void> {
-  const file = path.join(root, "docs/benchmarks.md");
-  const doc = await readFile(file, "utf8");
-  const cpu = os.cpus()[0]?.model ?? "unknown CPU";
-  const lines = [
-    "<!-- rerank:start -->",
+async function report(f: Figures): Promise<void> {
+  await writeSection("rerank", [
     "## Reranker",
     "",
-    `Run of ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC on ${os.cpus().length} cores (${cpu}), ` +
+    `${runLine()}, ` +
       "`npm run bench:rerank`, the 0.6B-shape synthetic Qwen3-Reranker (Q8_0; speed equals the real model's, " +
       `scores are noise), llama-server engine, ${SLOTS} slots of ${CTX} tokens. Each request: a question and ${DOCUMENTS} ` +
       `passages of ${DOC_CHARS} characters from the shared corpus (5 Vue docs in Chinese, 5 tldr pages in English), ` +
@@ -208,14 +205,7 @@ async function writeSection(f: Figures): Promise<void> {
     `Knowledge-base search over ${f.search.files} documents, 5 results, p50: ${round(f.search.lexical)} ms with ` +
       `\`ranker: "none"\` (BM25 only), ${round(f.search.reranked)} ms reranking the best ${DOCUMENTS} ` +
       "(`--rerank-candidates`): the reranker is the search's cost on a CPU.",
-    "<!-- rerank:end -->",
-  ];
-  const section = lines.join("\n");
-  const pattern = /<!-- rerank:start -->[\s\S]*<!-- rerank:end -->/;
-  await writeFile(
-    file,
-    pattern.test(doc) ? doc.replace(pattern, section) : `${doc.trimEnd()}\n\n${section}\n`,
-  );
+  ]);
 }
 
 await main();

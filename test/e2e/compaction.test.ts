@@ -1,31 +1,14 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import OpenAI from "openai";
+import { test } from "node:test";
+import type OpenAI from "openai";
 import { refusal } from "../helpers/refusal.js";
-import { type ServerProcess, startServerProcess } from "../helpers/server-process.js";
-import { tinyModelPath } from "../helpers/tiny-model.js";
+import { serverFixture } from "../helpers/server-process.js";
 
 // Compaction through the official SDK on the real server (the tiny model writes the summaries: noise, so
 // what is asserted is the machinery): /v1/responses/compact, its item sent back as input, and
 // context_management compacting on its own past a threshold.
 
-let server: ServerProcess;
-let client: OpenAI;
-
-before(async () => {
-  server = await startServerProcess([
-    "--model",
-    await tinyModelPath(),
-    "--threads",
-    "1",
-    "--ctx-size",
-    "4096",
-  ]);
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
-});
-after(async () => {
-  await server?.stop();
-});
+const e2e = serverFixture(() => ["--ctx-size", "4096"]);
 
 /** A conversation of `turns` question-answer pairs, each about 120 tokens (long answers: what compaction saves). */
 function history(turns: number): OpenAI.Responses.ResponseInputItem[] {
@@ -46,19 +29,19 @@ function history(turns: number): OpenAI.Responses.ResponseInputItem[] {
 
 test("responses.compact gives the user messages and one compaction item, which stands for them next time", async () => {
   const input = history(12);
-  const compacted = await client.responses.compact({ model: "local", input });
+  const compacted = await e2e.client.responses.compact({ model: "local", input });
   assert.equal(compacted.object, "response.compaction");
   const kinds = compacted.output.map((i) => i.type);
   assert.equal(kinds.at(-1), "compaction");
   assert.equal(kinds.filter((k) => k === "message").length, 12, "every user message is kept");
   assert.ok((compacted.usage?.output_tokens ?? 0) > 0);
 
-  const full = await client.responses.create({
+  const full = await e2e.client.responses.create({
     model: "local",
     input: [...input, { role: "user", content: "And now?" }],
     max_output_tokens: 4,
   });
-  const next = await client.responses.create({
+  const next = await e2e.client.responses.create({
     model: "local",
     input: [
       ...(compacted.output as OpenAI.Responses.ResponseInputItem[]),
@@ -73,7 +56,7 @@ test("responses.compact gives the user messages and one compaction item, which s
   );
   // A compaction item this server did not make is refused by name.
   const forged = await refusal(
-    client.responses.create({
+    e2e.client.responses.create({
       model: "local",
       input: [
         { type: "compaction", encrypted_content: "gAAAA-not-ours" } as never,
@@ -86,7 +69,7 @@ test("responses.compact gives the user messages and one compaction item, which s
 });
 
 test("context_management compacts the earlier turns past the threshold, first in the output and in a header", async () => {
-  const { data, response } = await client.responses
+  const { data, response } = await e2e.client.responses
     .create({
       model: "local",
       input: [...history(25), { role: "user", content: "Summing up?" }],
@@ -102,7 +85,7 @@ test("context_management compacts the earlier turns past the threshold, first in
     `${result.usage?.input_tokens} input tokens after compaction`,
   );
   // Below the threshold nothing happens.
-  const small = await client.responses.create({
+  const small = await e2e.client.responses.create({
     model: "local",
     input: "hi",
     context_management: [{ type: "compaction", compact_threshold: 1000 }],

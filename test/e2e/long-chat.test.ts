@@ -1,34 +1,20 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import OpenAI from "openai";
-import { type ServerProcess, startServerProcess } from "../helpers/server-process.js";
-import { tinyModelPath } from "../helpers/tiny-model.js";
+import { test } from "node:test";
+import type OpenAI from "openai";
+import { serverFixture } from "../helpers/server-process.js";
 
 // A 100-turn chat through the real server on a small context: with truncation (the server's setting, or a
 // request's header) it keeps answering and says what it dropped; refused otherwise, never cut silently.
 
 const CONTEXT = 512;
-let server: ServerProcess;
-let client: OpenAI;
-
-before(async () => {
-  server = await startServerProcess([
-    "--model",
-    await tinyModelPath(),
-    "--threads",
-    "1",
-    "--parallel",
-    "1",
-    "--ctx-size",
-    String(CONTEXT),
-    "--context-overflow",
-    "truncate",
-  ]);
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
-});
-after(async () => {
-  await server?.stop();
-});
+const e2e = serverFixture(() => [
+  "--parallel",
+  "1",
+  "--ctx-size",
+  String(CONTEXT),
+  "--context-overflow",
+  "truncate",
+]);
 
 test("100 turns keep answering with truncation on: the oldest turns go, the header says how many", async () => {
   const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "system", content: "You are brief." }];
@@ -36,7 +22,7 @@ test("100 turns keep answering with truncation on: the oldest turns go, the head
   let cached = 0;
   for (let turn = 0; turn < 100; turn++) {
     messages.push({ role: "user", content: `Question ${turn}: what is ${turn} plus ${turn}?` });
-    const { data, response } = await client.chat.completions
+    const { data, response } = await e2e.client.chat.completions
       .create({ model: "local", messages, max_tokens: 8, temperature: 0 })
       .withResponse();
     const header = response.headers.get("x-edgellm-truncated");
@@ -52,14 +38,14 @@ test("100 turns keep answering with truncation on: the oldest turns go, the head
   assert.ok(cached > 0, "the kept prefix is reused across turns");
 
   // The same history with the policy overridden to error for this request: a clear 400, nothing cut.
-  const refused = await fetch(`${server.url}/v1/chat/completions`, {
+  const refused = await fetch(`${e2e.server.url}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json", "x-edgellm-context-overflow": "error" },
     body: JSON.stringify({ model: "local", messages, max_tokens: 8 }),
   });
   assert.equal(refused.status, 400);
   assert.equal(((await refused.json()) as { error: { code: string } }).error.code, "context_length_exceeded");
-  const bad = await fetch(`${server.url}/v1/chat/completions`, {
+  const bad = await fetch(`${e2e.server.url}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json", "x-edgellm-context-overflow": "sometimes" },
     body: JSON.stringify({ model: "local", messages: [{ role: "user", content: "hi" }] }),
@@ -68,7 +54,7 @@ test("100 turns keep answering with truncation on: the oldest turns go, the head
 });
 
 test("a latest turn too long alone is still refused with 400, whatever the policy", async () => {
-  const res = await fetch(`${server.url}/v1/chat/completions`, {
+  const res = await fetch(`${e2e.server.url}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({

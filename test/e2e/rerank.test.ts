@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import OpenAI, { toFile } from "openai";
-import { type ServerProcess, startServerProcess } from "../helpers/server-process.js";
+import { test } from "node:test";
+import type OpenAI from "openai";
+import { toFile } from "openai";
+import { serverFixture, startServerProcess } from "../helpers/server-process.js";
 import { tinyModelPath, tinyRerankerPath } from "../helpers/tiny-model.js";
 
 // POST /v1/rerank and reranked knowledge-base search through the real server, on whichever engine the run
@@ -10,27 +11,14 @@ import { tinyModelPath, tinyRerankerPath } from "../helpers/tiny-model.js";
 
 const RERANKER_ID = "tiny-reranker-q8_0-seed42-v1";
 const CONTEXT = 256;
-let server: ServerProcess;
-let client: OpenAI;
-
-before(async () => {
-  server = await startServerProcess([
-    "--model",
-    await tinyModelPath(),
-    "--rerank-model",
-    await tinyRerankerPath(),
-    "--threads",
-    "1",
-    "--parallel",
-    "2",
-    "--ctx-size",
-    String(CONTEXT),
-  ]);
-  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "unused", maxRetries: 0 });
-});
-after(async () => {
-  await server?.stop();
-});
+const e2e = serverFixture(async () => [
+  "--rerank-model",
+  await tinyRerankerPath(),
+  "--parallel",
+  "2",
+  "--ctx-size",
+  String(CONTEXT),
+]);
 
 interface Ranked {
   id: string;
@@ -42,7 +30,7 @@ interface Ranked {
 }
 
 async function rerank(body: object, path = "/v1/rerank"): Promise<{ status: number; json: Ranked }> {
-  const res = await fetch(`${server.url}${path}`, {
+  const res = await fetch(`${e2e.server.url}${path}`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
@@ -130,7 +118,7 @@ test("bad input gets a clear error in OpenAI's shape with the parameter named", 
 });
 
 test("the reranker is listed among the models", async () => {
-  const ids = (await client.models.list()).data.map((m) => m.id);
+  const ids = (await e2e.client.models.list()).data.map((m) => m.id);
   assert.ok(ids.includes(RERANKER_ID), ids.join(", "));
 });
 
@@ -144,23 +132,26 @@ test("knowledge-base search reorders its best results by the reranker's scores; 
     "## Shipping",
     "Orders ship within two business days.",
   ].join("\n\n");
-  const file = await client.files.create({
+  const file = await e2e.client.files.create({
     file: await toFile(Buffer.from(text), "policy.md"),
     purpose: "assistants",
   });
-  const store = await completedStore(client, {
+  const store = await completedStore(e2e.client, {
     name: "policy",
     file_ids: [file.id],
     chunking_strategy: { type: "static", static: { max_chunk_size_tokens: 100, chunk_overlap_tokens: 0 } },
   });
   assert.equal(store.status, "completed");
   const query = "退货 运费 七天";
-  const reranked = await client.vectorStores.search(store.id, { query });
-  const lexical = await client.vectorStores.search(store.id, { query, ranking_options: { ranker: "none" } });
+  const reranked = await e2e.client.vectorStores.search(store.id, { query });
+  const lexical = await e2e.client.vectorStores.search(store.id, {
+    query,
+    ranking_options: { ranker: "none" },
+  });
   assert.ok(reranked.data.length >= 2, JSON.stringify(reranked.data));
   assert.equal(reranked.data.length, lexical.data.length);
   // Each result's score is what /v1/rerank gives its chunk (heading path and text) for the query.
-  const chunks = await client.vectorStores.files.content(file.id, { vector_store_id: store.id });
+  const chunks = await e2e.client.vectorStores.files.content(file.id, { vector_store_id: store.id });
   const byText = new Map<string, string>();
   for await (const c of chunks) {
     const chunk = c as unknown as { text: string; heading_path?: string[] };
@@ -183,7 +174,7 @@ test("knowledge-base search reorders its best results by the reranker's scores; 
     lexical.data.map((r) => r.score),
     scores,
   );
-  const bad = await fetch(`${server.url}/v1/vector_stores/${store.id}/search`, {
+  const bad = await fetch(`${e2e.server.url}/v1/vector_stores/${store.id}/search`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ query, ranking_options: { ranker: "fastest" } }),

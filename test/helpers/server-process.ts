@@ -131,25 +131,21 @@ export async function embeddingModelPath(): Promise<string> {
 }
 
 /**
- * For an e2e test file: the real server with the tiny synthetic model as both the chat model and (under
- * the id `tiny-embedding`) the embedding model, with the official `openai` client pointed at it.
+ * For an e2e test file: the real server on the tiny synthetic model (one thread) with `args` besides, started
+ * before the file's tests and stopped after them, with the official `openai` client pointed at it.
  */
-export function embeddingServerFixture(): { readonly server: ServerProcess; readonly client: OpenAI } {
+export function serverFixture(args: () => Promise<string[]> | string[] = () => []): {
+  readonly server: ServerProcess;
+  readonly client: OpenAI;
+} {
   const state = {} as { server: ServerProcess; client: OpenAI };
   before(async () => {
-    const model = await tinyModelPath();
-    const link = await embeddingModelPath();
     state.server = await startServerProcess([
       "--model",
-      model,
-      "--embedding-model",
-      link,
+      await tinyModelPath(),
       "--threads",
       "1",
-      "--parallel",
-      "2",
-      "--ctx-size",
-      String(EMBEDDING_CONTEXT),
+      ...(await args()),
     ]);
     state.client = new OpenAI({ baseURL: `${state.server.url}/v1`, apiKey: "unused", maxRetries: 0 });
   });
@@ -157,4 +153,19 @@ export function embeddingServerFixture(): { readonly server: ServerProcess; read
     await state.server?.stop();
   });
   return state;
+}
+
+/**
+ * For an e2e test file: the real server with the tiny synthetic model as both the chat model and (under
+ * the id `tiny-embedding`) the embedding model, with the official `openai` client pointed at it.
+ */
+export function embeddingServerFixture(): { readonly server: ServerProcess; readonly client: OpenAI } {
+  return serverFixture(async () => [
+    "--embedding-model",
+    await embeddingModelPath(),
+    "--parallel",
+    "2",
+    "--ctx-size",
+    String(EMBEDDING_CONTEXT),
+  ]);
 }

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { analyze, indexedTerms } from "../../src/kb/analyze.js";
 import { Searcher, withFileEvidence } from "../../src/kb/search.js";
 import { SqliteKbStore } from "../../src/store/sqlite-kb-store.js";
+import { chunkInput, storeFileRecord } from "../helpers/kb-chunks.js";
 
 /** A store "vs_a" holding each file's sections, one chunk a section, indexed as ingestion does. */
 function storeOf(files: Record<string, { heading?: string; text: string }[]>): SqliteKbStore {
@@ -18,33 +18,11 @@ function storeOf(files: Record<string, { heading?: string; text: string }[]>): S
     embeddingModel: null,
   });
   for (const [fileId, sections] of Object.entries(files)) {
-    kb.putStoreFiles([
-      {
-        storeId: "vs_a",
-        fileId,
-        createdAt: 1,
-        status: "in_progress",
-        lastError: null,
-        chunking: { maxTokens: 300, overlapTokens: 60 },
-        attributes: {},
-        usageBytes: 0,
-        chunkCount: 0,
-        batchId: null,
-      },
-    ]);
+    kb.putStoreFiles([storeFileRecord("vs_a", fileId)]);
     kb.completeStoreFile(
       "vs_a",
       fileId,
-      sections.map(({ heading, text }) => {
-        const terms = { title: [], heading: analyze(heading ?? ""), body: analyze(text) };
-        return {
-          text,
-          headingPath: heading ? [heading] : [],
-          tokens: text.length,
-          terms,
-          indexed: indexedTerms(terms),
-        };
-      }),
+      sections.map(({ heading, text }) => chunkInput(text, heading ? [heading] : [])),
     );
   }
   return kb;

@@ -3,30 +3,13 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { analyze, indexedTerms } from "../../src/kb/analyze.js";
-import type { ChunkInput, StoreFileRecord } from "../../src/store/kb-store.js";
+import { analyze } from "../../src/kb/analyze.js";
 import { SqliteKbStore } from "../../src/store/sqlite-kb-store.js";
 import { StateDb } from "../../src/store/state-db.js";
+import { chunkInput, storeFileRecord } from "../helpers/kb-chunks.js";
 
-function chunk(text: string, heading: string[] = []): ChunkInput {
-  const terms = { title: [], heading: analyze(heading.join(" ")), body: analyze(text) };
-  return { text, headingPath: heading, tokens: text.length, terms, indexed: indexedTerms(terms) };
-}
-
-function storeFile(storeId: string, fileId: string): StoreFileRecord {
-  return {
-    storeId,
-    fileId,
-    createdAt: 1,
-    status: "in_progress",
-    lastError: null,
-    chunking: { maxTokens: 300, overlapTokens: 60 },
-    attributes: {},
-    usageBytes: 0,
-    chunkCount: 0,
-    batchId: null,
-  };
-}
+const chunk = chunkInput;
+const storeFile = storeFileRecord;
 
 function setup(kb: SqliteKbStore, storeId: string, owner: string | null = null) {
   kb.putStore({
