@@ -152,10 +152,19 @@ export class KeyUsageProvider extends WrappingProvider {
   }
 }
 
-/** Counts an embedding request's tokens against the key that made it (prompt tokens; there is no completion). */
-export class KeyUsageEmbeddings implements EmbeddingProvider {
+/** What a second model's wrapper needs: the model's state and info, passed through. */
+interface SecondModel<Info> {
+  readonly state: "loading" | "ready" | "failed";
+  info(): Info | undefined;
+}
+
+/**
+ * The part of a second model (embeddings, reranker) counted against the key that used it: its prompt tokens
+ * (there is no completion).
+ */
+abstract class KeyUsageSecondModel<Info, Inner extends SecondModel<Info>> {
   constructor(
-    private readonly inner: EmbeddingProvider,
+    protected readonly inner: Inner,
     private readonly key: ApiKey,
     private readonly limiter: KeyLimiter,
     private readonly metrics?: Metrics,
@@ -165,12 +174,12 @@ export class KeyUsageEmbeddings implements EmbeddingProvider {
     return this.inner.state;
   }
 
-  info(): EmbeddingModelInfo | undefined {
+  info(): Info | undefined {
     return this.inner.info();
   }
 
-  async embed(inputs: readonly EmbeddingInput[], options: { signal: AbortSignal }): Promise<EmbeddingResult> {
-    const result = await this.inner.embed(inputs, options);
+  protected async counted<T extends { promptTokens: number }>(work: Promise<T>): Promise<T> {
+    const result = await work;
     const prompt = count(result.promptTokens);
     this.limiter.record(this.key, prompt);
     this.metrics?.keyTokens.inc({ key: this.key.label, kind: "prompt" }, prompt);
@@ -178,33 +187,27 @@ export class KeyUsageEmbeddings implements EmbeddingProvider {
   }
 }
 
-/** Counts a rerank request's tokens against the key that made it (as for embeddings). */
-export class KeyUsageReranker implements RerankProvider {
-  constructor(
-    private readonly inner: RerankProvider,
-    private readonly key: ApiKey,
-    private readonly limiter: KeyLimiter,
-    private readonly metrics?: Metrics,
-  ) {}
-
-  get state() {
-    return this.inner.state;
+/** Counts an embedding request's tokens against the key that made it. */
+export class KeyUsageEmbeddings
+  extends KeyUsageSecondModel<EmbeddingModelInfo, EmbeddingProvider>
+  implements EmbeddingProvider
+{
+  embed(inputs: readonly EmbeddingInput[], options: { signal: AbortSignal }): Promise<EmbeddingResult> {
+    return this.counted(this.inner.embed(inputs, options));
   }
+}
 
-  info(): RerankModelInfo | undefined {
-    return this.inner.info();
-  }
-
-  async rank(
+/** Counts a rerank request's tokens against the key that made it. */
+export class KeyUsageReranker
+  extends KeyUsageSecondModel<RerankModelInfo, RerankProvider>
+  implements RerankProvider
+{
+  rank(
     query: string,
     documents: readonly string[],
     options: { signal: AbortSignal; truncate?: boolean },
   ): Promise<RerankResult> {
-    const result = await this.inner.rank(query, documents, options);
-    const prompt = count(result.promptTokens);
-    this.limiter.record(this.key, prompt);
-    this.metrics?.keyTokens.inc({ key: this.key.label, kind: "prompt" }, prompt);
-    return result;
+    return this.counted(this.inner.rank(query, documents, options));
   }
 }
 

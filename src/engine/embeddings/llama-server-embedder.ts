@@ -1,7 +1,7 @@
 import os from "node:os";
 import { z } from "zod";
 import { EngineRestartingError } from "../../provider/errors.js";
-import { type EngineLogger, LlamaServerChild } from "../llama-server/child.js";
+import { type EngineLogger, LlamaServerChild, readAnswer } from "../llama-server/child.js";
 import type { EmbeddingBackend, Pooling } from "./embedding-model.js";
 
 export interface LlamaServerEmbedderOptions {
@@ -60,15 +60,7 @@ export class LlamaServerEmbedder implements EmbeddingBackend {
   }
 
   private async read(response: Response, count: number): Promise<Float32Array[]> {
-    const text = await response.text().catch(() => {
-      throw new EngineRestartingError("the embedding engine stopped while answering; it is restarting");
-    });
-    let parsed: z.infer<typeof answerSchema> | undefined;
-    try {
-      parsed = answerSchema.parse(JSON.parse(text));
-    } catch {
-      parsed = undefined;
-    }
+    const parsed = await readAnswer(response, answerSchema, "the embedding engine");
     const vectors: Float32Array[] = [];
     for (const item of parsed?.data ?? []) vectors[item.index] = Float32Array.from(item.embedding);
     if (

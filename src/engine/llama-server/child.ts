@@ -37,6 +37,25 @@ export interface LlamaServerChildOptions {
 export class ChildUnavailableError extends Error {}
 
 /**
+ * A child's JSON answer read by `schema`, or undefined when it is not that shape; a body cut short (the child
+ * died while answering) is an EngineRestartingError naming `name`.
+ */
+export async function readAnswer<T>(
+  response: Response,
+  schema: { parse(value: unknown): T },
+  name: string,
+): Promise<T | undefined> {
+  const text = await response.text().catch(() => {
+    throw new EngineRestartingError(`${name} stopped while answering; it is restarting`);
+  });
+  try {
+    return schema.parse(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * llama.cpp's llama-server as a managed child: bound to 127.0.0.1 on a port it picks, reachable only with a
  * random key (passed in its environment, which other users cannot read, not on its command line, which they
  * can), its log at debug level, restarted with backoff when it dies, stopped with SIGTERM then SIGKILL, and

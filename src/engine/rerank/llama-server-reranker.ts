@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { EngineRestartingError } from "../../provider/errors.js";
 import { pooledChildArgs } from "../embeddings/llama-server-embedder.js";
-import { type EngineLogger, LlamaServerChild } from "../llama-server/child.js";
+import { type EngineLogger, LlamaServerChild, readAnswer } from "../llama-server/child.js";
 import { type RerankBackend, type RerankPair, sigmoid } from "./rerank-model.js";
 
 export interface LlamaServerRerankerOptions {
@@ -63,15 +63,7 @@ export class LlamaServerReranker implements RerankBackend {
       top_n: pairs.length,
     });
     const response = await this.child.post("/v1/rerank", body, signal);
-    const text = await response.text().catch(() => {
-      throw new EngineRestartingError("the reranking engine stopped while answering; it is restarting");
-    });
-    let parsed: z.infer<typeof answerSchema> | undefined;
-    try {
-      parsed = answerSchema.parse(JSON.parse(text));
-    } catch {
-      parsed = undefined;
-    }
+    const parsed = await readAnswer(response, answerSchema, "the reranking engine");
     const scores: number[] = [];
     for (const r of parsed?.results ?? []) scores[r.index] = r.relevance_score;
     if (
