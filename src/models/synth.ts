@@ -88,15 +88,8 @@ const RERANKER_SHAPES: Partial<Record<SynthShape, QwenShape>> = {
     headDim: 128,
     ffn: 3072,
   },
-  tiny: {
-    name: "edgellm synthetic Qwen3-Reranker tiny-shape (random weights)",
-    layers: 2,
-    hidden: 64,
-    heads: 4,
-    kvHeads: 2,
-    headDim: 16,
-    ffn: 128,
-  },
+  // The chat model's miniature, as a reranker.
+  tiny: { ...(SHAPES.tiny as QwenShape), name: "edgellm synthetic Qwen3-Reranker tiny-shape (random weights)" },
 };
 
 /**
