@@ -33,19 +33,13 @@ export class LlamaServerEmbedder implements EmbeddingBackend {
   private constructor(private readonly child: LlamaServerChild) {}
 
   static async load(options: LlamaServerEmbedderOptions): Promise<LlamaServerEmbedder> {
-    const child = new LlamaServerChild({
+    const child = await LlamaServerChild.started({
       binary: options.binary,
       args: embeddingChildArgs(options),
       name: "the embedding engine",
       restartWaitMs: options.restartWaitMs,
       logger: options.logger,
     });
-    try {
-      await child.start();
-    } catch (error) {
-      await child.stop();
-      throw error;
-    }
     return new LlamaServerEmbedder(child);
   }
 

@@ -76,6 +76,18 @@ export class LlamaServerChild {
 
   constructor(private readonly options: LlamaServerChildOptions) {}
 
+  /** A child started and serving; one that fails to start is stopped (its watchdog too) before the error. */
+  static async started(options: LlamaServerChildOptions): Promise<LlamaServerChild> {
+    const child = new LlamaServerChild(options);
+    try {
+      await child.start();
+    } catch (error) {
+      await child.stop();
+      throw error;
+    }
+    return child;
+  }
+
   /** Base URL of the running child, e.g. http://127.0.0.1:39541; undefined while it is not serving. */
   get url(): string | undefined {
     return this.serving;

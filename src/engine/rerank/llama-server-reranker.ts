@@ -39,19 +39,13 @@ export class LlamaServerReranker implements RerankBackend {
   ) {}
 
   static async load(options: LlamaServerRerankerOptions): Promise<LlamaServerReranker> {
-    const child = new LlamaServerChild({
+    const child = await LlamaServerChild.started({
       binary: options.binary,
       args: pooledChildArgs(options, ["--reranking"]),
       name: "the reranking engine",
       restartWaitMs: options.restartWaitMs,
       logger: options.logger,
     });
-    try {
-      await child.start();
-    } catch (error) {
-      await child.stop();
-      throw error;
-    }
     return new LlamaServerReranker(child, options);
   }
 
