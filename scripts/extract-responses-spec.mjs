@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Writes test/openai/fixtures/openai-responses-spec.json: the schemas of OpenAI's OpenAPI spec that a Responses
+// Writes test/openai/spec/openai-responses-spec.json: the schemas of OpenAI's OpenAPI spec that a Responses
 // body, its stream events and an error body are checked against (test/helpers/openai-spec.ts), with every
 // schema they reference. Descriptions, examples and the spec's x- extensions are dropped (they describe, they do
 // not constrain), and so is `discriminator`, an OpenAPI annotation over a oneOf that already constrains.
@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 
 const ROOTS = ["Response", "ResponseStreamEvent", "ErrorResponse"];
-const OUT = "test/openai/fixtures/openai-responses-spec.json";
+const OUT = "test/openai/spec/openai-responses-spec.json";
 
 const [specPath, source] = process.argv.slice(2);
 if (!specPath || !source) {

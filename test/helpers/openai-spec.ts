@@ -13,7 +13,7 @@ import addFormatsModule from "ajv-formats";
 
 const FIXTURE = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
-  "../../../test/openai/fixtures/openai-responses-spec.json",
+  "../../../test/openai/spec/openai-responses-spec.json",
 );
 const ID = "openai-responses-spec";
 

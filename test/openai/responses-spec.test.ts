@@ -11,7 +11,7 @@ import type { StreamPart } from "../../src/provider/types.js";
 import { eventErrors, specErrors } from "../helpers/openai-spec.js";
 
 // Every shape /v1/responses sends, checked against OpenAI's own schemas (the spec's relevant parts, kept as
-// test/openai/fixtures/openai-responses-spec.json by scripts/extract-responses-spec.mjs): a Response body,
+// test/openai/spec/openai-responses-spec.json by scripts/extract-responses-spec.mjs): a Response body,
 // each stream event by its type, and an error body. A field the spec requires and we leave out fails here.
 
 const FIXTURES = path.resolve(
