@@ -224,9 +224,11 @@ export class Scheduler implements ModelProvider, LoadSource {
     const truncate = (request.contextOverflow ?? this.options.contextOverflow) === "truncate";
     const historyBudget = request.historyBudget ?? this.options.historyBudget ?? 0;
     if (prompt.kind !== "chat" || (!truncate && historyBudget <= 0)) return { tokens };
+    const room = engine.contextSize - (request.sampling.maxTokens ?? 1);
+    // A chat that fits, with no history budget to hold it to, needs nothing more (the common case).
+    if (historyBudget <= 0 && Array.isArray(tokens) && tokens.length <= room) return { tokens };
     const split = splitTurns(prompt.messages);
     if (split.turns.length === 0) return { tokens };
-    const room = engine.contextSize - (request.sampling.maxTokens ?? 1);
     const bare = await engine.tokenize(
       { ...prompt, messages: withoutTurns(split, split.turns.length) },
       room,
