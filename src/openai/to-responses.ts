@@ -78,7 +78,7 @@ export interface WireError {
 }
 
 /** A new id with OpenAI's prefix for its kind: `resp_`, `msg_`, `fc_`, `call_`. */
-export function newItemId(prefix: "resp" | "msg" | "fc" | "call" | "fs" | "cmp"): string {
+export function newItemId(prefix: "resp" | "msg" | "fc" | "fco" | "call" | "fs" | "cmp" | "conv"): string {
   return `${prefix}_${randomBytes(16).toString("hex")}`;
 }
 

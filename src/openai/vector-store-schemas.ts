@@ -7,7 +7,8 @@ import { z } from "zod";
 
 const id = z.string().min(1).max(128);
 
-const metadata = z
+/** OpenAI's Metadata: 16 string pairs, keys up to 64 characters, values up to 512 (stores, conversations). */
+export const metadata = z
   .record(z.string().max(64), z.string().max(512))
   .refine((m) => Object.keys(m).length <= 16, "has more than 16 keys");
 

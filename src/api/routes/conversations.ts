@@ -1,7 +1,8 @@
-import { randomBytes } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { responsesInputItemSchema } from "../../openai/responses-schema.js";
+import { newItemId } from "../../openai/to-responses.js";
+import { metadata } from "../../openai/vector-store-schemas.js";
 import { ConversationNotFoundError, InvalidRequestError } from "../../provider/errors.js";
 import type {
   ConversationItemRecord,
@@ -14,15 +15,11 @@ import { validate } from "../validation.js";
 /** Items one request may add (OpenAI's limit). */
 const MAX_ITEMS_PER_REQUEST = 20;
 
-const metadataSchema = z
-  .record(z.string().max(64), z.string().max(512))
-  .refine((m) => Object.keys(m).length <= 16, "must have at most 16 keys");
-
 const createSchema = z.object({
-  metadata: metadataSchema.nullable().optional(),
+  metadata: metadata.nullable().optional(),
   items: z.array(responsesInputItemSchema).max(MAX_ITEMS_PER_REQUEST).nullable().optional(),
 });
-const updateSchema = z.object({ metadata: metadataSchema });
+const updateSchema = z.object({ metadata: metadata });
 const addItemsSchema = z.object({
   items: z.array(responsesInputItemSchema).min(1).max(MAX_ITEMS_PER_REQUEST),
 });
@@ -38,11 +35,6 @@ const listConversationsSchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
 
-/** `prefix_` and 48 hex digits, as OpenAI's conversation and item ids look. */
-function newId(prefix: string): string {
-  return `${prefix}_${randomBytes(24).toString("hex")}`;
-}
-
 type InputItem = z.infer<typeof responsesInputItemSchema>;
 
 /**
@@ -57,21 +49,21 @@ export function toConversationItem(item: InputItem): ConversationItemRecord {
         typeof item.content === "string"
           ? [{ type: partType, text: item.content, ...(partType === "output_text" && { annotations: [] }) }]
           : item.content;
-      const id = item.id ?? newId("msg");
+      const id = item.id ?? newItemId("msg");
       return { id, body: { type: "message", id, status: "completed", role: item.role, content } };
     }
     case "function_call": {
-      const id = item.id ?? newId("fc");
+      const id = item.id ?? newItemId("fc");
       const { type: _type, id: _id, ...rest } = item;
       return { id, body: { type: "function_call", id, status: "completed", ...rest } };
     }
     case "function_call_output": {
-      const id = item.id ?? newId("fco");
+      const id = item.id ?? newItemId("fco");
       const { type: _type, id: _id, ...rest } = item;
       return { id, body: { type: "function_call_output", id, status: "completed", ...rest } };
     }
     case "compaction": {
-      const id = item.id ?? newId("cmp");
+      const id = item.id ?? newItemId("cmp");
       return { id, body: { type: "compaction", id, encrypted_content: item.encrypted_content } };
     }
     default:
@@ -105,7 +97,7 @@ export function conversationRoutes(app: FastifyInstance, conversations: SqliteCo
       const body = validate(createSchema, request.body ?? {});
       const items = (body.items ?? []).map(toConversationItem);
       return toConversationObject(
-        conversations.create(newId("conv"), ownerOf(request), body.metadata ?? {}, items),
+        conversations.create(newItemId("conv"), ownerOf(request), body.metadata ?? {}, items),
       );
     });
     // Not in OpenAI's API (which lists no conversations): what a client needs to show a key's history.

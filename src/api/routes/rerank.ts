@@ -3,6 +3,7 @@ import type { FastifyReply } from "fastify";
 import { z } from "zod";
 import { type ModelAliases, resolveModelAlias } from "../../config/model-aliases.js";
 import { MAX_CONTENT_BYTES } from "../../openai/limits.js";
+import { utf8Text } from "../../openai/request-schemas.js";
 import {
   ModelLoadFailedError,
   ModelLoadingError,
@@ -15,14 +16,7 @@ import { validate } from "../validation.js";
 /** Documents one request may score (Cohere's and Jina's limit is 1000). */
 const MAX_DOCUMENTS = 1000;
 
-const text = z
-  .string()
-  .refine(
-    (s) =>
-      s.length <= MAX_CONTENT_BYTES &&
-      (s.length * 3 <= MAX_CONTENT_BYTES || Buffer.byteLength(s) <= MAX_CONTENT_BYTES),
-    `must be at most ${MAX_CONTENT_BYTES} bytes of UTF-8 text`,
-  );
+const text = utf8Text(MAX_CONTENT_BYTES);
 
 /**
  * The body of `POST /v1/rerank` as llama-server, vLLM, Jina and Cohere take it: a query and documents (texts,
