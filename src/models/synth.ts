@@ -89,7 +89,10 @@ const RERANKER_SHAPES: Partial<Record<SynthShape, QwenShape>> = {
     ffn: 3072,
   },
   // The chat model's miniature, as a reranker.
-  tiny: { ...(SHAPES.tiny as QwenShape), name: "edgellm synthetic Qwen3-Reranker tiny-shape (random weights)" },
+  tiny: {
+    ...(SHAPES.tiny as QwenShape),
+    name: "edgellm synthetic Qwen3-Reranker tiny-shape (random weights)",
+  },
 };
 
 /**

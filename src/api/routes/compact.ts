@@ -3,13 +3,11 @@ import { z } from "zod";
 import { encodeCompaction } from "../../openai/compaction.js";
 import { fromResponsesRequest } from "../../openai/from-responses-request.js";
 import { newItemId, toResponsesUsage } from "../../openai/to-responses.js";
-import { ResponseNotFoundError } from "../../provider/errors.js";
 import { type ChatMessage, DEFAULT_SAMPLING, type ModelProvider, type Usage } from "../../provider/types.js";
 import type { ResponseStore } from "../../store/response-store.js";
-import { ownerOf } from "../owner.js";
 import { parseResponsesBody } from "../parse-request.js";
 import { validate } from "../validation.js";
-import { storedFor } from "./responses.js";
+import { storedHistory } from "./responses.js";
 
 /** Tokens a summary may take. */
 const SUMMARY_TOKENS = 320;
@@ -80,19 +78,7 @@ export async function serveCompact(
     ...(body.previous_response_id != null && { previous_response_id: body.previous_response_id }),
     ...(body.instructions != null && { instructions: body.instructions }),
   });
-  let previous: ChatMessage[] | undefined;
-  if (req.previous_response_id != null) {
-    previous = storedFor(store, req.previous_response_id, request)?.conversation;
-    if (!previous) throw new ResponseNotFoundError(req.previous_response_id, "previous_response_id");
-  }
-  const owner = ownerOf(request);
-  const { conversation } = fromResponsesRequest(req, {
-    previous,
-    item: (id) => {
-      const found = store.item(id);
-      return found?.owner === owner ? found.message : undefined;
-    },
-  });
+  const { conversation } = fromResponsesRequest(req, storedHistory(store, req, request));
   const model = provider.resolveModel(req.model);
   const controller = new AbortController();
   reply.raw.on("close", () => {

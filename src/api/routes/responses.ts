@@ -9,7 +9,7 @@ import { withPassages } from "../../kb/grounding.js";
 import type { KnowledgeBase } from "../../kb/knowledge-base.js";
 import { encodeCompaction, summaryMessage } from "../../openai/compaction.js";
 import type { ParsedRequest } from "../../openai/from-request.js";
-import { fromResponsesRequest } from "../../openai/from-responses-request.js";
+import { fromResponsesRequest, type ResponsesHistory } from "../../openai/from-responses-request.js";
 import type { ResponsesRequestBody } from "../../openai/responses-schema.js";
 import { newItemId, ResponseEventBuilder } from "../../openai/to-responses.js";
 import {
@@ -62,16 +62,10 @@ export async function serveResponse(
   const { req, fileSearch } = takeFileSearch(parseResponsesBody(request.body));
   const owner = ownerOf(request);
   const thread = req.conversation != null ? openConversation(conversations, req, owner) : undefined;
-  let previous: ChatMessage[] | undefined;
-  if (req.previous_response_id != null) {
-    previous = storedFor(store, req.previous_response_id, request)?.conversation;
-    if (!previous) throw new ResponseNotFoundError(req.previous_response_id, "previous_response_id");
-  }
-  const item = (id: string) => {
-    const found = store.item(id);
-    return found?.owner === owner ? found.message : undefined;
-  };
-  const translated = fromResponsesRequest(req, { previous, item, conversationItems: thread?.items });
+  const translated = fromResponsesRequest(req, {
+    ...storedHistory(store, req, request),
+    conversationItems: thread?.items,
+  });
   const { parsed, echo, ignoredTools, namespaced } = translated;
   if (ignoredTools.length > 0) {
     // Offered, not forced: the answer goes on without them, and says so.
@@ -260,6 +254,28 @@ function conversationOutput(builder: ResponseEventBuilder): ConversationItemReco
       const body = item as unknown as ConversationItemRecord["body"];
       return { id: body.id, body };
     });
+}
+
+/**
+ * What a request builds on from stored responses, its key's only: `previous_response_id`'s conversation (a 400
+ * naming it when unknown) and the lookup of `item_reference`s.
+ */
+export function storedHistory(
+  store: ResponseStore,
+  req: ResponsesRequestBody,
+  request: FastifyRequest,
+): Pick<ResponsesHistory, "previous" | "item"> {
+  let previous: ChatMessage[] | undefined;
+  if (req.previous_response_id != null) {
+    previous = storedFor(store, req.previous_response_id, request)?.conversation;
+    if (!previous) throw new ResponseNotFoundError(req.previous_response_id, "previous_response_id");
+  }
+  const owner = ownerOf(request);
+  const item = (id: string) => {
+    const found = store.item(id);
+    return found?.owner === owner ? found.message : undefined;
+  };
+  return { previous, item };
 }
 
 /**
